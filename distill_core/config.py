@@ -1,0 +1,247 @@
+"""The run config: one dataclass tree, JSON round-trip, every field validated with its allowed range.
+
+A config names what to distill (teacher, student, data), how (loss, budget, optimiser) and where (device, threads).
+`from_dict` rejects unknown keys and wrong types; `validate` checks ranges; both raise ConfigError naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+TASKS = ("classification",)
+STUDENT_KINDS = ("keep-layers", "shrink", "model")
+STUDENT_INITS = ("teacher", "base")
+HIDDEN_LOSSES = ("mse", "cosine")
+BUDGET_UNITS = ("steps", "epochs", "minutes")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "minilm"  # preset model key, Hugging Face hub id, or local folder
+    finetune_epochs: float = 0.0  # > 0: fine-tune a classification head on the run's train split first (cached)
+    finetune_lr: float = 1e-4  # learning rate of that fine-tune
+    trust_remote_code: bool = False  # allow the model's own Python code; only when the user ticks it
+
+
+@dataclass
+class StudentConfig:
+    kind: str = "keep-layers"  # keep-layers | shrink | model
+    layers: list[int] | None = None  # keep-layers: teacher layer indices to keep (None: evenly spaced)
+    num_layers: int = 2  # keep-layers (when layers is None) and shrink: student depth
+    hidden_size: int | None = None  # shrink: width (None: the teacher's); must divide by num_heads
+    intermediate_size: int | None = None  # shrink: feed-forward width (None: 4 x hidden_size)
+    num_heads: int | None = None  # shrink: attention heads (None: the teacher's)
+    model: str | None = None  # model: another model reference with the same label space and vocabulary
+    init_from: str = "teacher"  # keep-layers: copy from the prepared teacher, or from its base (pre-fine-tune) weights
+
+
+@dataclass
+class DataConfig:
+    source: str = "reviews"  # built-in name, path to .csv/.jsonl, or "hub:<dataset id>"
+    text_column: str = "text"  # for files and hub datasets
+    label_column: str = "label"  # for files and hub datasets
+    validation_fraction: float = 0.1  # share of the train split held out for validation (early stopping)
+    test_fraction: float = 0.2  # share held out for test when the source has no test split of its own
+    max_train_examples: int | None = None  # cap on labeled training examples (tiny runs); None: all
+    transfer: str | None = None  # extra unlabeled text only the teacher labels: "augment", "tweets", or a file path
+    transfer_copies: int = 1  # "augment": perturbed copies per training text
+    transfer_limit: int | None = None  # cap on transfer examples; None: all
+
+
+@dataclass
+class LossConfig:
+    temperature: float = 2.0  # T: softens both distributions; the soft term is scaled by T^2
+    alpha: float = 0.5  # weight of the soft-target term; 1 - alpha weighs hard-label cross-entropy
+    hidden_weight: float = 0.0  # weight of the hidden-state term (0: off)
+    hidden_loss: str = "mse"  # mse | cosine
+    layer_map: list[int] | None = None  # teacher layer for each student layer (None: the kept layers)
+
+
+@dataclass
+class BudgetConfig:
+    unit: str = "epochs"  # steps | epochs | minutes
+    value: float = 2.0  # how many of them
+    eval_every: int = 50  # validate every this many optimiser steps (and at the end)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"  # a label, never a path
+    task: str = "classification"
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    batch_size: int = 32  # examples per optimiser step
+    learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
+    max_length: int = 128  # tokens per input after truncation
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch intra-op threads (0: all cores)
+    control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
+    freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value, tp, path: str):
+    """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], path) if value is not None else _fail_type(value, tp, path)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            _fail_type(value, tp, path)
+        return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected an object, got {type(value).__name__}", path)
+        return _from_dict(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail_type(value, tp, path)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail_type(value, tp, path)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail_type(value, tp, path)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail_type(value, tp, path)
+        return value
+    raise ConfigError(f"unsupported type {tp}", path)
+
+
+def _fail_type(value, tp, path):
+    raise ConfigError(f"expected {_type_name(tp)}, got {type(value).__name__} ({value!r:.60})", path)
+
+
+def _from_dict(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key; allowed keys: {', '.join(sorted(names))}", f"{where}{unknown[0]}")
+    kwargs = {}
+    for name, value in data.items():
+        path = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], path)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Build and validate a RunConfig from plain data (e.g. parsed JSON). Raises ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a run config is a JSON object, got {type(data).__name__}")
+    config = _from_dict(RunConfig, data)
+    validate(config)
+    return config
+
+
+def from_json(text: str) -> RunConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    return from_dict(data)
+
+
+def load(path: str | Path) -> RunConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return from_json(text)
+
+
+def _check(ok: bool, field_name: str, allowed: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{value!r} is not allowed; allowed: {allowed}", field_name)
+
+
+def validate(c: RunConfig) -> RunConfig:
+    """Check every field's range; raise ConfigError naming the first bad field and what is allowed."""
+    _check(bool(c.name.strip()) and len(c.name) <= 120, "name", "1 to 120 characters", c.name)
+    _check(c.task in TASKS, "task", " | ".join(TASKS), c.task)
+    _check(bool(c.teacher.model.strip()), "teacher.model", "a preset key, hub id or local folder", c.teacher.model)
+    _check(0 <= c.teacher.finetune_epochs <= 20, "teacher.finetune_epochs", "0 to 20", c.teacher.finetune_epochs)
+    _check(0 < c.teacher.finetune_lr <= 1, "teacher.finetune_lr", "> 0 and <= 1", c.teacher.finetune_lr)
+
+    s = c.student
+    _check(s.kind in STUDENT_KINDS, "student.kind", " | ".join(STUDENT_KINDS), s.kind)
+    _check(1 <= s.num_layers <= 128, "student.num_layers", "1 to 128", s.num_layers)
+    if s.layers is not None:
+        _check(len(s.layers) > 0, "student.layers", "a non-empty list of teacher layer indices", s.layers)
+        _check(all(i >= 0 for i in s.layers), "student.layers", "indices >= 0", s.layers)
+        _check(len(set(s.layers)) == len(s.layers), "student.layers", "each index at most once", s.layers)
+    for name in ("hidden_size", "intermediate_size", "num_heads"):
+        value = getattr(s, name)
+        _check(value is None or value >= 1, f"student.{name}", "null or >= 1", value)
+    if s.hidden_size and s.num_heads:
+        _check(s.hidden_size % s.num_heads == 0, "student.hidden_size", "a multiple of student.num_heads",
+               s.hidden_size)
+    _check(s.kind != "model" or bool(s.model), "student.model", "a model reference when kind is 'model'", s.model)
+    _check(s.init_from in STUDENT_INITS, "student.init_from", " | ".join(STUDENT_INITS), s.init_from)
+
+    d = c.data
+    _check(bool(d.source.strip()), "data.source", "a built-in name, a .csv/.jsonl path or hub:<id>", d.source)
+    _check(0 < d.validation_fraction < 0.5, "data.validation_fraction", "> 0 and < 0.5", d.validation_fraction)
+    _check(0 < d.test_fraction < 0.5, "data.test_fraction", "> 0 and < 0.5", d.test_fraction)
+    _check(d.max_train_examples is None or d.max_train_examples >= 2, "data.max_train_examples", "null or >= 2",
+           d.max_train_examples)
+    _check(1 <= d.transfer_copies <= 20, "data.transfer_copies", "1 to 20", d.transfer_copies)
+    _check(d.transfer_limit is None or d.transfer_limit >= 1, "data.transfer_limit", "null or >= 1",
+           d.transfer_limit)
+
+    lo = c.loss
+    _check(0 < lo.temperature <= 100, "loss.temperature", "> 0 and <= 100", lo.temperature)
+    _check(0 <= lo.alpha <= 1, "loss.alpha", "0 to 1", lo.alpha)
+    _check(lo.hidden_weight >= 0, "loss.hidden_weight", ">= 0", lo.hidden_weight)
+    _check(lo.hidden_loss in HIDDEN_LOSSES, "loss.hidden_loss", " | ".join(HIDDEN_LOSSES), lo.hidden_loss)
+    if lo.layer_map is not None:
+        _check(len(lo.layer_map) > 0 and all(i >= 0 for i in lo.layer_map), "loss.layer_map",
+               "a non-empty list of teacher layer indices >= 0", lo.layer_map)
+
+    b = c.budget
+    _check(b.unit in BUDGET_UNITS, "budget.unit", " | ".join(BUDGET_UNITS), b.unit)
+    _check(b.value > 0, "budget.value", "> 0", b.value)
+    _check(b.unit != "steps" or float(b.value).is_integer(), "budget.value", "a whole number of steps", b.value)
+    _check(b.eval_every >= 1, "budget.eval_every", ">= 1", b.eval_every)
+
+    _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
+    _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
+    _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
+    _check(0 <= c.seed < 2**32, "seed", "0 to 2^32 - 1", c.seed)
+    _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
+    _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
+    return c

@@ -1,0 +1,141 @@
+"""Students: keep some of the teacher's layers, a shrunk config with fresh weights, or another model.
+
+Also what a model costs before training: parameters, weight bytes and FLOPs per input.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+
+from . import models
+from .config import StudentConfig
+from .errors import DistillLabError
+
+
+def evenly_spaced_layers(n_teacher: int, n_student: int) -> list[int]:
+    """Indices of `n_student` of `n_teacher` layers, evenly spaced and ending at the top layer
+    (DistilBERT keeps every other layer: 6 of 12 -> 1, 3, 5, 7, 9, 11)."""
+    if not 1 <= n_student <= n_teacher:
+        raise DistillLabError(f"{n_student} layers is not allowed; allowed: 1 to {n_teacher} (the teacher's depth)",
+                              "student.num_layers")
+    return [round((i + 1) * n_teacher / n_student) - 1 for i in range(n_student)]
+
+
+def check_layer_indices(layers: list[int], n_teacher: int) -> None:
+    if not layers:
+        raise DistillLabError("the list is empty; keep at least one teacher layer", "student.layers")
+    bad = [i for i in layers if not 0 <= i < n_teacher]
+    if bad:
+        raise DistillLabError(f"indices {bad} are out of range; the teacher has layers 0 to {n_teacher - 1}",
+                              "student.layers")
+    if len(set(layers)) != len(layers):
+        raise DistillLabError(f"{layers} repeats a layer; keep each layer at most once", "student.layers")
+
+
+def kept_layers(cfg: StudentConfig, n_teacher: int) -> list[int]:
+    layers = list(cfg.layers) if cfg.layers is not None else evenly_spaced_layers(n_teacher, cfg.num_layers)
+    check_layer_indices(layers, n_teacher)
+    return sorted(layers)
+
+
+def keep_layers(source: torch.nn.Module, layers: list[int]) -> torch.nn.Module:
+    """A copy of `source` with only the transformer blocks `layers`, weights copied exactly."""
+    student = copy.deepcopy(source)
+    blocks = models.encoder_layers(student)
+    kept = torch.nn.ModuleList([blocks[i] for i in layers])
+    _replace_blocks(student, blocks, kept)
+    setattr(student.config, models.num_layers_attr(student.config), len(layers))
+    if hasattr(student.config, "layer_types") and student.config.layer_types:
+        student.config.layer_types = [student.config.layer_types[i] for i in layers]
+    for new_index, block in enumerate(kept):  # attention layers of some models carry their own index
+        for module in block.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_index
+    return student
+
+
+def _replace_blocks(model, old, new) -> None:
+    for module in model.modules():
+        for name, child in module.named_children():
+            if child is old:
+                setattr(module, name, new)
+                return
+    raise DistillLabError("could not replace the teacher's layers", "student.kind")
+
+
+def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:
+    """A fresh, randomly initialised model of the teacher's family: fewer layers and/or narrower."""
+    from transformers import AutoModelForSequenceClassification
+
+    config = copy.deepcopy(teacher_config)
+    setattr(config, models.num_layers_attr(config), cfg.num_layers)
+    if cfg.hidden_size or cfg.num_heads:
+        heads = cfg.num_heads or getattr(config, "num_attention_heads", 1)
+        width = cfg.hidden_size or config.hidden_size
+        if width % heads:
+            raise DistillLabError(f"hidden size {width} does not divide into {heads} heads", "student.hidden_size")
+        config.hidden_size = width
+        config.num_attention_heads = heads
+        if hasattr(config, "intermediate_size"):
+            config.intermediate_size = cfg.intermediate_size or 4 * width
+    elif cfg.intermediate_size and hasattr(config, "intermediate_size"):
+        config.intermediate_size = cfg.intermediate_size
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+@dataclass
+class ModelCost:
+    """What a model costs: parameters, bytes of its weights, forward FLOPs for one input of `seq_len` tokens."""
+
+    parameters: int
+    weight_bytes: int
+    flops_per_input: int
+    seq_len: int
+    layers: int
+    hidden_size: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the distinct tensors in the state dict (tied weights counted once)."""
+    seen, total = set(), 0
+    for tensor in model.state_dict().values():
+        key = (tensor.data_ptr(), tensor.numel())
+        if key in seen:
+            continue
+        seen.add(key)
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def count_flops(model: torch.nn.Module, seq_len: int) -> int:
+    """Forward FLOPs for one input of `seq_len` tokens (torch.utils.flop_counter; a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    vocab = getattr(model.config, "vocab_size", 100)
+    ids = torch.randint(low=min(5, vocab - 1), high=vocab, size=(1, seq_len), device=device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    return int(counter.get_total_flops())
+
+
+def model_cost(model: torch.nn.Module, seq_len: int) -> ModelCost:
+    config = model.config
+    return ModelCost(
+        parameters=sum(p.numel() for p in model.parameters()),
+        weight_bytes=weight_bytes(model),
+        flops_per_input=count_flops(model, seq_len),
+        seq_len=seq_len,
+        layers=int(getattr(config, models.num_layers_attr(config))),
+        hidden_size=int(getattr(config, "hidden_size", 0) or 0),
+    )
