@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
+from . import compare, jobs, store, worker
 from . import config as config_mod
-from .errors import DistillLabError
-from .home import data_home
+from .errors import DistillLabError, RunCancelled
 from .presets import get_preset, preset_names
 
 
@@ -37,7 +39,7 @@ def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_m
 
 
 def new_run_id(name: str) -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    return store.new_run_id()  # never derived from the name: names are labels
 
 
 class ProgressBar:
@@ -91,8 +93,6 @@ def format_results(results: dict) -> str:
 
 
 def cmd_run(args) -> int:
-    from .runner import run_experiment
-
     if args.config:
         cfg = config_mod.load(args.config)
     else:
@@ -101,9 +101,23 @@ def cmd_run(args) -> int:
     if args.name:
         cfg = cfg.replace(name=args.name)
         config_mod.validate(cfg)
+    if args.detach and args.run_dir:
+        raise DistillLabError("runs into a folder outside the run store and cannot be detached; drop --run-dir "
+                              "(detached runs live in the data folder's runs/)", "--run-dir")
+    if args.detach:
+        run_id = jobs.submit(cfg)
+        print(run_id)
+        print(f"queued run {run_id} ({cfg.name}); follow it with `distill-lab show {run_id}`, "
+              f"stop it with `distill-lab cancel {run_id}`", file=sys.stderr)
+        return 0
+    if not args.run_dir:
+        return _run_in_store(cfg)
+    # --run-dir: files only, in a folder of the user's choosing; not recorded in the store (not in `list`).
+    from .runner import run_experiment
+
     run_id = new_run_id(cfg.name)
-    run_dir = Path(args.run_dir) if args.run_dir else data_home() / "runs" / run_id
-    print(f"run {run_id}: {cfg.name} -> {run_dir}", file=sys.stderr)
+    run_dir = Path(args.run_dir)
+    print(f"run {run_id}: {cfg.name} -> {run_dir} (outside the run store)", file=sys.stderr)
     bar = ProgressBar()
     try:
         results = run_experiment(cfg, run_dir, on_progress=bar)
@@ -126,6 +140,165 @@ def cmd_config(args) -> int:
     return 0
 
 
+def _run_in_store(cfg: config_mod.RunConfig) -> int:
+    """Foreground run: recorded in the store like a detached one (queue, heartbeat, events), executed here with a
+    progress bar. First Ctrl-C cancels gracefully (the partly trained student is kept); a second stops at once."""
+    bar = ProgressBar()
+    cancel = worker.CancelWatch("")
+
+    def on_sigint(signum, frame):
+        if cancel.flag.is_set():
+            raise KeyboardInterrupt
+        cancel.request()
+        print("\ncancelling after the current step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def on_created(record):
+        print(f"run {record.id}: {cfg.name} -> {record.folder}", file=sys.stderr)
+
+    def on_wait():
+        print(f"waiting for a free slot: {worker.max_jobs()} run(s) may train at once (DISTILL_LAB_MAX_JOBS); "
+              "Ctrl-C leaves the queue", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        run_id, status = jobs.run_here(cfg, on_progress=bar, on_wait=on_wait, cancel=cancel, on_created=on_created)
+    except RunCancelled as exc:
+        bar.close()
+        print(f"cancelled: {exc.message}", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if status != "done":
+        print(f"run {run_id}: {status}", file=sys.stderr)
+        return 130 if status == "cancelled" else 1
+    folder = store.run_dir(run_id)
+    print(format_results(json.loads((folder / "results.json").read_text())))
+    print(f"saved: {folder}")
+    return 0
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def _progress_text(r: store.RunRecord) -> str:
+    if r.status == "running":
+        return f"{r.progress * 100:3.0f}% {r.phase or ''}".rstrip()
+    return "100%" if r.status == "done" else f"{r.progress * 100:3.0f}%"
+
+
+def format_table(columns: list[str], rows: list[dict]) -> str:
+    """Rows of dicts as aligned text; floats with 4 decimals, None as '-'."""
+    def cell(v):
+        return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_list(args) -> int:
+    runs = store.list_runs(status=args.status, limit=args.limit)
+    if not runs:
+        print("no runs yet; start one with `distill-lab run --detach`", file=sys.stderr)
+        return 0
+    rows = []
+    for r in runs:
+        acc = (r.summary or {}).get("accuracy", {})
+        gain = (r.summary or {}).get("distillation_gain")
+        rows.append({"id": r.id, "status": r.status + (" (cancelling)" if r.cancel_requested and
+                                                        r.status == "running" else ""),
+                     "progress": _progress_text(r), "name": r.name, "created": _when(r.created),
+                     "student acc": acc.get("student"), "gain": gain})
+    print(format_table(["id", "status", "progress", "name", "created", "student acc", "gain"], rows))
+    return 0
+
+
+def _config_summary(c: dict) -> list[str]:
+    s, d, lo, b = c["student"], c["data"], c["loss"], c["budget"]
+    student = f"{s['kind']}, {s['num_layers']} layers" if s["kind"] != "model" else f"model {s['model']}"
+    return [f"teacher: {c['teacher']['model']} (fine-tune epochs {c['teacher']['finetune_epochs']:g})",
+            f"student: {student}",
+            f"data: {d['source']} (max train {d['max_train_examples'] or 'all'}, transfer {d['transfer'] or 'none'})",
+            f"loss: T={lo['temperature']:g}, alpha={lo['alpha']:g}, hidden weight {lo['hidden_weight']:g}",
+            f"budget: {b['value']:g} {b['unit']}; batch {c['batch_size']}, lr {c['learning_rate']:g}, "
+            f"max length {c['max_length']}, device {c['device']}, threads {c['threads']}"]
+
+
+def cmd_show(args) -> int:
+    r = store.get_run(args.run)
+    print(f"run {r.id}  {r.name}")
+    state = r.status
+    if r.status == "running":
+        state += f" ({r.phase or 'starting'} {r.fraction * 100:.0f}%, overall {r.progress * 100:.0f}%)"
+        if r.cancel_requested:
+            state += ", cancel requested"
+    print(f"status: {state}")
+    if r.error:
+        print(f"reason: {r.error}")
+    took = f", took {(r.finished - r.started):.1f} s" if r.finished and r.started else ""
+    print(f"created {_when(r.created)}, started {_when(r.started)}, finished {_when(r.finished)}{took}")
+    for line in _config_summary(r.config):
+        print(f"  {line}")
+    print(f"folder: {r.folder}")
+    results_path = r.folder / "results.json"
+    if results_path.exists():
+        print()
+        print(format_results(json.loads(results_path.read_text())))
+        table = compare.results_table([r.id])
+        extra = [c for c in table.columns if c not in compare.RUN_COLUMNS + compare.QUALITY_COLUMNS]
+        if extra:
+            print()
+            print(format_table(["variant"] + extra, table.rows))
+    else:
+        last = store.run_history(r.id)[-3:]
+        for e in last:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in e["metrics"].items() if isinstance(v, (int, float)))
+            print(f"  {_when(e['time'])} {e['phase']} step {e['step']}{'/' + str(e['total']) if e['total'] else ''}"
+                  f" {shown} {e['message']}".rstrip())
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    status = jobs.cancel(args.run)
+    run_id = store.get_run(args.run).id
+    if status == "cancelled":
+        print(f"run {run_id} cancelled (it had not started)")
+    elif status == "running":
+        print(f"run {run_id}: cancel requested; it stops at its next training step and keeps what it trained")
+    else:
+        print(f"run {run_id} is already {status}; nothing to cancel")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    run_id = jobs.delete(args.run)
+    print(f"deleted run {run_id} and its folder")
+    return 0
+
+
+def cmd_export(args) -> int:
+    text = compare.export_run(args.run, args.format)
+    if not args.out:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    out = Path(args.out)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DistillLabError(f"cannot write {out}: {exc.strerror}", "--out") from None
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill-lab", description="Knowledge distillation lab (CLI).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="a run config JSON file (see `distill-lab config`)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. loss.alpha=0.7")
     run.add_argument("--name", help="a label for the run")
-    run.add_argument("--run-dir", help="where to save (default: the data folder's runs/)")
+    run.add_argument("--run-dir", help="save into this folder instead, outside the run store (not in `list`)")
+    run.add_argument("--detach", action="store_true",
+                     help="queue the run in a background worker, print its id and return at once")
     run.set_defaults(func=cmd_run)
 
     presets = sub.add_parser("presets", help="list the presets")
@@ -146,6 +321,29 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--preset", default="reviews-sentiment", choices=sorted(preset_names()))
     cfg.add_argument("--set", action="append", metavar="KEY=VALUE")
     cfg.set_defaults(func=cmd_config)
+
+    listing = sub.add_parser("list", help="runs with their status and progress, newest first")
+    listing.add_argument("--status", choices=store.STATUSES)
+    listing.add_argument("--limit", type=int)
+    listing.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="one run: status, config, quality table")
+    show.add_argument("run", help="run id (or a unique prefix of it)")
+    show.set_defaults(func=cmd_show)
+
+    cancel = sub.add_parser("cancel", help="stop a run; a running one keeps what it trained so far")
+    cancel.add_argument("run", help="run id (or a unique prefix of it)")
+    cancel.set_defaults(func=cmd_cancel)
+
+    delete = sub.add_parser("delete", help="remove a run and its files (cancel a running one first)")
+    delete.add_argument("run", help="run id (or a unique prefix of it)")
+    delete.set_defaults(func=cmd_delete)
+
+    export = sub.add_parser("export", help="a run's results as JSON (everything) or CSV (the comparison table)")
+    export.add_argument("run", help="run id (or a unique prefix of it)")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--out", help="write to this file (default: standard output)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

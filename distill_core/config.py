@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -133,7 +134,11 @@ def _coerce(value, tp, path: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _fail_type(value, tp, path)
-        return float(value)
+        # JSON allows NaN, Infinity and huge integers; none is a usable setting, and inf would pass "> 0" checks.
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"expected a finite number, got {value!r:.60}", path)
+        return number
     if tp is str:
         if not isinstance(value, str):
             _fail_type(value, tp, path)
@@ -173,6 +178,8 @@ def from_json(text: str) -> RunConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:  # e.g. an integer too long for Python to convert
+        raise ConfigError(f"not valid JSON: {str(exc)[:120]}") from None
     return from_dict(data)
 
 

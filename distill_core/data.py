@@ -61,6 +61,11 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         texts, labels = read_labeled_file(cfg.source, cfg.text_column, cfg.label_column)
         train_texts, train_labels, test_texts, test_labels = _split_off(texts, labels, cfg.test_fraction, seed)
 
+    # A text that is also in the test split would leak it into training (the packaged reviews repeat a few).
+    test_set = set(test_texts)
+    kept = [i for i, text in enumerate(train_texts) if text not in test_set]
+    train_texts, train_labels = [train_texts[i] for i in kept], [train_labels[i] for i in kept]
+
     label_names = sorted(set(train_labels) | set(test_labels))
     if len(set(train_labels)) < 2:
         raise DistillLabError(f"the training data has a single class ({label_names[0]!r}); a classifier needs at "
@@ -151,8 +156,9 @@ def _read_rows(path: str | Path) -> list[dict]:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DistillLabError(f"{p.name} line {n} is not valid JSON ({exc.msg})", "data.source") from None
+            except (ValueError, RecursionError) as exc:  # also an integer too long to convert, or too deep nesting
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
+                raise DistillLabError(f"{p.name} line {n} is not valid JSON ({reason})", "data.source") from None
             if not isinstance(row, dict):
                 raise DistillLabError(f"{p.name} line {n} is not a JSON object", "data.source")
             rows.append(row)

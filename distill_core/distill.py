@@ -133,7 +133,7 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
             loss = _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teacher_hidden,
                               projections, device)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{phase}: the loss became {float(loss)} at step {step + 1}; lower the "
+                raise TrainingDiverged(f"{phase}: the loss became {float(loss.detach())} at step {step + 1}; lower the "
                                        f"learning rate (now {spec.learning_rate:g}) or the temperature", "learning_rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

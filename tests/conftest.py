@@ -67,3 +67,12 @@ def tiny_run_config(teacher_dir, **changes) -> RunConfig:
 @pytest.fixture
 def tiny_config(tiny_teacher_dir):
     return tiny_run_config(tiny_teacher_dir)
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline(monkeypatch):
+    """huggingface_hub reads HF_HUB_OFFLINE once, at import (often at collection, before isolated_home sets it):
+    patch its constant too, so no test can reach the network."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)

@@ -1,0 +1,112 @@
+"""The comparison table: runs x variants, one row each, with quality, retention, gain and (when measured) latency.
+
+The one place such a table is built: the CLI's `show` and `export`, the dashboard and the HTML report all call
+`results_table`. Columns come from `COLUMN_SOURCES`, functions reading a run folder; to add columns (e.g. from a
+new measurement file), append a source rather than building another table elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import store
+from .errors import DistillLabError
+
+VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
+RUN_COLUMNS = ["run_id", "name", "status", "variant"]
+QUALITY_COLUMNS = ["accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
+
+# A source reads one run folder and returns {variant: {column: value}}; absent files give {}.
+ColumnSource = Callable[[Path], dict[str, dict]]
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def quality_columns(folder: Path) -> dict[str, dict]:
+    """Quality per variant from results.json (test split); distillation gain on the student row."""
+    results = _read_json(folder / "results.json")
+    if not results or "quality" not in results:
+        return {}
+    q = results["quality"]
+    out = {}
+    for variant, m in q["variants"].items():
+        row = {c: m.get(c) for c in QUALITY_COLUMNS if c != "distillation_gain"}
+        row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
+        out[variant] = row
+    return out
+
+
+def bench_columns(folder: Path) -> dict[str, dict]:
+    """Measurement columns from bench.json, assumed `{"variants": {variant: {column: number, ...}}}` (the bench
+    module owns that file: adjust here when its layout is settled). Nested values are skipped."""
+    bench = _read_json(folder / "bench.json")
+    if not bench or not isinstance(bench.get("variants"), dict):
+        return {}
+    return {variant: {k: v for k, v in values.items() if isinstance(v, (int, float, str)) or v is None}
+            for variant, values in bench["variants"].items() if isinstance(values, dict)}
+
+
+COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
+
+
+@dataclass
+class ResultsTable:
+    columns: list[str]
+    rows: list[dict] = field(default_factory=list)  # one per (run, variant); missing cells are None
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({c: "" if row.get(c) is None else row[c] for c in self.columns})
+        return out.getvalue()
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "rows": self.rows}
+
+
+def _variant_key(variant: str) -> tuple[int, str]:
+    return (VARIANT_ORDER.index(variant) if variant in VARIANT_ORDER else len(VARIANT_ORDER), variant)
+
+
+def results_table(run_ids: list[str]) -> ResultsTable:
+    """Runs (ids or unique prefixes) as one table: a row per variant that has any result. Unknown ids raise
+    DistillLabError; runs without results add no rows."""
+    columns = list(RUN_COLUMNS) + list(QUALITY_COLUMNS)
+    rows = []
+    for ref in run_ids:
+        record = store.get_run(ref)
+        cells: dict[str, dict] = {}
+        for source in COLUMN_SOURCES:
+            for variant, values in source(record.folder).items():
+                cells.setdefault(variant, {}).update(values)
+                columns += [c for c in values if c not in columns]
+        for variant in sorted(cells, key=_variant_key):
+            rows.append({"run_id": record.id, "name": record.name, "status": record.status, "variant": variant}
+                        | cells[variant])
+    return ResultsTable(columns, [{c: row.get(c) for c in columns} for row in rows])
+
+
+def export_run(ref: str, fmt: str) -> str:
+    """One run as text: 'json' (the run record with config, results.json, the table and the event history) or
+    'csv' (the table)."""
+    if fmt not in ("json", "csv"):
+        raise DistillLabError(f"{fmt!r} is not an export format; allowed: json | csv", "format")
+    table = results_table([ref])
+    if fmt == "csv":
+        return table.to_csv()
+    record = store.get_run(ref)
+    payload = {"run": record.to_dict(), "results": _read_json(record.folder / "results.json"),
+               "table": table.to_dict(), "history": store.run_history(record.id)}
+    return json.dumps(payload, indent=2, default=float)
