@@ -29,6 +29,7 @@ class TeacherConfig:
     model: str = "minilm"  # preset model key, Hugging Face hub id, or local folder
     finetune_epochs: float = 0.0  # > 0: fine-tune a classification head on the run's train split first (cached)
     finetune_lr: float = 1e-4  # learning rate of that fine-tune
+    finetune_layers: int = 0  # train only the top N transformer layers and the head (0: all); fewer is faster
     trust_remote_code: bool = False  # allow the model's own Python code; only when the user ticks it
 
 
@@ -203,6 +204,8 @@ def validate(c: RunConfig) -> RunConfig:
     _check(bool(c.teacher.model.strip()), "teacher.model", "a preset key, hub id or local folder", c.teacher.model)
     _check(0 <= c.teacher.finetune_epochs <= 20, "teacher.finetune_epochs", "0 to 20", c.teacher.finetune_epochs)
     _check(0 < c.teacher.finetune_lr <= 1, "teacher.finetune_lr", "> 0 and <= 1", c.teacher.finetune_lr)
+    _check(0 <= c.teacher.finetune_layers <= 1024, "teacher.finetune_layers", "0 (all) to 1024",
+           c.teacher.finetune_layers)
 
     s = c.student
     _check(s.kind in STUDENT_KINDS, "student.kind", " | ".join(STUDENT_KINDS), s.kind)

@@ -122,8 +122,11 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                               "lower batch_size or add data", "batch_size")
 
     t0 = time.monotonic()
+    emit(ProgressEvent("data", 0, None, 0.5, message="preparing the teacher"))
     prepared = prepare_teacher(config, splits, device, emit, should_stop)
     timings["teacher_prepare_s"] = time.monotonic() - t0
+    _stop_if_asked(should_stop, "after preparing the teacher")
+    emit(ProgressEvent("data", 0, None, 0.8, message="loading the teacher and building the student"))
     teacher = models.load_classifier(prepared.model_ref, splits.label_names, config.teacher.trust_remote_code)
     teacher_tok = models.load_tokenizer(prepared.model_ref, config.teacher.trust_remote_code)
     _check_max_length(config, teacher)
@@ -148,6 +151,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     hidden_on = config.loss.hidden_weight > 0 and config.loss.alpha > 0
     hidden_layers = sorted(set(plan.layer_map.values())) if hidden_on else []
     t0 = time.monotonic()
+    _stop_if_asked(should_stop, "before the teacher labels the training data")
     emit(ProgressEvent("teacher-outputs", 0, len(pool_texts), 0.0, message="teacher labels the training data"))
     outputs = teacher_cache.teacher_outputs(prepared.fingerprint, teacher, teacher_ids, pool_texts, config.max_length,
                                             teacher_tok.pad_token_id, hidden_layers, device)
@@ -181,6 +185,8 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     _save_model(plan.model, plan.tokenizer, run_dir / "student")
     write_json(run_dir / "history.json", history)
     if student_result.stopped == "cancelled":
+        if not student_result.steps:
+            raise RunCancelled("cancelled before the student's first training step")
         raise RunCancelled(f"cancelled at step {student_result.steps}; the partly trained student is saved")
 
     control_model, control_result = None, None
@@ -202,6 +208,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         if control_result.stopped == "cancelled":
             raise RunCancelled(f"cancelled while training the control at step {control_result.steps}")
 
+    _stop_if_asked(should_stop, "before the final evaluation; the trained student and control are saved")
     emit(ProgressEvent("evaluate", 0, None, 0.0, message="quality on the test split"))
     t0 = time.monotonic()
     quality = evaluate_on_test(config, splits, prepared, teacher, teacher_tok, order, run_dir, plan.tokenizer, device)
@@ -227,6 +234,11 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     write_json(run_dir / "results.json", results)
     emit(ProgressEvent("done", 1, 1, 1.0, metrics=_headline(quality)))
     return results
+
+
+def _stop_if_asked(should_stop: StopFn | None, where: str) -> None:
+    if should_stop is not None and should_stop():
+        raise RunCancelled(f"cancelled {where}")
 
 
 def _train_summary(result: distill.TrainResult) -> dict:

@@ -104,15 +104,39 @@ class ModelCost:
         return asdict(self)
 
 
+def plain_tensors(value):
+    """The plain tensors that hold `value`'s data: a tensor subclass (torchao's int8 weights) is flattened into its
+    inner tensors (int8 data, scales); torch's quantized tensors count as int8 data plus their scales and zero points;
+    tuples (torch's packed dynamic-int8 params) are walked; anything else holds none."""
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            yield from plain_tensors(item)
+    elif isinstance(value, torch.Tensor):
+        if type(value) is not torch.Tensor and type(value) is not torch.nn.Parameter \
+                and hasattr(value, "__tensor_flatten__"):
+            names, _ = value.__tensor_flatten__()
+            for name in names:
+                yield from plain_tensors(getattr(value, name))
+        elif value.is_quantized:
+            yield value.int_repr()  # what a file would store: one byte per int8 weight
+            if value.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+                yield value.q_per_channel_scales()
+                yield value.q_per_channel_zero_points()
+        else:
+            yield value
+
+
 def weight_bytes(model: torch.nn.Module) -> int:
-    """Bytes of the distinct tensors in the state dict (tied weights counted once)."""
+    """Bytes of the distinct tensors in the state dict (tied weights counted once); for quantized models, the bytes
+    of their int8 data plus scales: the payload a safetensors file of these tensors would hold (header excluded)."""
     seen, total = set(), 0
-    for tensor in model.state_dict().values():
-        key = (tensor.data_ptr(), tensor.numel())
-        if key in seen:
-            continue
-        seen.add(key)
-        total += tensor.numel() * tensor.element_size()
+    for value in model.state_dict().values():
+        for tensor in plain_tensors(value):
+            key = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += tensor.numel() * tensor.element_size()
     return total
 
 

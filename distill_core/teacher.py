@@ -49,8 +49,8 @@ def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
     h = hashlib.sha256()
     h.update(_model_identity(models.resolve(t.model)).encode())
     if t.finetune_epochs > 0:
-        h.update(json.dumps([t.finetune_epochs, t.finetune_lr, config.batch_size, config.max_length, config.seed,
-                             config.freeze_embeddings, splits.label_names]).encode())
+        h.update(json.dumps([t.finetune_epochs, t.finetune_lr, t.finetune_layers, config.batch_size,
+                             config.max_length, config.seed, config.freeze_embeddings, splits.label_names]).encode())
         h.update(json.dumps([splits.train.texts, splits.train.labels, splits.validation.texts]).encode())
     return h.hexdigest()[:20]
 
@@ -82,6 +82,13 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     tokenizer = models.load_tokenizer(t.model, t.trust_remote_code)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if t.finetune_layers:
+        # Freezing the lower blocks also skips their backward pass: 4 of 6 frozen halves a step's time.
+        blocks = models.encoder_layers(model)
+        for block in list(blocks)[:max(0, len(blocks) - t.finetune_layers)]:
+            block.requires_grad_(False)
+        base = getattr(model, model.base_model_prefix, model)
+        getattr(base, "embeddings", model.get_input_embeddings()).requires_grad_(False)
     ids = encode(tokenizer, splits.train.texts, config.max_length)
     val_ids = encode(tokenizer, splits.validation.texts, config.max_length)
     spec = distill.TrainSpec(

@@ -134,15 +134,15 @@ def test_steps_for_epochs_rounds_up():
 
 
 def test_cancelled_run_raises_run_cancelled_and_keeps_the_student(tiny_config, tmp_path):
-    calls = []
+    events = []
 
-    def should_stop():
-        calls.append(1)
-        return len(calls) > 2
+    def should_stop():  # the user presses cancel once the student has reported two steps
+        return any(e.phase == "student" and e.step >= 2 for e in events)
 
     run = tmp_path / "run"
     with pytest.raises(RunCancelled, match="step 2"):
-        run_experiment(tiny_config, run, should_stop=should_stop)
+        run_experiment(tiny_config, run, on_progress=events.append, should_stop=should_stop)
+    assert max(e.step for e in events if e.phase == "student") == 2
     assert (run / "student" / "model.safetensors").exists()
     assert AutoModelForSequenceClassification.from_pretrained(run / "student").config.num_hidden_layers == 2
     assert (run / "history.json").exists()
