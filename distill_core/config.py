@@ -214,9 +214,9 @@ def validate(c: RunConfig) -> RunConfig:
         _check(len(s.layers) > 0, "student.layers", "a non-empty list of teacher layer indices", s.layers)
         _check(all(i >= 0 for i in s.layers), "student.layers", "indices >= 0", s.layers)
         _check(len(set(s.layers)) == len(s.layers), "student.layers", "each index at most once", s.layers)
-    for name in ("hidden_size", "intermediate_size", "num_heads"):
+    for name, limit in (("hidden_size", 16384), ("intermediate_size", 65536), ("num_heads", 256)):
         value = getattr(s, name)
-        _check(value is None or value >= 1, f"student.{name}", "null or >= 1", value)
+        _check(value is None or 1 <= value <= limit, f"student.{name}", f"null or 1 to {limit}", value)
     if s.hidden_size and s.num_heads:
         _check(s.hidden_size % s.num_heads == 0, "student.hidden_size", "a multiple of student.num_heads",
                s.hidden_size)

@@ -153,8 +153,12 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     t0 = time.monotonic()
     _stop_if_asked(should_stop, "before the teacher labels the training data")
     emit(ProgressEvent("teacher-outputs", 0, len(pool_texts), 0.0, message="teacher labels the training data"))
-    outputs = teacher_cache.teacher_outputs(prepared.fingerprint, teacher, teacher_ids, pool_texts, config.max_length,
-                                            teacher_tok.pad_token_id, hidden_layers, device)
+    # Train split and transfer text are cached apart, so adding or changing transfer text reuses the train part.
+    n_train = len(splits.train)
+    outputs = teacher_cache.concat([
+        teacher_cache.teacher_outputs(prepared.fingerprint, teacher, teacher_ids[lo:hi], pool_texts[lo:hi],
+                                      config.max_length, teacher_tok.pad_token_id, hidden_layers, device)
+        for lo, hi in ((0, n_train), (n_train, len(pool_texts))) if hi > lo])
     teacher_logits = outputs.logits[:, order]
     timings["teacher_outputs_s"] = time.monotonic() - t0
 

@@ -83,3 +83,11 @@ def teacher_outputs(teacher_fp: str, teacher, ids: list[list[int]], texts: list[
     outputs = TeacherOutputs(logits.float(), {k: v.float() for k, v in hidden.items()}, hit=False)
     store(key, outputs)
     return outputs
+
+
+def concat(parts: list[TeacherOutputs]) -> TeacherOutputs:
+    """Outputs of several text lists, stacked in order; a hit only when every part was."""
+    layers = parts[0].hidden.keys()
+    return TeacherOutputs(torch.cat([p.logits for p in parts]),
+                          {layer: torch.cat([p.hidden[layer] for p in parts]) for layer in layers},
+                          hit=all(p.hit for p in parts))

@@ -117,3 +117,16 @@ def test_default_compute_runs_the_real_teacher(tiny_teacher_dir):
     assert set(out.hidden) == {0, 3} and out.hidden[0].shape == (4, 32)
     again = teacher_outputs("tiny", teacher, IDS, TEXTS, 32, 0, hidden_layers=[0, 3])
     assert again.hit and torch.allclose(again.logits, out.logits)
+
+
+def test_concat_stacks_parts_in_order_and_is_a_hit_only_when_all_parts_were():
+    import torch
+
+    from distill_core.teacher_cache import TeacherOutputs, concat
+
+    a = TeacherOutputs(torch.zeros(2, 3), {1: torch.zeros(2, 4)}, hit=True)
+    b = TeacherOutputs(torch.ones(1, 3), {1: torch.ones(1, 4)}, hit=False)
+    both = concat([a, b])
+    assert both.logits.shape == (3, 3) and torch.equal(both.logits[2], torch.ones(3))
+    assert both.hidden[1].shape == (3, 4)
+    assert not both.hit and concat([a, a]).hit
