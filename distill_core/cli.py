@@ -54,6 +54,10 @@ class ProgressBar:
         self.bar = None
 
     def __call__(self, event) -> None:
+        if event.phase == "preflight":  # a report, not a phase with progress
+            self.close()
+            print(event.message, file=self.stream)
+            return
         if event.phase != self.phase:
             self.close()
             self.phase = event.phase
@@ -299,6 +303,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    run_dir = bench.resolve_run_dir(args.run)
+    chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
+              "min_iterations": args.min_iterations, "min_seconds": args.min_seconds}
+    cfg = bench.BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
+    bar = ProgressBar()
+    try:
+        data = bench.measure_run(run_dir, cfg, variants=args.variant, on_progress=bar)
+    finally:
+        bar.close()
+    print(bench.format_bench_table(data))
+    print(f"saved: {run_dir / 'bench.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill-lab", description="Knowledge distillation lab (CLI).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -344,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--out", help="write to this file (default: standard output)")
     export.set_defaults(func=cmd_export)
+
+    # No defaults here: bench.BenchConfig holds them (and importing it would load torch for every command).
+    bench = sub.add_parser("bench", help="measure a finished run's variants (latency, memory, size, quality) "
+                                         "into its bench.json")
+    bench.add_argument("run", help="run folder, or run id (the data folder's runs/<id>)")
+    bench.add_argument("--variant", action="append",
+                       help="measure only this one (repeatable): teacher, teacher-int8, student, student-int8, control")
+    bench.add_argument("--threads", type=int, help="torch threads per measuring process (default 0: all cores)")
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "
+                                              "torchao-int8-weight-only or torch-dynamic-int8")
+    bench.add_argument("--min-iterations", type=int, help="timed passes per setting, at least (default 10)")
+    bench.add_argument("--min-seconds", type=float, help="timed seconds per setting, at least (default 1)")
+    bench.add_argument("--no-quality", action="store_true", help="skip the test-split quality (faster)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

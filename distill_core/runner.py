@@ -147,6 +147,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                  "student_description": plan.description}
     preflight["flops_ratio"] = preflight["teacher"]["flops_per_input"] / max(1, preflight["student"]["flops_per_input"])
     write_json(run_dir / "preflight.json", preflight)
+    emit(ProgressEvent("preflight", 1, 1, 1.0, message=preflight_summary(preflight)))
 
     hidden_on = config.loss.hidden_weight > 0 and config.loss.alpha > 0
     hidden_layers = sorted(set(plan.layer_map.values())) if hidden_on else []
@@ -238,6 +239,18 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     write_json(run_dir / "results.json", results)
     emit(ProgressEvent("done", 1, 1, 1.0, metrics=_headline(quality)))
     return results
+
+
+def preflight_summary(preflight: dict) -> str:
+    """One line per model: parameters, weight size, FLOPs per input (at the data's mean length)."""
+    lines = [f"student: {preflight['student_description']}"]
+    for role in ("teacher", "student"):
+        c = preflight[role]
+        lines.append(f"{role:>8}: {c['parameters'] / 1e6:6.1f}M params, {c['weight_bytes'] / 2**20:6.1f} MiB weights, "
+                     f"{c['flops_per_input'] / 1e9:6.2f} GFLOPs per input of {c['seq_len']} tokens, "
+                     f"{c['layers']} layers x {c['hidden_size']} wide")
+    lines.append(f"the student needs {preflight['flops_ratio']:.1f}x fewer FLOPs per input")
+    return "\n".join(lines)
 
 
 def _stop_if_asked(should_stop: StopFn | None, where: str) -> None:
