@@ -51,6 +51,7 @@ class BenchConfig:
     memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
     variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
     reference_timer: bool = False  # also time the fixed setting with torch.utils.benchmark.Timer (a cross-check)
+    matmul_size: int = 2048  # n of the n x n x n fp32 matmul that measures the machine's peak (cached per machine)
     seed: int = 0  # draws the "real" sample
 
     def to_dict(self) -> dict:
@@ -256,7 +257,8 @@ class RssSampler:
         self._proc = psutil.Process()
         self._interval = interval_ms / 1e3
         self._stop = threading.Event()
-        self.peak = self._proc.memory_info().rss
+        self.baseline = self._proc.memory_info().rss  # at construction: before the model loads
+        self.peak = self.baseline
         self.samples = 1
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -326,7 +328,7 @@ def fixed_batch(ids: list[list[int]], batch_size: int, length: int) -> list[list
     return rows
 
 
-class _Timer:
+class PassTimer:
     """Wall time of one forward pass (ms): perf_counter on CPU, CUDA events (then synchronize) on GPU."""
 
     def __init__(self, device: str):
@@ -345,7 +347,7 @@ class _Timer:
         return (time.perf_counter_ns() - start_ns) / 1e6
 
 
-def timed_passes(forwards: list, timer: _Timer, cfg: BenchConfig) -> list[float]:
+def timed_passes(forwards: list, timer: PassTimer, cfg: BenchConfig) -> list[float]:
     """Latencies (ms) of passes cycling over `forwards`, until >= min_iterations and >= min_seconds and a whole
     number of cycles, or max_seconds."""
     samples: list[float] = []
@@ -377,6 +379,28 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def import_model_code(spec: VariantSpec) -> None:
+    """Import the libraries and model class the variant needs, so the baseline RSS already holds their code and
+    only the variant's own memory counts. Raises DistillLabError when the reference cannot be read."""
+    from . import models
+
+    config = models.load_config(spec.ref, spec.trust_remote_code)  # also quiets transformers' logs
+
+    from transformers import AutoModelForSequenceClassification
+    from transformers.quantizers import auto as _quantizers  # noqa: F401 (imports torchao when it is installed)
+    try:
+        AutoModelForSequenceClassification._model_mapping[type(config)]  # imports the modeling module
+    except Exception:  # remote code or an unusual config: loading reports any real problem
+        pass
+    if spec.quantize:
+        from .quantize import import_torchao
+
+        try:
+            import_torchao()
+        except ImportError:
+            pass  # quantize_int8 falls back and records why
+
+
 def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
                     peak_gflops: float | None = None) -> tuple[VariantResult, list | None]:
     """Measure one variant in this process: (result, test-split logits (examples, classes) as lists or None).
@@ -387,9 +411,9 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
 
     device = resolve_device(cfg.device)
     threads = torch.get_num_threads()
-    baseline = RssSampler(cfg.memory_interval_ms)
+    import_model_code(spec)
     kernel_peak_before = kernel_peak_rss()
-    sampler = baseline.start()
+    sampler = RssSampler(cfg.memory_interval_ms).start()
     started = time.perf_counter()
     model = models.load_classifier(spec.ref, spec.labels, spec.trust_remote_code)
     tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
@@ -419,7 +443,7 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
         input_ids, mask = input_ids.to(device), mask.to(device)
         return lambda: model(input_ids=input_ids, attention_mask=mask)
 
-    timer = _Timer(device)
+    timer = PassTimer(device)
     latency = []
     with torch.inference_mode():
         for _, _, batches in settings:  # the longest batch first: the memory peak of running
@@ -446,8 +470,8 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
     peak = sampler.peak
     if kernel_peak is not None and kernel_peak_before is not None and kernel_peak > kernel_peak_before:
         peak = max(peak, kernel_peak)  # a spike between samples, after the baseline was taken
-    memory = MemoryRecord(baseline_rss_bytes=baseline_rss(sampler), peak_rss_bytes=peak,
-                          delta_rss_bytes=peak - baseline_rss(sampler), samples=sampler.samples,
+    memory = MemoryRecord(baseline_rss_bytes=sampler.baseline, peak_rss_bytes=peak,
+                          delta_rss_bytes=peak - sampler.baseline, samples=sampler.samples,
                           cuda_peak_allocated_bytes=(torch.cuda.max_memory_allocated()
                                                      if device.startswith("cuda") else None))
     size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
@@ -466,10 +490,6 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
     return result, logits
 
 
-def baseline_rss(sampler: RssSampler) -> int:
-    return sampler.baseline
-
-
 def _child_main(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops, out) -> None:
     """Entry of a spawned measuring process: threads first, then measure; always answers on `out`."""
     threads = cfg.get("threads") or os.cpu_count() or 1
@@ -483,7 +503,7 @@ def _child_main(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak
         out.put({"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
 
 
-def measure_in_process(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
+def measure_in_fresh_process(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
                        peak_gflops: float | None = None) -> tuple[VariantResult, list | None]:
     """Measure one variant in a freshly spawned process; a failure (load error, crash, timeout) becomes an error
     entry. Returns (result, test logits or None)."""
@@ -517,3 +537,215 @@ def measure_in_process(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sa
     result = VariantResult.from_dict(payload["result"])
     result.wall_seconds = wall
     return result, payload["logits"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A whole run
+
+
+def variant_specs(run_dir: Path, results: dict, run_config: dict) -> list[VariantSpec]:
+    """The five variants of a finished run: the prepared teacher and the run's student/ and control/ folders."""
+    labels = list(results["label_names"])
+    teacher = run_config.get("teacher", {})
+    trust = bool(teacher.get("trust_remote_code", False))
+    max_length = int(run_config.get("max_length", 128))
+    teacher_ref = results["teacher"]["model_ref"]
+    folders = {"teacher": teacher_ref, "teacher-int8": teacher_ref, "student": str(run_dir / "student"),
+               "student-int8": str(run_dir / "student"), "control": str(run_dir / "control")}
+    return [VariantSpec(name, folders[name], labels, name.endswith("-int8"), max_length,
+                        trust if name.startswith("teacher") else False) for name in VARIANTS]
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict]:
+    """(results.json, config.json) of a finished run, or a DistillLabError saying what is missing."""
+    for name in ("results.json", "config.json"):
+        if not (run_dir / name).exists():
+            raise DistillLabError(f"{run_dir} has no {name}; measure a finished run (distill-lab run)", "run")
+    return json.loads((run_dir / "results.json").read_text()), json.loads((run_dir / "config.json").read_text())
+
+
+def sample_indices(size: int, examples: int, seed: int) -> list[int]:
+    """Indices of the seeded "real" sample: `size` distinct test inputs (all of them when fewer)."""
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(examples, size=min(size, examples), replace=False))
+
+
+def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str], labels: list[int] | None,
+                     on_progress=None, peak: dict | None = None, reference_metric: float | None = None,
+                     should_stop=None):
+    """Measure each spec in its own spawned process, one after another; add quality when `labels` are given.
+    Returns ({name: VariantResult}, quality summary or None). Raises RunCancelled when `should_stop()` says so
+    (checked between variants)."""
+    from .errors import RunCancelled
+
+    emit = on_progress or (lambda event: None)
+    sample = sample_indices(cfg.sample_size, len(texts), cfg.seed)
+    peak_gflops = peak["gflops_per_s"] if peak else None
+    results, logits = {}, {}
+    for i, spec in enumerate(specs):
+        if should_stop and should_stop():
+            raise RunCancelled(f"cancelled while measuring (before {spec.name}); bench.json was not written")
+        emit(ProgressEvent("bench", i, len(specs), i / len(specs), message=f"measuring {spec.name}"))
+        results[spec.name], variant_logits = measure_in_fresh_process(spec, cfg, texts, sample, peak_gflops)
+        if variant_logits is not None:
+            logits[spec.name] = torch.tensor(variant_logits)
+    emit(ProgressEvent("bench", len(specs), len(specs), 1.0, message="measured"))
+    summary = None
+    if cfg.quality and labels is not None and logits:
+        from . import evaluate
+
+        table = evaluate.quality_table(logits, torch.as_tensor(labels), reference_metric=reference_metric)
+        for name, report in table["variants"].items():
+            results[name].quality = report
+        summary = {"split": "test", "metric": table["metric"], "distillation_gain": table["distillation_gain"]}
+    return results, summary
+
+
+def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: list[str] | None = None,
+                on_progress=None, should_stop=None, write: bool = True) -> dict:
+    """Measure the variants of a finished run and write `<run_dir>/bench.json` (atomically); returns its dict.
+
+    Meant for `distill-lab bench` and for the end of a run: the runner passes its progress callback (phase "bench")
+    and its `should_stop`, after results.json is written."""
+    from . import config as config_mod
+    from . import machine
+    from .data import load_splits
+
+    from .quantize import METHODS
+
+    cfg = cfg or BenchConfig()
+    unknown = sorted(set(variants or []) - set(VARIANTS))
+    if unknown:
+        raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(VARIANTS)}", "variants")
+    if cfg.quantization != "auto" and cfg.quantization not in METHODS:
+        raise DistillLabError(f"unknown method {cfg.quantization!r}; allowed: auto, {', '.join(METHODS)}",
+                              "quantization")
+    run_dir = Path(run_dir)
+    results, run_config = read_run(run_dir)
+    specs = [s for s in variant_specs(run_dir, results, run_config) if variants is None or s.name in variants]
+    started = time.perf_counter()
+    emit = on_progress or (lambda event: None)
+    emit(ProgressEvent("bench", 0, len(specs), 0.0, message="loading the test split"))
+    run_cfg = config_mod.from_dict(run_config)
+    test = load_splits(run_cfg.data, run_cfg.seed).test
+    device = resolve_device(cfg.device)
+    emit(ProgressEvent("bench", 0, len(specs), 0.0, message="this machine's matmul peak (cached after once)"))
+    peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
+    teacher_accuracy = (results.get("quality", {}).get("variants", {}).get("teacher") or {}).get("accuracy")
+    measured, quality = measure_variants(specs, cfg, test.texts, test.labels, on_progress, peak, teacher_accuracy,
+                                         should_stop)
+    first_ok = next((v for v in measured.values() if v.machine), None)
+    bench = BenchResult(run_dir=str(run_dir), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        wall_seconds=time.perf_counter() - started, config=cfg,
+                        machine=first_ok.machine if first_ok else machine.machine_record(device).to_dict(),
+                        matmul_peak=peak, run_config=run_config, variants=measured, quality=quality)
+    data = bench.to_dict()
+    if write:
+        write_bench(run_dir, data)
+    return data
+
+
+def write_bench(run_dir: Path, data: dict) -> Path:
+    """Write bench.json atomically (temp file, then rename)."""
+    path = Path(run_dir) / "bench.json"
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def load_bench(run_dir: str | Path) -> dict | None:
+    """The run's bench.json, or None when it has not been measured."""
+    path = Path(run_dir) / "bench.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading results
+
+
+def latency_of(bench: dict, variant: str, setting: str, batch_size: int) -> dict | None:
+    """The latency record (dict) of one variant / setting / batch size, or None."""
+    v = bench["variants"].get(variant) or {}
+    return next((r for r in v.get("latency") or [] if r["setting"] == setting and r["batch_size"] == batch_size),
+                None)
+
+
+def speedup(bench: dict, variant: str, setting: str = "real", batch_size: int | None = None) -> float | None:
+    """Teacher p50 / variant p50 at one setting and batch size (default: the largest), or None if either is missing."""
+    batch_size = batch_size or max(bench["config"]["batch_sizes"])
+    teacher, other = latency_of(bench, "teacher", setting, batch_size), latency_of(bench, variant, setting, batch_size)
+    return teacher["p50_ms"] / other["p50_ms"] if teacher and other and other["p50_ms"] else None
+
+
+def _fmt(value, spec: str, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
+
+
+def format_bench_table(bench: dict) -> str:
+    """bench.json as text: quality and size per variant, then latency per setting, then the machine."""
+    batches = sorted(bench["config"]["batch_sizes"])
+    small, large = batches[0], batches[-1]
+    lines = [f"{'variant':<13} {'accuracy':>8} {'macro-F1':>8} {'retention':>9} {'agreement':>9} {'KL(t||v)':>8} "
+             f"{'size MB':>8} {'params M':>8} {'GFLOPs/in':>9} {'peak MB':>8}  int8 method"]
+    errors = []
+    for name, v in bench["variants"].items():
+        if v["status"] != "ok":
+            errors.append(f"{name}: {v['error']}")
+            lines.append(f"{name:<13} error (below)")
+            continue
+        q, s, m = v.get("quality") or {}, v["size"], v["memory"]
+        lines.append(f"{name:<13} {_fmt(q.get('accuracy'), '.4f', 8)} {_fmt(q.get('macro_f1'), '.4f', 8)} "
+                     f"{_fmt(q.get('retention'), '.3f', 9)} {_fmt(q.get('agreement'), '.3f', 9)} "
+                     f"{_fmt(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
+                     f"{s['parameters'] / 1e6:>8.2f} {s['flops_per_input_real'] / 1e9:>9.3f} "
+                     f"{m['delta_rss_bytes'] / 1e6:>8.0f}  {(v.get('quantization') or {}).get('method', '')}")
+    lines.append("")
+    lines.append(f"{'variant':<13} {'setting':<9} {f'b{small} p50/p90/p99 ms':>22} {f'b{large} p50/p90/p99 ms':>24} "
+                 f"{'spread':>6} {'inputs/s':>9} {'GFLOP/s':>8} {'%peak':>6} {'speedup':>7}")
+    for setting in SETTINGS:
+        for name, v in bench["variants"].items():
+            if v["status"] != "ok":
+                continue
+            a, b = latency_of(bench, name, setting, small), latency_of(bench, name, setting, large)
+            if not a or not b:
+                continue
+            tokens = f"{setting} {b['padded_tokens']:.0f}t" if setting == "real" else f"fixed {b['padded_tokens']:.0f}"
+            ratio = speedup(bench, name, setting, large)
+            lines.append(f"{name:<13} {tokens:<9} {a['p50_ms']:>8.1f}/{a['p90_ms']:.1f}/{a['p99_ms']:.1f}".ljust(46)
+                         + f"{b['p50_ms']:>10.1f}/{b['p90_ms']:.1f}/{b['p99_ms']:.1f}".ljust(25)
+                         + f"{b['spread']:>6.2f} {b['throughput']:>9.1f} {b['gflops_per_s']:>8.1f} "
+                         f"{_fmt(b['peak_fraction'] * 100 if b['peak_fraction'] is not None else None, '.1f', 6)} "
+                         f"{_fmt(ratio, '.2f', 6)}x")
+    mach, peak = bench.get("machine") or {}, bench.get("matmul_peak") or {}
+    gain = (bench.get("quality") or {}).get("distillation_gain")
+    lines.append("")
+    if gain is not None:
+        lines.append(f"distillation gain (student - control accuracy): {gain * 100:+.2f} points")
+    lines.append(f"latency: batch b{small} and b{large}; spread = (p90 - p10) / p50; inputs/s, GFLOP/s and speedup "
+                 f"(teacher p50 / variant p50) at b{large}; peak MB = peak RSS - baseline")
+    lines.append(f"machine: {mach.get('cpu_model')}, {mach.get('threads')} threads of {mach.get('logical_cores')} "
+                 f"cores, GPU {mach.get('gpu') or 'none'}; torch {mach.get('torch')}, transformers "
+                 f"{mach.get('transformers')}, torchao {mach.get('torchao') or 'not installed'}; fp32 matmul peak "
+                 f"{peak.get('gflops_per_s', float('nan')):.1f} GFLOP/s; measured in {bench['wall_seconds']:.0f} s")
+    lines += [f"error: {e}" for e in errors]
+    return "\n".join(lines)
+
+
+def resolve_run_dir(ref: str) -> Path:
+    """A run's folder from a path, a run id (the data folder's runs/<id>) or a unique id prefix the store knows."""
+    from .home import data_home
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    candidate = data_home() / "runs" / ref
+    if "/" not in ref and candidate.is_dir():
+        return candidate
+    try:
+        from . import store
+
+        return store.get_run(ref).folder
+    except Exception:
+        raise DistillLabError(f"{ref!r} is neither a run folder nor a run id in {data_home() / 'runs'}",
+                              "run") from None

@@ -100,3 +100,19 @@ def quality_report(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: t
         report["agreement"] = agreement(teacher_logits, logits)
         report["kl_from_teacher"] = mean_kl(teacher_logits, logits)
     return report
+
+
+def quality_table(variant_logits: dict[str, torch.Tensor], labels: torch.Tensor, reference: str = "teacher",
+                  metric: str = "accuracy", reference_metric: float | None = None) -> dict:
+    """quality_report of every variant against the reference's (teacher's) logits, plus retention of `metric`;
+    `reference_metric` stands in when the reference itself has no logits. Also distillation gain (student - control).
+    Returns {"metric", "variants": {name: report}, "distillation_gain"}."""
+    reference_logits = variant_logits.get(reference)
+    variants = {name: quality_report(logits, labels, reference_logits) for name, logits in variant_logits.items()}
+    base = variants[reference][metric] if reference in variants else reference_metric
+    for report in variants.values():
+        report["retention"] = retention(report[metric], base) if base is not None else None
+    gain = None
+    if "student" in variants and "control" in variants:
+        gain = distillation_gain(variants["student"][metric], variants["control"][metric])
+    return {"metric": metric, "variants": variants, "distillation_gain": gain}

@@ -117,7 +117,7 @@ def matmul_peak(device: str = "cpu", threads: int | None = None, n: int = 2048, 
         torch.set_num_threads(threads)
     try:
         record = machine_record(device)
-        path = cache_dir("machine") / f"matmul-peak-{record.key()}-{device.split(':')[0]}-{record.threads}t.json"
+        path = cache_dir("machine") / f"matmul-peak-{record.key()}-{device.split(':')[0]}-{record.threads}t-n{n}.json"
         if path.exists() and not refresh:
             try:
                 return json.loads(path.read_text())

@@ -73,10 +73,16 @@ def _wrap_load_error(ref: str, exc: Exception) -> DistillLabError:
 
 
 def _quiet_transformers():
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # transformers imports torchao when it is installed; on CPU torchao logs its CUDA-only kernels failing to load,
+    # and torch logs a deprecation about torchao's enums: neither is the user's concern.
+    logging.getLogger("torchao").setLevel(logging.ERROR)
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 def load_config(ref: str, trust_remote_code: bool = False):

@@ -13,7 +13,7 @@ _PRESETS: dict[str, tuple[str, RunConfig]] = {
         "two of its layers, with augmented reviews as extra transfer text; the teacher is fine-tuned once and cached.",
         RunConfig(
             name="reviews-sentiment",
-            teacher=TeacherConfig(model="minilm", finetune_epochs=1.0, finetune_lr=1e-4),
+            teacher=TeacherConfig(model="minilm", finetune_epochs=1.5, finetune_lr=2e-4, finetune_layers=3),
             student=StudentConfig(kind="keep-layers", num_layers=2, init_from="teacher"),
             data=DataConfig(source="reviews", transfer="augment", transfer_copies=1),
             loss=LossConfig(temperature=2.0, alpha=0.5),

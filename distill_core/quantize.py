@@ -24,8 +24,10 @@ from . import students
 from .errors import DistillLabError
 
 METHODS = ("torchao-int8-dynamic", "torchao-int8-weight-only", "torch-dynamic-int8")
-# Measured on the 2-core dev CPU without torch.compile (see benchmarks/bench_variants.py and the notes):
-# eager torchao kernels are slower there than torch's fbgemm kernels, so CPU defaults to the fallback.
+# Measured on the 2-core dev CPU (AMD EPYC), 1 thread, eager (no torch.compile), MiniLM-L6 teacher, p50 ms at
+# batch 1 x 64 tokens / batch 32 x 128 tokens: fp32 43 / 2256; torchao-int8-dynamic 541 / 41450 (its eager int8
+# matmul has no fast CPU kernel); torchao-int8-weight-only 36 / 1834; torch-dynamic-int8 25 / 1191 (fbgemm).
+# So CPU defaults to the named fallback; CUDA uses torchao. `benchmarks/bench_variants.py --methods` re-measures.
 DEFAULT_METHOD = {"cpu": "torch-dynamic-int8", "cuda": "torchao-int8-dynamic"}
 
 
@@ -66,8 +68,9 @@ def int8_elements(model: torch.nn.Module) -> int:
     return total
 
 
-def _import_torchao():
+def import_torchao():
     logging.getLogger("torchao").setLevel(logging.ERROR)  # it logs its CUDA-only kernels failing to load on CPU
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # a deprecation about torchao's enums
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import torchao
@@ -82,7 +85,7 @@ def _torchao_config(method: str):
 
 
 def _quantize_torchao(model, method: str):
-    torchao, quantize_ = _import_torchao()
+    torchao, quantize_ = import_torchao()
     config = _torchao_config(method)
     started = time.perf_counter()  # the import (seconds) is not part of quantizing
     with warnings.catch_warnings():
@@ -98,7 +101,8 @@ def _quantize_torch_dynamic(model, device: str):
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated in favour of torchao; kept as the named fallback
-        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                             inplace=True)  # no second fp32 copy
     return quantized, "torch", torch.__version__, time.perf_counter() - started
 
 

@@ -129,28 +129,35 @@ def plain_tensors(value):
 def weight_bytes(model: torch.nn.Module) -> int:
     """Bytes of the distinct tensors in the state dict (tied weights counted once); for quantized models, the bytes
     of their int8 data plus scales: the payload a safetensors file of these tensors would hold (header excluded)."""
+    # Held in a list: int_repr() makes new tensors, whose addresses could be reused if they were freed early.
+    tensors = [t for value in model.state_dict().values() for t in plain_tensors(value)]
     seen, total = set(), 0
-    for value in model.state_dict().values():
-        for tensor in plain_tensors(value):
-            key = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += tensor.numel() * tensor.element_size()
+    for tensor in tensors:
+        key = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += tensor.numel() * tensor.element_size()
     return total
+
+
+def forward_flops(module: torch.nn.Module, *args, **kwargs) -> int:
+    """FLOPs of one forward call `module(*args, **kwargs)` (torch.utils.flop_counter: matmuls and convolutions,
+    a multiply-add counts 2; an nn.Linear on (rows, in) costs 2 * rows * in * out)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(*args, **kwargs)
+    return int(counter.get_total_flops())
 
 
 def count_flops(model: torch.nn.Module, seq_len: int) -> int:
     """Forward FLOPs for one input of `seq_len` tokens (torch.utils.flop_counter; a multiply-add counts 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
     vocab = getattr(model.config, "vocab_size", 100)
     ids = torch.randint(low=min(5, vocab - 1), high=vocab, size=(1, seq_len), device=device)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    return int(counter.get_total_flops())
+    return forward_flops(model, input_ids=ids, attention_mask=torch.ones_like(ids))
 
 
 def model_cost(model: torch.nn.Module, seq_len: int) -> ModelCost:
