@@ -39,8 +39,8 @@ class BenchConfig:
 
     batch_sizes: list[int] = field(default_factory=lambda: [1, 32])  # batch 1 for latency; the largest: throughput
     fixed_length: int = 128  # tokens per input in the "fixed" setting (capped by the model's positions)
-    sample_size: int = 256  # test inputs in the seeded "real" sample, the same for every variant
-    warmup_iterations: int = 3  # untimed passes per setting, after one pass over its longest batch
+    sample_size: int = 128  # test inputs in the seeded "real" sample, the same for every variant
+    warmup_iterations: int = 2  # untimed passes per setting, after one pass over its longest batch
     min_iterations: int = 10  # timed forward passes per setting, at least
     min_seconds: float = 1.0  # timed seconds per setting, at least
     max_seconds: float = 15.0  # stop a setting after this many seconds even short of the two minimums
@@ -716,15 +716,16 @@ def format_bench_table(bench: dict) -> str:
                          + f"{b['p50_ms']:>10.1f}/{b['p90_ms']:.1f}/{b['p99_ms']:.1f}".ljust(25)
                          + f"{b['spread']:>6.2f} {b['throughput']:>9.1f} {b['gflops_per_s']:>8.1f} "
                          f"{_fmt(b['peak_fraction'] * 100 if b['peak_fraction'] is not None else None, '.1f', 6)} "
-                         f"{_fmt(ratio, '.2f', 6)}x")
+                         f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>7}")
     mach, peak = bench.get("machine") or {}, bench.get("matmul_peak") or {}
     gain = (bench.get("quality") or {}).get("distillation_gain")
     lines.append("")
     if gain is not None:
         lines.append(f"distillation gain (student - control accuracy): {gain * 100:+.2f} points")
-    lines.append(f"latency: batch b{small} and b{large}; spread = (p90 - p10) / p50; inputs/s, GFLOP/s and speedup "
-                 f"(teacher p50 / variant p50) at b{large}; peak MB = peak RSS - baseline")
-    lines.append(f"machine: {mach.get('cpu_model')}, {mach.get('threads')} threads of {mach.get('logical_cores')} "
+    lines.append(f"latency: batch b{small} and b{large}; spread = (p90 - p10) / p50 (real lengths: it includes the "
+                 f"length mix); inputs/s, GFLOP/s and speedup (teacher p50 / variant p50) at b{large}; peak MB = peak "
+                 "RSS - baseline; %peak of the fp32 matmul peak (int8 variants can pass 100%)")
+    lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores, GPU {mach.get('gpu') or 'none'}; torch {mach.get('torch')}, transformers "
                  f"{mach.get('transformers')}, torchao {mach.get('torchao') or 'not installed'}; fp32 matmul peak "
                  f"{peak.get('gflops_per_s', float('nan')):.1f} GFLOP/s; measured in {bench['wall_seconds']:.0f} s")

@@ -24,10 +24,11 @@ from . import students
 from .errors import DistillLabError
 
 METHODS = ("torchao-int8-dynamic", "torchao-int8-weight-only", "torch-dynamic-int8")
-# Measured on the 2-core dev CPU (AMD EPYC), 1 thread, eager (no torch.compile), MiniLM-L6 teacher, p50 ms at
-# batch 1 x 64 tokens / batch 32 x 128 tokens: fp32 43 / 2256; torchao-int8-dynamic 541 / 41450 (its eager int8
-# matmul has no fast CPU kernel); torchao-int8-weight-only 36 / 1834; torch-dynamic-int8 25 / 1191 (fbgemm).
-# So CPU defaults to the named fallback; CUDA uses torchao. `benchmarks/bench_variants.py --methods` re-measures.
+# Measured on the 2-core dev CPU (AMD EPYC; shared and loaded, so absolute times are inflated), eager (no
+# torch.compile), fine-tuned MiniLM-L6 teacher, p50 ms at batch 1 / batch 32, 128 tokens, 2 threads, a fresh process
+# per method (`benchmarks/bench_variants.py --methods`): torchao-int8-dynamic 627 / 21239 (its eager int8 matmul has
+# no fast CPU kernel); torchao-int8-weight-only 58 / 1070; torch-dynamic-int8 31 / 602 (fbgemm); fp32 36 / 923.
+# The ranking held at 1 thread too. So CPU defaults to the named fallback; CUDA uses torchao.
 DEFAULT_METHOD = {"cpu": "torch-dynamic-int8", "cuda": "torchao-int8-dynamic"}
 
 
