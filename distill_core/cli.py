@@ -96,6 +96,16 @@ def format_results(results: dict) -> str:
     return "\n".join(lines)
 
 
+def run_report(folder: Path) -> str:
+    """A finished run as text: the quality table, then the measurements when bench.json exists."""
+    text = format_results(json.loads((Path(folder) / "results.json").read_text()))
+    if (Path(folder) / "bench.json").exists():
+        from . import bench
+
+        text += "\n\n" + bench.format_bench_table(bench.load_bench(folder))
+    return text
+
+
 def cmd_run(args) -> int:
     if args.config:
         cfg = config_mod.load(args.config)
@@ -127,7 +137,7 @@ def cmd_run(args) -> int:
         results = run_experiment(cfg, run_dir, on_progress=bar)
     finally:
         bar.close()
-    print(format_results(results))
+    print(run_report(run_dir))
     print(f"saved: {run_dir}")
     return 0
 
@@ -179,7 +189,7 @@ def _run_in_store(cfg: config_mod.RunConfig) -> int:
         print(f"run {run_id}: {status}", file=sys.stderr)
         return 130 if status == "cancelled" else 1
     folder = store.run_dir(run_id)
-    print(format_results(json.loads((folder / "results.json").read_text())))
+    print(run_report(folder))
     print(f"saved: {folder}")
     return 0
 
@@ -253,12 +263,7 @@ def cmd_show(args) -> int:
     results_path = r.folder / "results.json"
     if results_path.exists():
         print()
-        print(format_results(json.loads(results_path.read_text())))
-        table = compare.results_table([r.id])
-        extra = [c for c in table.columns if c not in compare.RUN_COLUMNS + compare.QUALITY_COLUMNS]
-        if extra:
-            print()
-            print(format_table(["variant"] + extra, table.rows))
+        print(run_report(r.folder))
     else:
         last = store.run_history(r.id)[-3:]
         for e in last:

@@ -47,6 +47,82 @@ def quality_columns(folder: Path) -> dict[str, dict]:
 
 
 def bench_columns(folder: Path) -> dict[str, dict]:
+    """Measurement columns from bench.json (written by bench.measure_run): latency p50 at batch 1 and the larger
+    batch on real lengths (ms), throughput (inputs/s), peak memory (MiB), weight bytes, parameters, FLOPs per input,
+    and quality for variants that results.json lacks (the int8 ones)."""
+    bench = _read_json(folder / "bench.json")
+    if not bench or not isinstance(bench.get("variants"), dict):
+        return {}
+    out = {}
+    for variant, v in bench["variants"].items():
+        if not isinstance(v, dict) or v.get("status") != "ok":
+            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
+            continue
+        row = {}
+        real = sorted((r for r in v.get("latency") or [] if r.get("setting") == "real"), key=lambda r: r["batch_size"])
+        if real:
+            row["p50_ms_batch1"] = real[0]["p50_ms"]
+            row[f"p50_ms_batch{real[-1]['batch_size']}"] = real[-1]["p50_ms"]
+            row["throughput_per_s"] = real[-1]["throughput"]
+        if v.get("memory"):
+            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
+        if v.get("size"):
+            row["weight_bytes"] = v["size"]["weight_bytes"]
+            row["parameters"] = v["size"]["parameters"]
+            row["flops_per_input"] = v["size"]["flops_per_input_real"]
+        if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
+            for key in ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention"):
+                row[key] = (v.get("quality") or {}).get(key)
+        out[variant] = row
+    return out
+
+
+COLUMN_SOURCES`, functions reading a run folder; to add columns (e.g. from a
+new measurement file), append a source rather than building another table elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import store
+from .errors import DistillLabError
+
+VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
+RUN_COLUMNS = ["run_id", "name", "status", "variant"]
+QUALITY_COLUMNS = ["accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
+
+# A source reads one run folder and returns {variant: {column: value}}; absent files give {}.
+ColumnSource = Callable[[Path], dict[str, dict]]
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def quality_columns(folder: Path) -> dict[str, dict]:
+    """Quality per variant from results.json (test split); distillation gain on the student row."""
+    results = _read_json(folder / "results.json")
+    if not results or "quality" not in results:
+        return {}
+    q = results["quality"]
+    out = {}
+    for variant, m in q["variants"].items():
+        row = {c: m.get(c) for c in QUALITY_COLUMNS if c != "distillation_gain"}
+        row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
+        out[variant] = row
+    return out
+
+
+def bench_columns(folder: Path) -> dict[str, dict]:
     """Measurement columns from bench.json, assumed `{"variants": {variant: {column: number, ...}}}` (the bench
     module owns that file: adjust here when its layout is settled). Nested values are skipped."""
     bench = _read_json(folder / "bench.json")

@@ -90,6 +90,7 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads (0: all cores)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
+    measure: bool = True  # at the end, measure latency, memory and size of all five variants (bench.json)
     freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
 
     def to_dict(self) -> dict:

@@ -30,6 +30,7 @@ _PRESETS: dict[str, tuple[str, RunConfig]] = {
             data=DataConfig(source="reviews", max_train_examples=128, transfer="augment", transfer_limit=64),
             loss=LossConfig(temperature=2.0, alpha=0.5),
             budget=BudgetConfig(unit="steps", value=8, eval_every=4),
+            measure=False,  # a smoke test; `distill-lab bench RUN` measures it on demand
             batch_size=16, learning_rate=2e-4, max_length=64,
         ),
     ),

@@ -237,6 +237,15 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         "teacher_outputs_cached": outputs.hit,
     }
     write_json(run_dir / "results.json", results)
+    if config.measure:
+        from . import bench
+
+        _stop_if_asked(should_stop, "before measuring the variants; training and quality results are saved")
+        t0 = time.monotonic()
+        bench.measure_run(run_dir, bench.BenchConfig(threads=config.threads, device=config.device),
+                          on_progress=emit, should_stop=should_stop)
+        timings["measure_s"] = time.monotonic() - t0
+        write_json(run_dir / "results.json", results)
     emit(ProgressEvent("done", 1, 1, 1.0, metrics=_headline(quality)))
     return results
 

@@ -28,8 +28,8 @@ EVENT_MIN_GAP_S = 0.25  # progress events within a phase are written at most thi
 
 # Rough share of the whole run spent in each phase: (start, end) of the overall progress bar.
 PHASE_SPAN = {"start": (0.0, 0.02), "data": (0.02, 0.05), "teacher-finetune": (0.05, 0.3),
-              "teacher-outputs": (0.3, 0.35), "student": (0.35, 0.7), "control": (0.7, 0.92),
-              "evaluate": (0.92, 0.99), "done": (1.0, 1.0)}
+              "teacher-outputs": (0.3, 0.35), "student": (0.35, 0.65), "control": (0.65, 0.9),
+              "evaluate": (0.9, 0.93), "bench": (0.93, 0.995), "done": (1.0, 1.0)}
 
 
 def max_jobs() -> int:

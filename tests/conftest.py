@@ -60,6 +60,7 @@ def tiny_run_config(teacher_dir, **changes) -> RunConfig:
         loss=LossConfig(temperature=2.0, alpha=0.5),
         budget=BudgetConfig(unit="steps", value=4, eval_every=2),
         batch_size=16, learning_rate=1e-3, max_length=32, threads=1,
+        measure=False,  # tests/test_bench.py measures runs itself, with short settings
     )
     return cfg.replace(**changes) if changes else cfg
 
