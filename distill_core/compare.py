@@ -77,61 +77,6 @@ def bench_columns(folder: Path) -> dict[str, dict]:
     return out
 
 
-COLUMN_SOURCES`, functions reading a run folder; to add columns (e.g. from a
-new measurement file), append a source rather than building another table elsewhere.
-"""
-
-from __future__ import annotations
-
-import csv
-import io
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
-
-from . import store
-from .errors import DistillLabError
-
-VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
-RUN_COLUMNS = ["run_id", "name", "status", "variant"]
-QUALITY_COLUMNS = ["accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
-
-# A source reads one run folder and returns {variant: {column: value}}; absent files give {}.
-ColumnSource = Callable[[Path], dict[str, dict]]
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def quality_columns(folder: Path) -> dict[str, dict]:
-    """Quality per variant from results.json (test split); distillation gain on the student row."""
-    results = _read_json(folder / "results.json")
-    if not results or "quality" not in results:
-        return {}
-    q = results["quality"]
-    out = {}
-    for variant, m in q["variants"].items():
-        row = {c: m.get(c) for c in QUALITY_COLUMNS if c != "distillation_gain"}
-        row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
-        out[variant] = row
-    return out
-
-
-def bench_columns(folder: Path) -> dict[str, dict]:
-    """Measurement columns from bench.json, assumed `{"variants": {variant: {column: number, ...}}}` (the bench
-    module owns that file: adjust here when its layout is settled). Nested values are skipped."""
-    bench = _read_json(folder / "bench.json")
-    if not bench or not isinstance(bench.get("variants"), dict):
-        return {}
-    return {variant: {k: v for k, v in values.items() if isinstance(v, (int, float, str)) or v is None}
-            for variant, values in bench["variants"].items() if isinstance(values, dict)}
-
-
 COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
 
 
