@@ -197,17 +197,29 @@ def test_listing_a_thousand_runs_is_cheap():
 
 def test_results_table_has_a_row_per_run_and_variant_plus_bench_columns():
     a, b = done_run("a"), done_run("b", fake_results(student_acc=0.6))
-    (b.folder / "bench.json").write_text(json.dumps({"variants": {"student": {"latency_ms_p50": 2.5},
-                                                                  "student-int8": {"latency_ms_p50": 1.5}}}))
+    def measured(p50_b1, p50_b32, accuracy=None):  # the layout bench.measure_run writes, trimmed
+        return {"status": "ok", "latency": [
+            {"setting": "real", "batch_size": 1, "p50_ms": p50_b1, "throughput": 1000 / p50_b1},
+            {"setting": "real", "batch_size": 32, "p50_ms": p50_b32, "throughput": 32000 / p50_b32},
+            {"setting": "fixed", "batch_size": 32, "p50_ms": 99.0, "throughput": 1.0}],
+            "memory": {"delta_rss_bytes": 2**20}, "size": {"weight_bytes": 10, "parameters": 5,
+                                                           "flops_per_input_real": 7.0},
+            "quality": {"accuracy": accuracy}}
+
+    (b.folder / "bench.json").write_text(json.dumps({"variants": {"student": measured(2.5, 40.0),
+                                                                  "student-int8": measured(1.5, 20.0, 0.55)}}))
     queued = store.create_run(CONFIG)
     table = compare.results_table([a.id, b.id, queued.id])
     assert [(r["name"], r["variant"]) for r in table.rows] == [
         ("a", "teacher"), ("a", "student"), ("a", "control"),
         ("b", "teacher"), ("b", "student"), ("b", "student-int8"), ("b", "control")]
-    assert table.columns[-1] == "latency_ms_p50"
-    student_b = table.rows[4]
-    assert student_b["distillation_gain"] == pytest.approx(-0.1) and student_b["latency_ms_p50"] == 2.5
-    assert table.rows[0]["distillation_gain"] is None and table.rows[0]["latency_ms_p50"] is None
+    assert {"p50_ms_batch1", "p50_ms_batch32", "throughput_per_s", "peak_memory_mib"} <= set(table.columns)
+    student_b, int8_b = table.rows[4], table.rows[5]
+    assert student_b["distillation_gain"] == pytest.approx(-0.1) and student_b["p50_ms_batch1"] == 2.5
+    assert student_b["p50_ms_batch32"] == 40.0 and student_b["throughput_per_s"] == pytest.approx(800.0)
+    assert student_b["accuracy"] == pytest.approx(0.6)  # fp32 quality stays the run's own, from results.json
+    assert int8_b["accuracy"] == 0.55 and int8_b["peak_memory_mib"] == 1.0
+    assert table.rows[0]["distillation_gain"] is None and table.rows[0]["p50_ms_batch1"] is None
     csv_lines = table.to_csv().splitlines()
     assert csv_lines[0].split(",") == table.columns and len(csv_lines) == 8
 
