@@ -38,10 +38,6 @@ def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_m
     return config_mod.from_dict(data)
 
 
-def new_run_id(name: str) -> str:
-    return store.new_run_id()  # never derived from the name: names are labels
-
-
 class ProgressBar:
     """A tqdm bar per phase, fed by the loop's progress events."""
 
@@ -129,12 +125,12 @@ def cmd_run(args) -> int:
     # --run-dir: files only, in a folder of the user's choosing; not recorded in the store (not in `list`).
     from .runner import run_experiment
 
-    run_id = new_run_id(cfg.name)
+    run_id = store.new_run_id()  # never derived from the name: names are labels
     run_dir = Path(args.run_dir)
     print(f"run {run_id}: {cfg.name} -> {run_dir} (outside the run store)", file=sys.stderr)
     bar = ProgressBar()
     try:
-        results = run_experiment(cfg, run_dir, on_progress=bar)
+        run_experiment(cfg, run_dir, on_progress=bar)
     finally:
         bar.close()
     print(run_report(run_dir))
@@ -353,17 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int)
     listing.set_defaults(func=cmd_list)
 
-    show = sub.add_parser("show", help="one run: status, config, quality table")
-    show.add_argument("run", help="run id (or a unique prefix of it)")
-    show.set_defaults(func=cmd_show)
-
-    cancel = sub.add_parser("cancel", help="stop a run; a running one keeps what it trained so far")
-    cancel.add_argument("run", help="run id (or a unique prefix of it)")
-    cancel.set_defaults(func=cmd_cancel)
-
-    delete = sub.add_parser("delete", help="remove a run and its files (cancel a running one first)")
-    delete.add_argument("run", help="run id (or a unique prefix of it)")
-    delete.set_defaults(func=cmd_delete)
+    for name, func, help_text in (
+            ("show", cmd_show, "one run: status, config, quality table"),
+            ("cancel", cmd_cancel, "stop a run; a running one keeps what it trained so far"),
+            ("delete", cmd_delete, "remove a run and its files (cancel a running one first)")):
+        one_run = sub.add_parser(name, help=help_text)
+        one_run.add_argument("run", help="run id (or a unique prefix of it)")
+        one_run.set_defaults(func=func)
 
     export = sub.add_parser("export", help="a run's results as JSON (everything) or CSV (the comparison table)")
     export.add_argument("run", help="run id (or a unique prefix of it)")

@@ -121,7 +121,7 @@ def load_classifier(ref: str, labels: list[str] | None = None, trust_remote_code
     config = load_config(ref, trust_remote_code)
     kwargs = {}
     if labels is not None:
-        existing = _trained_labels(config)
+        existing = trained_labels(config)
         if existing is not None and sorted(existing) != sorted(labels):
             raise DistillLabError(f"model '{ref}' predicts labels {existing} but the data has labels {labels}: "
                                   "distillation needs the same label space", "labels")
@@ -138,7 +138,7 @@ def load_classifier(ref: str, labels: list[str] | None = None, trust_remote_code
     return model.eval()
 
 
-def _trained_labels(config) -> list[str] | None:
+def trained_labels(config) -> list[str] | None:
     """Label names of a trained classification head, or None when the config carries only default names."""
     id2label = getattr(config, "id2label", None) or {}
     names = [str(id2label[i]) for i in sorted(id2label)]

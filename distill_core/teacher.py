@@ -62,7 +62,7 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     fp = teacher_fingerprint(config, splits)
     if t.finetune_epochs <= 0:
         model = models.load_classifier(t.model, splits.label_names, t.trust_remote_code)
-        if models._trained_labels(model.config) is None:
+        if models.trained_labels(model.config) is None:
             raise DistillLabError(f"teacher '{t.model}' has no trained classification head; set "
                                   "teacher.finetune_epochs > 0 to fine-tune one on the training split first",
                                   "teacher.finetune_epochs")
