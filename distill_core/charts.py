@@ -370,9 +370,10 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
     """The comparison table for display: run, variant, then every measured column with a unit in its header
     (labels from metric_label, values scaled as labelled, missing "–"). Columns nobody has are left out."""
     skip = {"run_id", "name", "status", "variant", "bench_error"}
-    columns = []
+    columns = []  # the table's own column order, keeping columns that some row has a value for
     for r in rows:
-        columns += [c for c in r if c not in skip and c not in columns and display_value(c, r[c]) is not None]
+        columns += [c for c in r if c not in skip and c not in columns]
+    columns = [c for c in columns if any(display_value(c, r.get(c)) is not None for r in rows)]
     names = _run_labels(rows)
     data = []
     for r in rows:
