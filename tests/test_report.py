@@ -39,7 +39,7 @@ def variant_bench(p50_b1: float, p50_b32: float, weight_mib: float, accuracy=Non
             "size": {"parameters": 1_000_000, "weight_bytes": int(weight_mib * 2**20), "int8_elements": 0,
                      "flops_per_input_fixed": 1e9, "flops_per_input_real": 5e8, "fixed_length": 128,
                      "flops_curve": [0, 1, 0]},
-            "quality": {"accuracy": accuracy, "agreement": 0.9, "retention": (accuracy or 0) / 0.9} if accuracy else None,
+            "quality": {"accuracy": accuracy, "agreement": 0.9, "retention": accuracy / 0.9} if accuracy else None,
             "machine": MACHINE}
 
 
