@@ -1,16 +1,20 @@
-"""Distill Lab app entry point. The full dashboard (issue 5) replaces this placeholder page."""
+"""Distill Lab: navigation and the sidebar's active run. Each page is a short script in pages/."""
 
 import streamlit as st
 
-from distill_core.presets import preset_names
+from pages.shared import sidebar_active_run
 
-st.set_page_config(page_title="Distill Lab", layout="wide")
-st.title("Distill Lab")
-st.write(
-    "A small **student** learns to imitate a large **teacher**'s output distributions. "
-    "The dashboard is on its way; today the engine runs from the terminal:"
-)
-st.code("distill-lab run --preset reviews-sentiment", language="bash")
-st.subheader("Presets")
-for name, description in preset_names().items():
-    st.markdown(f"- **{name}**: {description}")
+st.set_page_config(page_title="Distill Lab", page_icon=":material/science:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/new_run.py", title="New run", icon=":material/add_circle:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/playground.py", title="Playground", icon=":material/chat:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+]
+
+page = st.navigation(PAGES)
+sidebar_active_run()
+page.run()

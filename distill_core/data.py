@@ -292,3 +292,33 @@ def pad_batch(ids: list[list[int]], pad_id: int):
         input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, :len(seq)] = 1
     return input_ids, mask
+
+
+def preview_file(path, n: int = 5) -> tuple[list[str], list[dict]]:
+    """(column names, first `n` rows) of a .csv/.tsv/.jsonl file, with the same checks as reading it for a run."""
+    rows = _read_rows(path)
+    if not rows:
+        raise DistillLabError(f"{Path(path).name} has no rows", "data.source")
+    return list(rows[0].keys()), rows[:n]
+
+
+def save_upload(filename: str, content: bytes) -> Path:
+    """Keep an uploaded data file under the data folder (uploads/<content hash>.<ext>) and return its path, so a run
+    config can name it and a rerun finds it. Refuses oversized files and unsupported types."""
+    from .home import data_home
+
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl", ".ndjson", ".txt"):
+        raise DistillLabError(f"unsupported file type {suffix or filename!r}; allowed: .csv, .tsv, .jsonl, .txt",
+                              "data.source")
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise DistillLabError(f"file {filename} is {len(content) / 1e6:.1f} MB; the limit is "
+                              f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB", "data.source")
+    folder = data_home() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(content).hexdigest()[:16]}{suffix}"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return path

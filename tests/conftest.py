@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 import torch
 
@@ -75,3 +78,56 @@ def _hub_offline(monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+# Page tests (tests/ui) and the browser test share a finished, measured tiny run.
+
+QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
+                   min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
+
+
+@pytest.fixture(scope="session")
+def finished_home(tiny_teacher_dir, tmp_path_factory):
+    """A DISTILL_LAB_HOME with one `done` run of the tiny teacher: results, history and a bench.json of all five
+    variants. Tests get a copy (`home_with_run`), so they may change it."""
+    from distill_core import bench, store, worker
+    from distill_core.runner import run_experiment
+
+    home = tmp_path_factory.mktemp("finished-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_LAB_HOME", str(home))
+        config = tiny_run_config(tiny_teacher_dir, name="tiny-ui")
+        record = store.create_run(config.to_dict())
+        results = run_experiment(config, record.folder)
+        bench.measure_run(record.folder, bench.BenchConfig(**QUICK_BENCH))
+        store.finish(record.id, "done", summary=worker.summarize(results))
+    return home
+
+
+@pytest.fixture
+def home_with_run(finished_home, tmp_path, monkeypatch):
+    """A private copy of `finished_home`, set as DISTILL_LAB_HOME for this test; returns the run id."""
+    from distill_core import store
+
+    home = tmp_path / "home"
+    shutil.copytree(finished_home, home)
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
+    return store.list_runs()[0].id
+
+
+class _FakeWorker:
+    """Stands in for a worker process: the run stays queued (its pid is this live test process)."""
+
+    def __init__(self, *args, **kwargs):
+        import os
+
+        self.pid = os.getpid()
+
+    def poll(self):
+        return None
+
+
+@pytest.fixture
+def no_workers(monkeypatch):
+    """jobs.submit records the run in the store but starts no worker process."""
+    monkeypatch.setattr(subprocess, "Popen", _FakeWorker)

@@ -1,0 +1,93 @@
+"""Compare: runs side by side — quality vs latency with the Pareto front, costs, retention and gain, config diff,
+and the exports (HTML report, CSV, JSON, the student folder)."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from distill_core import bench, charts, compare, export, report, store
+from distill_core.errors import DistillLabError
+from pages.shared import run_label
+
+st.title("Compare")
+finished = [r for r in store.list_runs() if (r.folder / "results.json").exists()]
+if not finished:
+    st.info("Nothing to compare yet: a run appears here once it has results. The workshop preset on **Home** gets "
+            "you there in a few minutes.")
+    st.page_link("pages/home.py", label="Home", icon=":material/home:")
+    st.stop()
+
+by_id = {r.id: r for r in finished}
+default = [i for i in [st.session_state.get("run_id")] if i in by_id] or [finished[0].id]
+picked = st.multiselect("Runs", list(by_id), default=default, format_func=lambda i: run_label(by_id[i]),
+                        key="compare_runs")
+if not picked:
+    st.info("Pick one or more runs.")
+    st.stop()
+
+table = compare.results_table(picked)
+rows = table.rows
+measured = {i: bench.load_bench(by_id[i].folder) for i in picked}
+threads_of = {i: (b.get("machine") or {}).get("threads") for i, b in measured.items() if b}
+threads = sorted(set(threads_of.values()) - {None})
+if len(threads) > 1:  # latencies at different thread counts do not belong on one chart
+    chosen_threads = st.segmented_control("Threads when measured", threads, default=threads[0], key="threads")
+    rows = [r for r in rows if threads_of.get(r["run_id"], chosen_threads) == chosen_threads]
+elif threads:
+    machine = next(b for b in measured.values() if b).get("machine") or {}
+    st.caption(f"Measured with {threads[0]} threads on {machine.get('cpu_model', 'this machine')}.")
+
+quality_options = [c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)]
+cost_options = [c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
+                and any(r.get(c) is not None for r in rows)]
+a, b = st.columns(2)
+quality = a.selectbox("Quality", quality_options or ["accuracy"], format_func=lambda c: charts.QUALITY_METRICS.get(
+    c, (c,))[0], key="quality_metric")
+cost = b.selectbox("Cost (batch size)", cost_options or ["p50_ms_batch1"], format_func=lambda c: charts.LATENCY_METRICS.get(
+    c, (c,))[0], key="cost_metric")
+if not cost_options:
+    st.info("These runs have no measurements yet: run them with *Measure all variants* on, or "
+            "`distill-lab bench RUN_ID`. Quality is below.")
+st.plotly_chart(charts.quality_latency_scatter(rows, quality=quality, cost=cost), width="stretch", key="scatter")
+st.caption("Each point is a variant of a run; bubble area is the size of its weights. The line joins the Pareto "
+           "front: nothing else is both faster and better.")
+
+st.subheader("Latency, memory and size")
+bar_metrics = [m for m in (cost, "peak_memory_mib", "weight_bytes") if any(r.get(m) is not None for r in rows)]
+if bar_metrics:
+    st.plotly_chart(charts.cost_bars(rows, metrics=tuple(bar_metrics)), width="stretch", key="bars")
+
+st.subheader("Retention and distillation gain")
+st.dataframe(charts.retention_table(rows), hide_index=True, width="stretch")
+st.caption("Retention: a variant's quality as a share of its teacher's. Distillation gain: the student's quality "
+           "minus the control's (same architecture, data and steps, no teacher).")
+
+st.subheader("Configs")
+configs = {by_id[i].name + f" ({i[:8]})": store.get_run(i).config for i in picked}
+diff = charts.config_diff(configs)
+if len(picked) > 1:
+    st.caption("Only the settings that differ.")
+st.dataframe(diff, width="stretch")
+
+with st.expander("All columns"):
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+st.subheader("Export")
+c1, c2, c3, c4 = st.columns(4)
+c1.download_button("HTML report", lambda: report.html_report(picked), file_name=report.report_filename(picked),
+                   mime="text/html", type="primary", icon=":material/description:")
+c2.download_button("CSV", table.to_csv(), file_name="distill-lab-results.csv", mime="text/csv")
+c3.download_button("JSON", json.dumps(table.to_dict(), indent=2, default=float), file_name="distill-lab-results.json",
+                   mime="application/json")
+zip_run = picked[0]
+if (by_id[zip_run].folder / "student" / "config.json").exists():
+    def _student_zip() -> bytes:
+        try:
+            return export.model_zip(zip_run, "student")
+        except DistillLabError as exc:
+            return str(exc).encode()
+
+    c4.download_button(f"Student of {by_id[zip_run].name} (.zip)", _student_zip,
+                       file_name=f"student-{zip_run[:8]}.zip", mime="application/zip")

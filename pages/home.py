@@ -1,0 +1,76 @@
+"""Home: the idea in three cards, the workshop preset one click away, the last runs at a glance."""
+
+import streamlit as st
+
+from distill_core import presets, store
+from pages.shared import start_run, status_label
+
+WORKSHOP_PRESET = "reviews-sentiment"
+
+st.title("Distill Lab")
+st.markdown("Make a big model small, and **see what it costs and what it keeps**: a *student* learns from a "
+            "*teacher*, and every run puts it side by side with the teacher, int8 versions of both, and a *control* "
+            "student trained on the same data without the teacher.")
+
+CARDS = [
+    ("Distillation", ":material/school:",
+     "A small **student** is trained to imitate the **teacher's output distribution** (its *soft targets*), not "
+     "just the right answer. The wrong-but-plausible classes the teacher considers carry information the labels "
+     "do not.",
+     "Changes: the architecture (fewer or narrower layers).",
+     "Costs: a training run, and the teacher's predictions on the training text.",
+     "Keeps: most of the quality, at a fraction of the FLOPs, memory and latency."),
+    ("Quantization", ":material/compress:",
+     "The **same model** with **lower-precision weights**: here int8 instead of 32-bit floats. No training: the "
+     "numbers are rounded onto a coarser grid.",
+     "Changes: the number format, not the architecture.",
+     "Costs: seconds; some accuracy where the rounding bites.",
+     "Keeps: the architecture, so FLOPs stay; weights shrink about 4x, speed depends on kernels."),
+    ("Fine-tuning", ":material/tune:",
+     "**Adapting** a pretrained model to a task with labeled examples. Here it makes the teacher: a general "
+     "encoder learns the review labels once, and the result is cached.",
+     "Changes: the weights, for one task.",
+     "Costs: labeled data and training time on the full-size model.",
+     "Keeps: the size and speed of the model it starts from."),
+]
+
+for column, (title, icon, body, changes, costs, keeps) in zip(st.columns(3), CARDS):
+    with column.container(border=True):
+        st.subheader(f"{icon} {title}")
+        st.markdown(body)
+        st.markdown(f"- {changes}\n- {costs}\n- {keeps}")
+
+st.divider()
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Start here")
+    st.markdown(f"**Workshop preset** — {presets.preset_names()[WORKSHOP_PRESET]}")
+    st.caption("First time: the teacher is fine-tuned and cached (a few minutes on a laptop); every later run reuses "
+               "it. The run continues if you close the tab.")
+    if st.button("Start the workshop preset", type="primary", icon=":material/play_arrow:"):
+        if start_run(presets.get_preset(WORKSHOP_PRESET)):
+            st.switch_page("pages/runs.py")
+    st.page_link("pages/new_run.py", label="Or compose your own run", icon=":material/add_circle:")
+    st.page_link("pages/learn.py", label="Learn how distillation works", icon=":material/school:")
+
+with right:
+    st.subheader("Last runs")
+    runs = store.list_runs(limit=5)
+    if not runs:
+        st.info("No runs yet: start the workshop preset, and this list fills in.")
+    for record in runs:
+        accuracy = ((record.summary or {}).get("accuracy") or {})
+        with st.container(border=True):
+            top, bottom = st.columns([3, 2])
+            top.markdown(f"**{record.name}** · `{record.id[:8]}`  \n{status_label(record.status)}")
+            if record.status in ("queued", "running"):
+                bottom.progress(min(1.0, record.progress), text=f"{record.progress:.0%} · {record.phase or ''}")
+            elif accuracy:
+                bottom.markdown(" · ".join(f"{v} {a:.1%}" for v, a in accuracy.items()))
+                gain = (record.summary or {}).get("distillation_gain")
+                if gain is not None:
+                    bottom.caption(f"distillation gain {gain * 100:+.1f} points")
+            elif record.error:
+                bottom.caption(record.error.splitlines()[0][:120])
+    if runs:
+        st.page_link("pages/runs.py", label="All runs", icon=":material/monitoring:")

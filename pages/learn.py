@@ -1,0 +1,82 @@
+"""Learn: soft targets, temperature, dark knowledge and KL vs cross-entropy, on a real teacher's outputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from distill_core import charts, learn, playground
+from distill_core.errors import DistillLabError
+from pages.shared import run_label
+
+st.title("Learn: how distillation works")
+st.markdown(
+    "A classifier ends in **logits**, one number per class; softmax turns them into probabilities. Trained on hard "
+    "labels, a student only hears *which* class is right. A teacher's probabilities also say *how wrong* the other "
+    "classes are — that is what a student imitates in distillation. Dividing the logits by a **temperature T** "
+    "before the softmax flattens the distribution so those small probabilities carry more weight.")
+
+runs = playground.finished_runs(task="classification")
+if not runs:
+    st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**) and "
+            "come back. Meanwhile, the comparison at the bottom of this page holds.")
+else:
+    by_id = {r.id: r for r in runs}
+    current = st.session_state.get("run_id")
+    run_id = st.selectbox("Teacher of run", list(by_id), index=list(by_id).index(current) if current in by_id else 0,
+                          format_func=lambda i: run_label(by_id[i]), key="learn_run")
+    text = st.text_input("A text for the teacher", "Works fine, though the manual is confusing and setup took an hour.",
+                         key="learn_text")
+    temperature = st.slider("Temperature T", 0.5, 10.0, 4.0, step=0.5, key="learn_T")
+    if text.strip():
+        try:
+            labels, logits = playground.teacher_logits(run_id, text)
+        except DistillLabError as exc:
+            st.error(f"**{exc.field}**: {exc}")
+            st.stop()
+        st.subheader("1 · The temperature flattens the soft targets")
+        st.plotly_chart(charts.soft_targets_bars(labels, logits, [1.0, temperature]), width="stretch",
+                        key="learn_bars")
+        p1, pt = learn.soft_targets(logits, 1.0), learn.soft_targets(logits, temperature)
+        a, b = st.columns(2)
+        a.metric("Entropy at T = 1", f"{learn.entropy_bits(p1):.2f} bits")
+        b.metric(f"Entropy at T = {temperature:g}", f"{learn.entropy_bits(pt):.2f} bits",
+                 f"{learn.entropy_bits(pt) - learn.entropy_bits(p1):+.2f}")
+
+        st.subheader("2 · Dark knowledge: what the teacher thinks of the wrong labels")
+        dark = learn.dark_knowledge(labels, pt)
+        st.dataframe(pd.DataFrame([{"label": name, f"probability at T = {temperature:g}": p,
+                                    "probability at T = 1": p1[labels.index(name)]} for name, p in dark]),
+                     hide_index=True, width="stretch")
+        st.caption("With few classes there is little of it; with many (topics, intents, next tokens) it is most of the "
+                   "signal: which wrong answers are nearly right.")
+
+        st.subheader("3 · KL to soft targets vs cross-entropy on the label")
+        label = st.selectbox("Suppose the true label is", labels, index=max(range(len(p1)), key=p1.__getitem__),
+                             key="learn_label")
+        try:
+            student = playground.classify(run_id, "student", text)
+        except DistillLabError:
+            student = None
+        if student is not None:
+            cmp = learn.compare_losses(logits, student.logits, labels.index(label), temperature)
+            a, b = st.columns(2)
+            a.metric("Cross-entropy, hard label", f"{cmp.cross_entropy:.3f} nats",
+                     help="Only the student's probability of the true label counts.")
+            b.metric(f"KL to the teacher × T², T = {temperature:g}", f"{cmp.kl_soft:.3f} nats",
+                     help="Every class counts: the student is pulled towards the teacher's whole distribution.")
+            st.caption(f"For this run's student, which answered **{student.top}**. The distillation loss mixes "
+                       "them: alpha × KL + (1 − alpha) × cross-entropy.")
+
+st.divider()
+st.subheader("Distillation, quantization, fine-tuning: side by side")
+st.table(pd.DataFrame({
+    "": ["what changes", "training needed", "architecture / FLOPs", "weights", "typical quality"],
+    "distillation": ["a smaller student learns from the teacher", "yes: the student, with the teacher's outputs",
+                     "fewer layers or narrower: fewer FLOPs", "smaller (fewer parameters)",
+                     "most of the teacher's, better than the same student trained alone"],
+    "quantization": ["weights stored as int8", "no", "unchanged", "about 4x smaller", "close to the model it came from"],
+    "fine-tuning": ["weights adapted to a task", "yes: the full model, on labels", "unchanged", "unchanged",
+                    "the best on its task; as slow as before"],
+}).set_index(""))
+st.caption("They combine: the int8 student on Compare is distilled and then quantized.")

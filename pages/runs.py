@@ -1,0 +1,106 @@
+"""Runs: every run with status and progress; the selected run's live curves, results, and actions."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from distill_core import charts, compare, curves, jobs, store
+from distill_core.errors import DistillLabError
+from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, run_label, select_run, selected_run_id, \
+    status_label
+
+st.title("Runs")
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Start the workshop preset on **Home**, or compose one on **New run**.")
+    st.page_link("pages/new_run.py", label="New run", icon=":material/add_circle:")
+    st.stop()
+
+
+def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "name": r.name, "status": status_label(r.status), "progress": r.progress, "phase": r.phase or "",
+        "id": r.id[:8], "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+    } for r in records])
+
+
+@st.fragment(run_every=POLL_SECONDS if any(r.status in ACTIVE for r in runs) else None)
+def runs_table() -> None:
+    records = store.list_runs()
+    st.dataframe(_runs_table(records), hide_index=True, width="stretch", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
+
+
+runs_table()
+
+by_id = {r.id: r for r in runs}
+current = selected_run_id()
+index = list(by_id).index(current) if current in by_id else 0
+chosen = st.selectbox("Run", list(by_id), index=index, format_func=lambda i: run_label(by_id[i]), key="runs_pick")
+select_run(chosen)
+
+
+@st.fragment(run_every=POLL_SECONDS if by_id[chosen].status in ACTIVE else None)
+def run_detail(run_id: str) -> None:
+    try:
+        record = store.get_run(run_id)
+    except DistillLabError:
+        st.warning("This run was deleted.")
+        return
+    a, b, c = st.columns([2, 2, 3])
+    a.metric("Status", status_label(record.status))
+    b.metric("Progress", f"{record.progress:.0%}")
+    c.progress(min(1.0, record.progress), text=f"{record.phase or ''} {record.fraction:.0%}")
+    if record.message and record.status in ACTIVE:
+        st.caption(record.message)
+    if record.error:
+        st.error(record.error)
+    history = curves.run_curves(run_id)
+    st.plotly_chart(charts.training_curves(history), width="stretch", key=f"curves-{run_id}")
+    if record.status in ACTIVE:
+        return
+    table = compare.results_table([run_id])
+    if table.rows:
+        st.subheader("Results on the held-out split")
+        st.dataframe(charts.retention_table(table.rows), hide_index=True, width="stretch")
+        st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
+    preflight_path = record.folder / "preflight.json"
+    if preflight_path.exists():
+        pre = json.loads(preflight_path.read_text())
+        with st.expander("Pre-flight: what the student costs"):
+            st.caption(pre.get("student_description", ""))
+            st.table({"": ["parameters", "weights", "FLOPs per input"],
+                      **{role: [fmt_count(pre[role]["parameters"]), fmt_bytes(pre[role]["weight_bytes"]),
+                                fmt_count(pre[role]["flops_per_input"])] for role in ("teacher", "student")}})
+
+
+run_detail(chosen)
+
+record = store.get_run(chosen)
+with st.expander("Config"):
+    st.code(json.dumps(record.config, indent=2), language="json")
+left, middle, right = st.columns(3)
+if left.button("Cancel", disabled=record.status not in ACTIVE, icon=":material/stop:"):
+    status = jobs.cancel(chosen)
+    st.toast(f"cancel requested: {status}")
+    st.rerun()
+
+
+def _rerun_with_edits(config: dict) -> None:
+    st.session_state["pending_draft"] = config | {"name": f"{config.get('name', 'run')}-edit"}
+
+
+if middle.button("Re-run with edits", icon=":material/edit:", on_click=_rerun_with_edits, args=(record.config,)):
+    st.switch_page("pages/new_run.py")
+confirm = right.checkbox("Really delete (removes its files)", key=f"confirm-{chosen}",
+                         disabled=record.status in ACTIVE)
+if right.button("Delete", disabled=record.status in ACTIVE or not confirm, icon=":material/delete:"):
+    try:
+        jobs.delete(chosen)
+        st.session_state.pop("run_id", None)
+        st.rerun()
+    except DistillLabError as exc:
+        st.error(f"**{exc.field}**: {exc}")

@@ -1,0 +1,96 @@
+"""What several pages draw: the sidebar's active run, status badges, number formats, and starting a run.
+UI only: every number comes from distill_core."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from distill_core import jobs, store
+from distill_core.config import RunConfig
+from distill_core.errors import DistillLabError
+
+ACTIVE = ("queued", "running")
+STATUS_ICONS = {"queued": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "cancelled": "⏹️",
+                "interrupted": "⚠️"}
+POLL_SECONDS = 2.0
+
+
+def status_label(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '')} {status}"
+
+
+def run_label(record: store.RunRecord) -> str:
+    """How a run is named in pickers: its name, status and short id (ids are unique, names are not)."""
+    return f"{record.name} · {record.status} · {record.id[:8]}"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "–"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def fmt_count(n: float | None) -> str:
+    if n is None:
+        return "–"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def selected_run_id() -> str | None:
+    return st.session_state.get("run_id")
+
+
+def select_run(run_id: str) -> None:
+    st.session_state["run_id"] = run_id
+
+
+def start_run(config: RunConfig, name: str | None = None) -> str | None:
+    """Queue `config` in a background worker; remember it as the active run. Shows the error and returns None when
+    the config is refused."""
+    try:
+        run_id = jobs.submit(config, name=name)
+    except DistillLabError as exc:
+        st.error(f"**{exc.field or 'run'}**: {exc}")
+        return None
+    select_run(run_id)
+    return run_id
+
+
+def _active_record() -> store.RunRecord | None:
+    """The run the sidebar follows: a queued or running one first, else the one last selected."""
+    runs = store.list_runs(limit=50)
+    live = [r for r in runs if r.status in ACTIVE]
+    if live:  # the one training now, else the next in the queue (runs are newest first)
+        return next((r for r in live if r.status == "running"), live[-1])
+    chosen = selected_run_id()
+    return next((r for r in runs if r.id == chosen), runs[0] if runs else None)
+
+
+def _draw_active_run() -> None:
+    record = _active_record()
+    if record is None:
+        st.caption("No runs yet. Start one from **Home** or **New run**.")
+        return
+    st.markdown(f"**{record.name}**  \n{status_label(record.status)} · `{record.id[:8]}`")
+    st.progress(min(1.0, max(0.0, record.progress)), text=f"{record.progress:.0%} · {record.phase or ''}")
+    if record.status in ACTIVE and record.message:
+        st.caption(record.message.splitlines()[0][:120])
+    if record.error:
+        st.caption(f"error: {record.error.splitlines()[0][:160]}")
+
+
+def sidebar_active_run() -> None:
+    """The sidebar block every page shows: the active run's name, status and progress (polled while it runs)."""
+    with st.sidebar:
+        st.subheader("Active run")
+        any_active = bool(store.list_runs(status="running", limit=1) or store.list_runs(status="queued", limit=1))
+        if any_active:
+            st.fragment(_draw_active_run, run_every=POLL_SECONDS)()
+        else:
+            _draw_active_run()

@@ -1,0 +1,165 @@
+"""Every page through Streamlit's AppTest: on an empty store and on a store with a finished, measured run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from distill_core import store
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+PAGES = ["pages/home.py", "pages/new_run.py", "pages/runs.py", "pages/compare.py", "pages/playground.py",
+         "pages/learn.py"]
+
+
+def open_page(page: str, state: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info] + \
+            [c.value for c in at.caption] + [s.value for s in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_an_empty_store(page):
+    at = open_page(page)
+    assert at.title, "every page has a title"
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_a_finished_run(page, home_with_run):
+    at = open_page(page, {"run_id": home_with_run})
+    assert not at.error, [e.value for e in at.error]
+    if page == "pages/home.py":  # AppTest drops the sidebar after switch_page; the browser test checks every page
+        sidebar = " ".join(m.value for m in at.sidebar.markdown)
+        assert "tiny-ui" in sidebar and "done" in sidebar, "the sidebar shows the active run"
+    elif page != "pages/new_run.py":
+        shown = [str(o) for w in list(at.selectbox) + list(at.multiselect) for o in w.options]
+        assert any("tiny-ui" in o for o in shown), f"{page} does not offer the run"
+
+
+def test_home_lists_the_last_runs_with_their_accuracy(home_with_run):
+    at = open_page("pages/home.py")
+    body = texts(at)
+    assert "tiny-ui" in body and "student" in body and "%" in body
+
+
+def test_home_workshop_button_queues_one_run_and_opens_runs(no_workers):
+    at = open_page("pages/home.py")
+    at.button[0].click().run()
+    runs = store.list_runs()
+    assert len(runs) == 1 and runs[0].name == "reviews-sentiment" and runs[0].status == "queued"
+    assert at.session_state["run_id"] == runs[0].id
+    at.run()
+    assert len(store.list_runs()) == 1
+
+
+def compose(at: AppTest) -> AppTest:
+    at.segmented_control(key="mode").set_value("Compose").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def start_button(at: AppTest):
+    return next(b for b in at.button if b.label == "Start run")
+
+
+def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, tiny_teacher_dir):
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
+    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at.text_input(key="w:name").set_value("from-the-page").run()
+    assert not at.error, [e.value for e in at.error]
+    assert "Estimated speedup" in [m.label for m in at.metric]
+    assert not start_button(at).disabled
+    start_button(at).click().run()
+    at.run()
+    at.run()
+    runs = store.list_runs()
+    assert [r.name for r in runs] == ["from-the-page"]
+    assert runs[0].status == "queued"
+    assert store.get_run(runs[0].id).config["teacher"]["model"] == str(tiny_teacher_dir)
+    assert "queued" in texts(at)
+
+
+def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teacher_dir, tmp_path):
+    from conftest import make_tiny_classifier
+
+    other = make_tiny_classifier(tmp_path / "three-labels", layers=2, labels=["pos", "neg", "neutral"])
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
+    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at.radio(key="w:student_kind").set_value("model").run()
+    at.text_input(key="w:student_model").set_value(str(other)).run()
+    errors = " ".join(e.value for e in at.error)
+    assert "student.model" in errors and "label space" in errors
+    assert start_button(at).disabled
+    assert store.list_runs() == []
+
+
+def test_new_run_names_the_field_of_a_bad_value(no_workers):
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value("/no/such/model/folder").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "teacher.model" in errors or "model" in errors
+    assert start_button(at).disabled
+
+
+def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
+    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    next(b for b in at.button if b.label == "Re-run with edits").click().run()
+    assert not at.exception
+    at.switch_page("pages/new_run.py").run()
+    assert at.text_input(key="w:name").value == "tiny-ui-edit"
+
+
+def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
+    from distill_core import jobs
+
+    from conftest import tiny_run_config
+
+    run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="waiting"))
+    at = open_page("pages/runs.py", {"run_id": run_id})
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert store.get_run(run_id).status == "cancelled"
+
+
+def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
+    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 2
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert any("HTML" in label for label in labels) and "CSV" in labels and "JSON" in labels
+    assert any(".zip" in label for label in labels)
+
+
+def test_playground_answers_with_every_variant(home_with_run):
+    at = open_page("pages/playground.py", {"run_id": home_with_run})
+    at.text_area[0].set_value("A sturdy kettle that boils fast.").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    answers = [m for m in at.metric if m.label == "answer"]
+    assert len(answers) == 5
+    assert {a.value for a in answers} <= {"great", "other"}
+
+
+def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
+    at = open_page("pages/learn.py", {"run_id": home_with_run})
+    assert at.get("plotly_chart")
+    labels = [m.label for m in at.metric]
+    assert "Entropy at T = 1" in labels and any(label.startswith("Cross-entropy") for label in labels)
