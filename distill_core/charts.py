@@ -20,6 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .learn import soft_targets
+
 # Okabe-Ito (colour-blind safe): teacher blue, student vermillion; their int8 versions the related lighter hue.
 VARIANT_COLORS: dict[str, str] = {
     "teacher": "#0072B2",
@@ -274,7 +276,8 @@ def training_curves(history: dict) -> go.Figure:
         val = [(s, v) for s, v in val if v is not None]
         color = variant_color(phase)
         if loss:
-            fig.add_trace(go.Scatter(x=[s for s, _ in loss], y=[v for _, v in loss], mode="lines", name=phase,
+            fig.add_trace(go.Scatter(x=[s for s, _ in loss], y=[v for _, v in loss],
+                                     mode="lines" if len(loss) > 20 else "lines+markers", name=phase,
                                      legendgroup=phase, line=dict(color=color, width=2),
                                      hovertemplate=f"{html.escape(phase)} step %{{x}}<br>loss %{{y:.4f}}"
                                                    "<extra></extra>"), row=1, col=1)
@@ -287,15 +290,9 @@ def training_curves(history: dict) -> go.Figure:
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text=metric_label(metric) if metric else "", row=1, col=2)
-    return apply_layout(fig, "training curves", height=380)
-
-
-def _softmax(logits: list[float], temperature: float) -> list[float]:
-    z = [x / temperature for x in logits]
-    top = max(z)
-    e = [math.exp(x - top) for x in z]
-    total = sum(e)
-    return [x / total for x in e]
+    apply_layout(fig, "training curves", height=400)
+    # The subplot titles sit where the shared legend would: move the legend to the top right, above them.
+    return fig.update_layout(legend=dict(y=1.14, x=1, xanchor="right"), margin=dict(t=96))
 
 
 def soft_targets_bars(labels: list[str], logits: list[float], temperatures: list[float]) -> go.Figure:
@@ -308,7 +305,7 @@ def soft_targets_bars(labels: list[str], logits: list[float], temperatures: list
     shades = ["#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
     for k, t in enumerate(sorted(temps)):
         color = shades[min(len(shades) - 1, round(k * (len(shades) - 1) / max(1, len(temps) - 1)))]
-        fig.add_trace(go.Bar(x=[html.escape(str(l)) for l in labels], y=[p * 100 for p in _softmax(logits, t)],
+        fig.add_trace(go.Bar(x=[html.escape(str(l)) for l in labels], y=[p * 100 for p in soft_targets(logits, t)],
                              name=f"T = {t:g}", marker_color=color,
                              hovertemplate=f"T = {t:g}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"))
     fig.update_layout(barmode="group")

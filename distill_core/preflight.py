@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass, field
 
-import torch
-
 from . import models, students
 from .config import RunConfig, validate
 from .errors import DistillLabError

@@ -44,7 +44,7 @@ st.divider()
 left, right = st.columns([2, 3])
 with left:
     st.subheader("Start here")
-    st.markdown(f"**Workshop preset** — {presets.preset_names()[WORKSHOP_PRESET]}")
+    st.markdown(presets.preset_names()[WORKSHOP_PRESET])
     st.caption("First time: the teacher is fine-tuned and cached (a few minutes on a laptop); every later run reuses "
                "it. The run continues if you close the tab.")
     if st.button("Start the workshop preset", type="primary", icon=":material/play_arrow:"):

@@ -133,8 +133,13 @@ with form:
         except DistillLabError as exc:
             st.error(f"**teacher.model**: {exc}")
     if student["kind"] == "keep-layers" and depth:
+        if st.session_state.get("layers_depth") != depth:  # another teacher: its own default layers
+            st.session_state.pop("w:layers", None)
+            st.session_state["layers_depth"] = depth
         default_layers = student["layers"] or students.evenly_spaced_layers(depth, min(student["num_layers"], depth))
-        _widget_default("layers", [i for i in default_layers if i < depth])
+        if any(i >= depth for i in default_layers):
+            default_layers = students.evenly_spaced_layers(depth, min(len(default_layers), depth))
+        _widget_default("layers", default_layers)
         kept = st.multiselect(f"Teacher layers to keep (of 0–{depth - 1})", list(range(depth)), key="w:layers",
                               help="Evenly spaced layers, ending at the top one, usually work best.")
         student["layers"] = sorted(kept) or None

@@ -9,8 +9,7 @@ import streamlit as st
 
 from distill_core import charts, compare, curves, jobs, store
 from distill_core.errors import DistillLabError
-from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, run_label, select_run, selected_run_id, \
-    status_label
+from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, run_label, select_run, selected_run_id
 
 st.title("Runs")
 runs = store.list_runs()
@@ -22,7 +21,7 @@ if not runs:
 
 def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "name": r.name, "status": status_label(r.status), "progress": r.progress, "phase": r.phase or "",
+        "name": r.name, "status": r.status, "progress": r.progress, "phase": r.phase or "",
         "id": r.id[:8], "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
     } for r in records])
 
@@ -44,14 +43,16 @@ select_run(chosen)
 
 
 @st.fragment(run_every=POLL_SECONDS if by_id[chosen].status in ACTIVE else None)
-def run_detail(run_id: str) -> None:
+def run_detail(run_id: str, polled_status: str) -> None:
     try:
         record = store.get_run(run_id)
     except DistillLabError:
         st.warning("This run was deleted.")
         return
+    if polled_status in ACTIVE and record.status not in ACTIVE:
+        st.rerun(scope="app")  # it just ended: redraw the whole page (labels, buttons, results)
     a, b, c = st.columns([2, 2, 3])
-    a.metric("Status", status_label(record.status))
+    a.metric("Status", record.status)
     b.metric("Progress", f"{record.progress:.0%}")
     c.progress(min(1.0, record.progress), text=f"{record.phase or ''} {record.fraction:.0%}")
     if record.message and record.status in ACTIVE:
@@ -77,7 +78,7 @@ def run_detail(run_id: str) -> None:
                                 fmt_count(pre[role]["flops_per_input"])] for role in ("teacher", "student")}})
 
 
-run_detail(chosen)
+run_detail(chosen, by_id[chosen].status)
 
 record = store.get_run(chosen)
 with st.expander("Config"):

@@ -10,12 +10,14 @@ from distill_core.config import RunConfig
 from distill_core.errors import DistillLabError
 
 ACTIVE = ("queued", "running")
-STATUS_ICONS = {"queued": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "cancelled": "⏹️",
-                "interrupted": "⚠️"}
+# Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "done": ":material/check_circle:",
+                "failed": ":material/error:", "cancelled": ":material/cancel:", "interrupted": ":material/warning:"}
 POLL_SECONDS = 2.0
 
 
 def status_label(status: str) -> str:
+    """Status with its icon, for markdown (tables and metrics show the plain word)."""
     return f"{STATUS_ICONS.get(status, '')} {status}"
 
 
