@@ -285,3 +285,31 @@ def test_file_rows_repeating_a_test_text_are_dropped_from_training(tmp_path):
                          seed=0)
     test_texts = set(splits.test.texts)
     assert test_texts and not test_texts & set(splits.train.texts + splits.validation.texts)
+
+
+def test_preview_lists_columns_and_first_rows(tmp_path):
+    from distill_core.data import preview_file
+
+    path = tmp_path / "d.csv"
+    path.write_text("review,stars\n" + "".join(f"text {i},{i % 5}\n" for i in range(20)))
+    columns, rows = preview_file(path, n=3)
+    assert columns == ["review", "stars"] and len(rows) == 3 and rows[0]["review"] == "text 0"
+
+
+def test_uploads_are_kept_under_the_data_folder_by_content(isolated_home):
+    from distill_core.data import save_upload
+
+    first = save_upload("mine.jsonl", b'{"text": "a", "label": "x"}\n')
+    again = save_upload("renamed.jsonl", b'{"text": "a", "label": "x"}\n')
+    assert first == again and first.parent == isolated_home / "uploads" and first.suffix == ".jsonl"
+
+
+def test_uploads_of_other_types_or_too_large_are_refused(isolated_home, monkeypatch):
+    from distill_core import data
+
+    with pytest.raises(DistillLabError) as err:
+        data.save_upload("model.bin", b"\x00")
+    assert err.value.field == "data.source" and ".csv" in str(err.value)
+    monkeypatch.setattr(data, "MAX_UPLOAD_BYTES", 10)
+    with pytest.raises(DistillLabError, match="limit"):
+        data.save_upload("big.csv", b"x" * 11)
