@@ -490,28 +490,31 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
     return result, logits
 
 
-def _child_main(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops, out) -> None:
-    """Entry of a spawned measuring process: threads first, then measure; always answers on `out`."""
-    threads = cfg.get("threads") or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+def _child_main(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops) -> dict:
+    """What a spawned measuring process returns for one classification variant."""
+    result, logits = measure_variant(VariantSpec(**spec), BenchConfig.from_dict(cfg), texts, sample, peak_gflops)
+    return {"result": result.to_dict(), "logits": logits}
+
+
+def _child_entry(target, args: tuple, threads: int, out) -> None:
+    """Entry of a spawned measuring process: threads first, then `target(*args)`; always answers on `out`."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     try:
-        result, logits = measure_variant(VariantSpec(**spec), BenchConfig.from_dict(cfg), texts, sample, peak_gflops)
-        out.put({"result": result.to_dict(), "logits": logits})
+        out.put(target(*args))
     except DistillLabError as exc:
         out.put({"error": str(exc)})
     except BaseException as exc:  # anything else still becomes an entry the user can read
         out.put({"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
 
 
-def measure_in_fresh_process(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
-                       peak_gflops: float | None = None) -> tuple[VariantResult, list | None]:
-    """Measure one variant in a freshly spawned process; a failure (load error, crash, timeout) becomes an error
-    entry. Returns (result, test logits or None)."""
+def run_in_fresh_process(target, args: tuple, threads: int, timeout_s: float, name: str) -> tuple[dict, float]:
+    """(payload, wall seconds) of `target(*args)` run in a freshly spawned process with `threads` torch threads
+    (0: all cores). `target` is a module-level function returning a picklable dict; a failure (exception, crash,
+    timeout) becomes {"error": reason}."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     started = time.perf_counter()
-    proc = ctx.Process(target=_child_main, args=(asdict(spec), cfg.to_dict(), texts, sample, peak_gflops, out),
-                       name=f"distill-lab-bench-{spec.name}", daemon=True)
+    proc = ctx.Process(target=_child_entry, args=(target, args, threads, out), name=name, daemon=True)
     proc.start()
     payload = None
     while payload is None:
@@ -524,13 +527,21 @@ def measure_in_fresh_process(spec: VariantSpec, cfg: BenchConfig, texts: list[st
                 except queue_mod.Empty:
                     payload = {"error": f"the measuring process died (exit code {proc.exitcode}); "
                                         "out of memory is the usual cause"}
-            elif time.perf_counter() - started > cfg.variant_timeout_s:
+            elif time.perf_counter() - started > timeout_s:
                 proc.terminate()
-                payload = {"error": f"stopped after {cfg.variant_timeout_s:.0f} s (bench.variant_timeout_s)"}
+                payload = {"error": f"stopped after {timeout_s:.0f} s (bench.variant_timeout_s)"}
     proc.join(timeout=30)
     if proc.is_alive():
         proc.kill()
-    wall = time.perf_counter() - started
+    return payload, time.perf_counter() - started
+
+
+def measure_in_fresh_process(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
+                             peak_gflops: float | None = None) -> tuple[VariantResult, list | None]:
+    """Measure one variant in a freshly spawned process; a failure (load error, crash, timeout) becomes an error
+    entry. Returns (result, test logits or None)."""
+    payload, wall = run_in_fresh_process(_child_main, (asdict(spec), cfg.to_dict(), texts, sample, peak_gflops),
+                                         cfg.threads, cfg.variant_timeout_s, f"distill-lab-bench-{spec.name}")
     if "error" in payload:
         return VariantResult(name=spec.name, ref=spec.ref, status="error", error=payload["error"],
                              wall_seconds=wall), None
@@ -622,6 +633,13 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
                               "quantization")
     run_dir = Path(run_dir)
     results, run_config = read_run(run_dir)
+    if run_config.get("task") == "causal-lm":
+        from . import lm_bench
+
+        lm_cfg = lm_bench.LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization,
+                                        quality=cfg.quality, min_seconds=cfg.min_seconds,
+                                        variant_timeout_s=cfg.variant_timeout_s)
+        return lm_bench.measure_lm_run(run_dir, lm_cfg, variants, on_progress, should_stop, write)
     specs = [s for s in variant_specs(run_dir, results, run_config) if variants is None or s.name in variants]
     started = time.perf_counter()
     emit = on_progress or (lambda event: None)

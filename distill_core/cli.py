@@ -75,8 +75,29 @@ class ProgressBar:
             self.bar = None
 
 
+def format_lm_results(results: dict) -> str:
+    """The quality table of a finished causal-LM run, as text."""
+    q = results["quality"]
+    lines = [f"{'variant':<10} {'perplexity':>10} {'retention':>10} {'agreement':>10} {'KL(t||v)':>9}"]
+    for name, m in q["variants"].items():
+        lines.append(f"{name:<10} {m['perplexity']:>10.2f} {m['retention']:>10.3f} {m['agreement']:>10.3f} "
+                     f"{m['kl_from_teacher']:>9.4f}")
+    if q.get("distillation_gain") is not None:
+        lines.append(f"distillation gain (control - student perplexity): {q['distillation_gain']:+.2f}")
+    d, pf = results["data"], results["preflight"]
+    lines.append(f"held-out: {d['eval_blocks']} blocks of {d['block_size']} tokens; trained on {d['train_blocks']} "
+                 f"blocks; teacher top-{results['teacher_cache']['top_k']} cache "
+                 f"{results['teacher_cache']['bytes'] / 1e6:.1f} MB")
+    lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
+                 f"teacher {pf['teacher']['parameters'] / 1e6:.1f}M; FLOPs/block {pf['flops_ratio']:.1f}x fewer")
+    lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items()))
+    return "\n".join(lines)
+
+
 def format_results(results: dict) -> str:
     """The quality table of a finished run, as text."""
+    if results.get("task") == "causal-lm":
+        return format_lm_results(results)
     q = results["quality"]
     lines = [f"{'variant':<10} {'accuracy':>9} {'macro-F1':>9} {'retention':>10} {'agreement':>10} {'KL(t||v)':>9}"]
     for name, m in q["variants"].items():
@@ -98,7 +119,13 @@ def run_report(folder: Path) -> str:
     if (Path(folder) / "bench.json").exists():
         from . import bench
 
-        text += "\n\n" + bench.format_bench_table(bench.load_bench(folder))
+        data = bench.load_bench(folder)
+        if data.get("task") == "causal-lm":
+            from .lm_bench import format_lm_bench_table
+
+            text += "\n\n" + format_lm_bench_table(data)
+        else:
+            text += "\n\n" + bench.format_bench_table(data)
     return text
 
 
@@ -224,8 +251,12 @@ def cmd_list(args) -> int:
         rows.append({"id": r.id, "status": r.status + (" (cancelling)" if r.cancel_requested and
                                                         r.status == "running" else ""),
                      "progress": _progress_text(r), "name": r.name, "created": _when(r.created),
-                     "student acc": acc.get("student"), "gain": gain})
-    print(format_table(["id", "status", "progress", "name", "created", "student acc", "gain"], rows))
+                     "student acc": acc.get("student"), "gain": gain,
+                     "student ppl": ((r.summary or {}).get("perplexity") or {}).get("student")})
+    columns = ["id", "status", "progress", "name", "created", "student acc", "gain"]
+    if any(row["student ppl"] is not None for row in rows):  # causal-LM runs: perplexity; gain in perplexity
+        columns.insert(6, "student ppl")
+    print(format_table(columns, rows))
     return 0
 
 
@@ -316,7 +347,12 @@ def cmd_bench(args) -> int:
         data = bench.measure_run(run_dir, cfg, variants=args.variant, on_progress=bar)
     finally:
         bar.close()
-    print(bench.format_bench_table(data))
+    if data.get("task") == "causal-lm":
+        from .lm_bench import format_lm_bench_table
+
+        print(format_lm_bench_table(data))
+    else:
+        print(bench.format_bench_table(data))
     print(f"saved: {run_dir / 'bench.json'}")
     return 0
 

@@ -20,6 +20,9 @@ from .errors import DistillLabError
 VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
 QUALITY_COLUMNS = ["accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
+# Causal-LM runs: perplexity on held-out blocks (lower is better; retention = teacher ppl / variant ppl, gain =
+# control ppl - student ppl, so positive still means the teacher helped), agreement = next-token top-1 agreement.
+LM_QUALITY_COLUMNS = ["perplexity", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
 
 # A source reads one run folder and returns {variant: {column: value}}; absent files give {}.
 ColumnSource = Callable[[Path], dict[str, dict]]
@@ -38,9 +41,10 @@ def quality_columns(folder: Path) -> dict[str, dict]:
     if not results or "quality" not in results:
         return {}
     q = results["quality"]
+    columns = LM_QUALITY_COLUMNS if q.get("metric") == "perplexity" else QUALITY_COLUMNS
     out = {}
     for variant, m in q["variants"].items():
-        row = {c: m.get(c) for c in QUALITY_COLUMNS if c != "distillation_gain"}
+        row = {c: m.get(c) for c in columns if c != "distillation_gain"}
         row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
         out[variant] = row
     return out
@@ -49,7 +53,8 @@ def quality_columns(folder: Path) -> dict[str, dict]:
 def bench_columns(folder: Path) -> dict[str, dict]:
     """Measurement columns from bench.json (written by bench.measure_run): latency p50 at batch 1 and the larger
     batch on real lengths (ms), throughput (inputs/s), peak memory (MiB), weight bytes, parameters, FLOPs per input,
-    and quality for variants that results.json lacks (the int8 ones)."""
+    and quality for variants that results.json lacks (the int8 ones). Causal-LM runs (lm_bench) give prefill p50
+    (ms, batch 1) and decode tokens/s instead of the batch latencies; their FLOPs are per block of max_length."""
     bench = _read_json(folder / "bench.json")
     if not bench or not isinstance(bench.get("variants"), dict):
         return {}
@@ -70,8 +75,14 @@ def bench_columns(folder: Path) -> dict[str, dict]:
             row["weight_bytes"] = v["size"]["weight_bytes"]
             row["parameters"] = v["size"]["parameters"]
             row["flops_per_input"] = v["size"]["flops_per_input_real"]
+        if v.get("prefill"):
+            row["prefill_ms"] = v["prefill"]["p50_ms"]
+        if v.get("decode"):
+            row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
         if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
-            for key in ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention"):
+            lm = bench.get("task") == "causal-lm"
+            for key in (LM_QUALITY_COLUMNS[:-1] if lm else
+                        ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention")):
                 row[key] = (v.get("quality") or {}).get(key)
         out[variant] = row
     return out
@@ -104,10 +115,13 @@ def _variant_key(variant: str) -> tuple[int, str]:
 def results_table(run_ids: list[str]) -> ResultsTable:
     """Runs (ids or unique prefixes) as one table: a row per variant that has any result. Unknown ids raise
     DistillLabError; runs without results add no rows."""
-    columns = list(RUN_COLUMNS) + list(QUALITY_COLUMNS)
+    records = [store.get_run(ref) for ref in run_ids]
+    tasks = {(r.config or {}).get("task", "classification") for r in records}
+    quality = LM_QUALITY_COLUMNS if tasks == {"causal-lm"} else \
+        QUALITY_COLUMNS + (["perplexity"] if "causal-lm" in tasks else [])
+    columns = list(RUN_COLUMNS) + list(quality)
     rows = []
-    for ref in run_ids:
-        record = store.get_run(ref)
+    for record in records:
         cells: dict[str, dict] = {}
         for source in COLUMN_SOURCES:
             for variant, values in source(record.folder).items():

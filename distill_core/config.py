@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-TASKS = ("classification",)
+TASKS = ("classification", "causal-lm")
+DIVERGENCES = ("kl", "reverse-kl", "jsd")
 STUDENT_KINDS = ("keep-layers", "shrink", "model")
 STUDENT_INITS = ("teacher", "base")
 HIDDEN_LOSSES = ("mse", "cosine")
@@ -68,6 +69,20 @@ class LossConfig:
 
 
 @dataclass
+class LMConfig:
+    """Causal-LM settings (task "causal-lm"); max_length is the packed block length there."""
+
+    top_k: int = 64  # teacher logits cached per token; the rest of the vocabulary is one tail bucket
+    divergence: str = "kl"  # kl: KL(teacher || student) | reverse-kl: KL(student || teacher) | jsd (with beta)
+    beta: float = 0.5  # jsd only, TRL GKD's interpolation: 0 = forward KL, 1 = reverse KL, 0.5 = symmetric JSD
+    train_blocks: int | None = None  # cap on training blocks (the teacher labels each once); None: all
+    validation_blocks: int = 16  # held-out blocks scored during training (best checkpoint by their perplexity)
+    eval_blocks: int = 32  # held-out blocks for the final quality (never trained on, nor used for validation)
+    prompt: str = "I bought this for my kitchen and"  # measurement: the prompt whose prefill is timed
+    max_new_tokens: int = 32  # measurement: greedy tokens decoded per timed run (batch 1)
+
+
+@dataclass
 class BudgetConfig:
     unit: str = "epochs"  # steps | epochs | minutes
     value: float = 2.0  # how many of them
@@ -77,15 +92,16 @@ class BudgetConfig:
 @dataclass
 class RunConfig:
     name: str = "run"  # a label, never a path
-    task: str = "classification"
+    task: str = "classification"  # classification | causal-lm
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    lm: LMConfig = field(default_factory=LMConfig)  # used when task is "causal-lm"
     batch_size: int = 32  # examples per optimiser step
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
-    max_length: int = 128  # tokens per input after truncation
+    max_length: int = 128  # tokens per input after truncation (causal-lm: tokens per packed block)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads (0: all cores)
@@ -249,6 +265,8 @@ def validate(c: RunConfig) -> RunConfig:
     _check(b.unit != "steps" or float(b.value).is_integer(), "budget.value", "a whole number of steps", b.value)
     _check(b.eval_every >= 1, "budget.eval_every", ">= 1", b.eval_every)
 
+    _validate_lm(c)
+
     _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
     _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
     _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
@@ -256,3 +274,23 @@ def validate(c: RunConfig) -> RunConfig:
     _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
     _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
     return c
+
+
+def _validate_lm(c: RunConfig) -> None:
+    """The lm section's ranges (always), and for causal-LM runs the classification-only features they refuse."""
+    lm = c.lm
+    _check(1 <= lm.top_k <= 1024, "lm.top_k", "1 to 1024", lm.top_k)
+    _check(lm.divergence in DIVERGENCES, "lm.divergence", " | ".join(DIVERGENCES), lm.divergence)
+    _check(0 <= lm.beta <= 1, "lm.beta", "0 to 1", lm.beta)
+    _check(lm.train_blocks is None or lm.train_blocks >= 1, "lm.train_blocks", "null or >= 1", lm.train_blocks)
+    _check(1 <= lm.validation_blocks <= 10000, "lm.validation_blocks", "1 to 10000", lm.validation_blocks)
+    _check(1 <= lm.eval_blocks <= 10000, "lm.eval_blocks", "1 to 10000", lm.eval_blocks)
+    _check(bool(lm.prompt.strip()) and len(lm.prompt) <= 4000, "lm.prompt", "1 to 4000 characters", lm.prompt)
+    _check(1 <= lm.max_new_tokens <= 1024, "lm.max_new_tokens", "1 to 1024", lm.max_new_tokens)
+    if c.task != "causal-lm":
+        return
+    _check(c.teacher.finetune_epochs == 0, "teacher.finetune_epochs",
+           "0 for causal-lm (the teacher is used as it is)", c.teacher.finetune_epochs)
+    _check(c.loss.hidden_weight == 0, "loss.hidden_weight", "0 for causal-lm (logit distillation only)",
+           c.loss.hidden_weight)
+    _check(c.max_length >= 8, "max_length", ">= 8 for causal-lm (the packed block length in tokens)", c.max_length)

@@ -103,8 +103,13 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                    should_stop: StopFn | None = None) -> dict:
     """Run the whole experiment into `run_dir` and return the results dict (also written to results.json).
 
-    Raises DistillLabError subclasses for user-fixable problems (RunCancelled when `should_stop` says so)."""
+    Raises DistillLabError subclasses for user-fixable problems (RunCancelled when `should_stop` says so).
+    A causal-LM config (task "causal-lm") runs lm_runner.run_lm_experiment, which writes the same layout."""
     validate(config)
+    if config.task == "causal-lm":
+        from .lm_runner import run_lm_experiment
+
+        return run_lm_experiment(config, run_dir, on_progress, should_stop)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config.to_dict())

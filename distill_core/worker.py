@@ -135,9 +135,11 @@ def wait_for_slot(run_id: str, pid: int, on_wait=None, cancel: CancelWatch | Non
 
 
 def summarize(results: dict) -> dict:
-    """Headline numbers kept in the store row: accuracy per variant, distillation gain, total seconds."""
+    """Headline numbers kept in the store row: the quality metric per variant (accuracy, or perplexity for causal
+    LMs, under its own name), distillation gain, total seconds."""
     q = results["quality"]
-    return {"accuracy": {v: m["accuracy"] for v, m in q["variants"].items()},
+    metric = q.get("metric", "accuracy")
+    return {metric: {v: m[metric] for v, m in q["variants"].items()},
             "distillation_gain": q.get("distillation_gain"),
             "total_s": results["timings"].get("total_s")}
 
