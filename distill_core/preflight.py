@@ -53,6 +53,11 @@ def _student_config(run: RunConfig, teacher_config, n_teacher: int) -> tuple[obj
         if getattr(config, "layer_types", None):
             config.layer_types = [config.layer_types[i] for i in layers]
         return config, f"keeps teacher layers {layers} of 0..{n_teacher - 1}"
+    if s.kind == "shrink" and run.task == "causal-lm":
+        from . import lm_teacher
+
+        config = lm_teacher.shrink_config(teacher_config, s)
+        return config, f"fresh {s.num_layers}-layer model, width {config.hidden_size}"
     if s.kind == "shrink":
         config = copy.deepcopy(teacher_config)
         setattr(config, models.num_layers_attr(config), s.num_layers)
@@ -89,12 +94,10 @@ def vocabulary_verdict(run: RunConfig, teacher_config, student_config) -> tuple[
     """Causal LM: logit distillation compares distributions over the same vocabulary, token by token."""
     if run.student.kind != "model":
         return None, None
-    t_vocab = int(getattr(teacher_config, "vocab_size", 0) or 0)
-    s_vocab = int(getattr(student_config, "vocab_size", 0) or 0)
-    if t_vocab and s_vocab and t_vocab != s_vocab:
-        return (f"student vocab ({s_vocab}) differs from teacher vocab ({t_vocab}): logit distillation needs the "
-                "same vocabulary", "student.model")
-    return None, None
+    from . import lm_teacher
+
+    reason = lm_teacher.vocabulary_mismatch(teacher_config, student_config)
+    return (reason, "student.model") if reason else (None, None)
 
 
 def teacher_config_for(run: RunConfig):

@@ -59,17 +59,21 @@ with right:
     if not runs:
         st.info("No runs yet: start the workshop preset, and this list fills in.")
     for record in runs:
-        accuracy = ((record.summary or {}).get("accuracy") or {})
+        summary = record.summary or {}
+        metric = "perplexity" if "perplexity" in summary else "accuracy"
+        headline = summary.get(metric) or {}
         with st.container(border=True):
             top, bottom = st.columns([3, 2])
             top.markdown(f"**{record.name}** · `{record.id[:8]}`  \n{status_label(record.status)}")
             if record.status in ("queued", "running"):
                 bottom.progress(min(1.0, record.progress), text=f"{record.progress:.0%} · {record.phase or ''}")
-            elif accuracy:
-                bottom.markdown(" · ".join(f"{v} {a:.1%}" for v, a in accuracy.items()))
-                gain = (record.summary or {}).get("distillation_gain")
+            elif headline:
+                shown = (f"{v} {x:.1%}" if metric == "accuracy" else f"{v} {x:.1f}" for v, x in headline.items())
+                bottom.markdown(" · ".join(shown) + ("" if metric == "accuracy" else "  \n(perplexity)"))
+                gain = summary.get("distillation_gain")
                 if gain is not None:
-                    bottom.caption(f"distillation gain {gain * 100:+.1f} points")
+                    bottom.caption(f"distillation gain {gain * 100:+.1f} points" if metric == "accuracy" else
+                                   f"distillation gain {gain:+.2f} perplexity (control − student)")
             elif record.error:
                 bottom.caption(record.error.splitlines()[0][:120])
     if runs:

@@ -52,6 +52,17 @@ def _customise(preset_name: str) -> None:
     st.session_state["mode"] = "Compose"
 
 
+def _switch_task() -> None:
+    """Task changed: start from the first preset of that task (teacher, data and budget differ a lot)."""
+    task = st.session_state.get("w:task")
+    if not task:
+        return
+    base = next((presets.get_preset(n) for n in presets.preset_names() if presets.get_preset(n).task == task), None)
+    if base is not None:
+        name = st.session_state.get("w:name", "my-run")
+        _load_draft(base.to_dict() | {"name": name})
+
+
 if PENDING in st.session_state:
     _load_draft(st.session_state.pop(PENDING))
     st.session_state["mode"] = "Compose"
@@ -82,8 +93,9 @@ form, panel = st.columns([3, 2], gap="large")
 with form:
     _widget_default("name", draft.get("name", "my-run"))
     draft["name"] = st.text_input("Run name", key="w:name", help="A label for you; runs are keyed by their id.")
-    draft["task"] = st.segmented_control("Task", ["classification", "causal-lm"], default=draft.get("task"),
-                                         key="w:task") or "classification"
+    _widget_default("task", draft.get("task", "classification"))
+    draft["task"] = st.segmented_control("Task", ["classification", "causal-lm"], key="w:task",
+                                         on_change=_switch_task) or draft.get("task", "classification")
 
     st.subheader("Teacher")
     teacher = draft["teacher"]
@@ -231,13 +243,20 @@ with form:
         loss["hidden_weight"] = c.number_input("Hidden-state weight", 0.0, 100.0, step=0.1, key="w:hidden_weight")
         c.caption(HIDDEN_HELP)
     else:
-        lm = draft.setdefault("lm", {})
-        divergences = ["kl", "reverse-kl", "jsd"]
-        _widget_default("divergence", lm.get("divergence", "kl"))
-        lm["divergence"] = c.selectbox("Divergence", divergences, key="w:divergence",
-                                       help="Forward KL covers the teacher's modes; reverse KL seeks one; JSD is "
-                                            "in between (beta).")
+        lm = draft["lm"]
+        _widget_default("divergence", lm["divergence"])
+        lm["divergence"] = c.selectbox("Divergence", list(run_config.DIVERGENCES), key="w:divergence",
+                                       help="Forward KL covers all the teacher's likely tokens; reverse KL focuses on "
+                                            "its top ones; JSD is in between (beta).")
         c.caption("Compared on the teacher's top-k tokens plus one bucket for the rest of the vocabulary.")
+        a, b, c = st.columns(3)
+        _widget_default("top_k", int(lm["top_k"]))
+        lm["top_k"] = a.number_input("Teacher tokens cached per position (top-k)", 1, 1024, key="w:top_k")
+        if lm["divergence"] == "jsd":
+            _widget_default("beta", float(lm["beta"]))
+            lm["beta"] = b.slider("JSD beta (0: forward KL, 1: reverse KL)", 0.0, 1.0, step=0.1, key="w:beta")
+        _widget_default("train_blocks", int(lm["train_blocks"] or 0))
+        lm["train_blocks"] = c.number_input("Cap on training blocks (0: all)", 0, 10**6, key="w:train_blocks") or None
 
     st.subheader("Budget")
     budget = draft["budget"]
@@ -249,7 +268,8 @@ with form:
     _widget_default("batch_size", int(draft["batch_size"]))
     draft["batch_size"] = c.number_input("Batch size", 1, 4096, key="w:batch_size")
     _widget_default("max_length", int(draft["max_length"]))
-    draft["max_length"] = d.number_input("Max tokens per input", 8, 8192, step=8, key="w:max_length")
+    draft["max_length"] = d.number_input("Tokens per block" if draft["task"] == "causal-lm" else
+                                         "Max tokens per input", 8, 8192, step=8, key="w:max_length")
     a, b, c = st.columns(3)
     _widget_default("learning_rate", float(draft["learning_rate"]))
     draft["learning_rate"] = a.number_input("Learning rate", 1e-6, 1.0, format="%.0e", step=1e-5,
