@@ -39,7 +39,8 @@ elif threads:
     machine = next(b for b in measured.values() if b).get("machine") or {}
     st.caption(f"Measured with {threads[0]} threads on {machine.get('cpu_model', 'this machine')}.")
 
-quality_options = [c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)]
+quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
+                         key=lambda c: c not in ("accuracy", "perplexity"))  # each task's headline metric first
 cost_options = [c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
                 and any(r.get(c) is not None for r in rows)]
 a, b = st.columns(2)

@@ -131,3 +131,33 @@ class _FakeWorker:
 def no_workers(monkeypatch):
     """jobs.submit records the run in the store but starts no worker process."""
     monkeypatch.setattr(subprocess, "Popen", _FakeWorker)
+
+
+@pytest.fixture(scope="session")
+def finished_lm_home(tmp_path_factory):
+    """A DISTILL_LAB_HOME with one `done` causal-LM run of a tiny random Llama, measured (all five variants)."""
+    from distill_core import lm_bench, store, worker
+    from distill_core.runner import run_experiment
+    from lm_fixtures import tiny_lm_config, tiny_lm_dir
+
+    home = tmp_path_factory.mktemp("finished-lm-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_LAB_HOME", str(home))
+        config = tiny_lm_config(tiny_lm_dir(tmp_path_factory), name="tiny-lm-ui")
+        record = store.create_run(config.to_dict())
+        results = run_experiment(config, record.folder)
+        lm_bench.measure_lm_run(record.folder, lm_bench.LMBenchConfig(
+            decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu"))
+        store.finish(record.id, "done", summary=worker.summarize(results))
+    return home
+
+
+@pytest.fixture
+def home_with_lm_run(finished_lm_home, tmp_path, monkeypatch):
+    """A private copy of `finished_lm_home` as DISTILL_LAB_HOME; returns the run id."""
+    from distill_core import store
+
+    home = tmp_path / "lm-home"
+    shutil.copytree(finished_lm_home, home)
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
+    return store.list_runs()[0].id

@@ -163,3 +163,38 @@ def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
     assert at.get("plotly_chart")
     labels = [m.label for m in at.metric]
     assert "Entropy at T = 1" in labels and any(label.startswith("Cross-entropy") for label in labels)
+
+
+@pytest.mark.parametrize("page", ["pages/home.py", "pages/runs.py", "pages/compare.py", "pages/learn.py"])
+def test_pages_render_a_causal_lm_run(page, home_with_lm_run):
+    at = open_page(page, {"run_id": home_with_lm_run})
+    assert not at.error, [e.value for e in at.error]
+    if page == "pages/home.py":
+        assert "perplexity" in texts(at)
+    if page == "pages/compare.py":
+        assert at.get("plotly_chart")
+        assert at.selectbox(key="quality_metric").value == "perplexity"
+
+
+def test_playground_continues_a_prompt_with_every_lm_variant(home_with_lm_run):
+    at = open_page("pages/playground.py", {"run_id": home_with_lm_run})
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    rates = [c.value for c in at.caption if "tokens/s" in c.value]
+    assert len(rates) == 5
+
+
+def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, tmp_path):
+    from lm_fixtures import make_tiny_lm
+
+    teacher = make_tiny_lm(tmp_path / "teacher", vocab_size=400)
+    other = make_tiny_lm(tmp_path / "other", vocab_size=300)
+    at = compose(open_page("pages/new_run.py"))
+    at.segmented_control(key="w:task").set_value("causal-lm").run()
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(teacher)).run()
+    at.radio(key="w:student_kind").set_value("model").run()
+    at.text_input(key="w:student_model").set_value(str(other)).run()
+    errors = " ".join(e.value for e in at.error)
+    assert "student.model" in errors and "vocab" in errors
+    assert start_button(at).disabled
