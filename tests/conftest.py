@@ -86,33 +86,46 @@ QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_it
                    min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
 
 
+def _home_with_finished_run(tmp_path_factory, folder_name: str, config, measure):
+    """A new data folder holding one `done` run of `config`, measured by `measure(run_folder)`."""
+    from distill_core import store, worker
+    from distill_core.runner import run_experiment
+
+    home = tmp_path_factory.mktemp(folder_name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_LAB_HOME", str(home))
+        record = store.create_run(config.to_dict())
+        results = run_experiment(config, record.folder)
+        measure(record.folder)
+        store.finish(record.id, "done", summary=worker.summarize(results))
+    return home
+
+
+def _use_copy_of(home, tmp_path, monkeypatch) -> str:
+    """Point DISTILL_LAB_HOME at a private copy of `home` (tests may change it); returns its newest run id."""
+    from distill_core import store
+
+    copy = tmp_path / "home-copy"
+    shutil.copytree(home, copy)
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(copy))
+    return store.list_runs()[0].id
+
+
 @pytest.fixture(scope="session")
 def finished_home(tiny_teacher_dir, tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` run of the tiny teacher: results, history and a bench.json of all five
     variants. Tests get a copy (`home_with_run`), so they may change it."""
-    from distill_core import bench, store, worker
-    from distill_core.runner import run_experiment
+    from distill_core import bench
 
-    home = tmp_path_factory.mktemp("finished-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL_LAB_HOME", str(home))
-        config = tiny_run_config(tiny_teacher_dir, name="tiny-ui")
-        record = store.create_run(config.to_dict())
-        results = run_experiment(config, record.folder)
-        bench.measure_run(record.folder, bench.BenchConfig(**QUICK_BENCH))
-        store.finish(record.id, "done", summary=worker.summarize(results))
-    return home
+    config = tiny_run_config(tiny_teacher_dir, name="tiny-ui")
+    return _home_with_finished_run(tmp_path_factory, "finished-home", config,
+                                   lambda folder: bench.measure_run(folder, bench.BenchConfig(**QUICK_BENCH)))
 
 
 @pytest.fixture
 def home_with_run(finished_home, tmp_path, monkeypatch):
     """A private copy of `finished_home`, set as DISTILL_LAB_HOME for this test; returns the run id."""
-    from distill_core import store
-
-    home = tmp_path / "home"
-    shutil.copytree(finished_home, home)
-    monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
-    return store.list_runs()[0].id
+    return _use_copy_of(finished_home, tmp_path, monkeypatch)
 
 
 class _FakeWorker:
@@ -136,28 +149,17 @@ def no_workers(monkeypatch):
 @pytest.fixture(scope="session")
 def finished_lm_home(tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` causal-LM run of a tiny random Llama, measured (all five variants)."""
-    from distill_core import lm_bench, store, worker
-    from distill_core.runner import run_experiment
+    from distill_core import lm_bench
     from lm_fixtures import tiny_lm_config, tiny_lm_dir
 
-    home = tmp_path_factory.mktemp("finished-lm-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL_LAB_HOME", str(home))
-        config = tiny_lm_config(tiny_lm_dir(tmp_path_factory), name="tiny-lm-ui")
-        record = store.create_run(config.to_dict())
-        results = run_experiment(config, record.folder)
-        lm_bench.measure_lm_run(record.folder, lm_bench.LMBenchConfig(
-            decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu"))
-        store.finish(record.id, "done", summary=worker.summarize(results))
-    return home
+    quick = lm_bench.LMBenchConfig(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1,
+                                   device="cpu")
+    return _home_with_finished_run(tmp_path_factory, "finished-lm-home",
+                                   tiny_lm_config(tiny_lm_dir(tmp_path_factory), name="tiny-lm-ui"),
+                                   lambda folder: lm_bench.measure_lm_run(folder, quick))
 
 
 @pytest.fixture
 def home_with_lm_run(finished_lm_home, tmp_path, monkeypatch):
     """A private copy of `finished_lm_home` as DISTILL_LAB_HOME; returns the run id."""
-    from distill_core import store
-
-    home = tmp_path / "lm-home"
-    shutil.copytree(finished_lm_home, home)
-    monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
-    return store.list_runs()[0].id
+    return _use_copy_of(finished_lm_home, tmp_path, monkeypatch)
