@@ -6,8 +6,8 @@ One tiny run (random 4-layer BERT teacher over the reviews, trained and measured
 runs carrying copies of its result files, so every page has a full store to list, table and chart. Each page is
 opened through Streamlit's AppTest (the same script run the server does, minus the websocket) in the state a user
 sees (New run composing with its pre-flight panel, Playground answering a typed review with all five variants);
-the first run ("cold": imports, model loads, caches) is reported apart, then `--repeats` reruns are timed. Playground and Learn load models the first time: that
-cold run is reported separately. Compare is also timed with 20 runs picked. Prints a table and writes
+the first run ("cold": imports, model loads, caches) is reported apart, then `--repeats` reruns are timed. Compare
+is also timed with 20 runs picked. Prints a table and writes
 benchmarks/results/bench_pages.json. Uses a temporary data folder (never the real one).
 """
 

@@ -44,10 +44,10 @@ quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is n
 cost_options = [c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
                 and any(r.get(c) is not None for r in rows)]
 a, b = st.columns(2)
-quality = a.selectbox("Quality", quality_options or ["accuracy"], format_func=lambda c: charts.QUALITY_METRICS.get(
-    c, (c,))[0], key="quality_metric")
-cost = b.selectbox("Cost (batch size)", cost_options or ["p50_ms_batch1"], format_func=lambda c: charts.LATENCY_METRICS.get(
-    c, (c,))[0], key="cost_metric")
+quality = a.selectbox("Quality", quality_options or ["accuracy"], format_func=charts.metric_label,
+                      key="quality_metric")
+cost = b.selectbox("Cost (batch size)", cost_options or ["p50_ms_batch1"], format_func=charts.metric_label,
+                   key="cost_metric")
 if not cost_options:
     st.info("These runs have no measurements yet: run them with *Measure all variants* on, or "
             "`distill-lab bench RUN_ID`. Quality is below.")

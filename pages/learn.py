@@ -75,7 +75,8 @@ st.table(pd.DataFrame({
     "distillation": ["a smaller student learns from the teacher", "yes: the student, with the teacher's outputs",
                      "fewer layers or narrower: fewer FLOPs", "smaller (fewer parameters)",
                      "most of the teacher's, better than the same student trained alone"],
-    "quantization": ["weights stored as int8", "no", "unchanged", "about 4x smaller", "close to the model it came from"],
+    "quantization": ["weights stored as int8", "no", "unchanged", "about 4x smaller",
+                     "close to the model it came from"],
     "fine-tuning": ["weights adapted to a task", "yes: the full model, on labels", "unchanged", "unchanged",
                     "the best on its task; as slow as before"],
 }).set_index(""))
