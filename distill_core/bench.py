@@ -638,7 +638,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
         lm_cfg = lm_bench.LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization,
                                         quality=cfg.quality, min_seconds=cfg.min_seconds,
-                                        variant_timeout_s=cfg.variant_timeout_s)
+                                        variant_timeout_s=cfg.variant_timeout_s, matmul_size=cfg.matmul_size)
         return lm_bench.measure_lm_run(run_dir, lm_cfg, variants, on_progress, should_stop, write)
     specs = [s for s in variant_specs(run_dir, results, run_config) if variants is None or s.name in variants]
     started = time.perf_counter()

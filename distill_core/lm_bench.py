@@ -51,8 +51,11 @@ class LMBenchConfig:
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
     quality: bool = True  # perplexity, agreement and KL on the run's held-out blocks
+    quality_variants: list[str] | None = None  # measure quality only for these (None: all); the others take the
+    #                                           run's results.json figures (the same blocks, the same code)
     memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
     variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
+    matmul_size: int = 2048  # n of the fp32 matmul that measures the machine's peak (cached per machine)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,7 +233,7 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
                       int8_elements=quantize_mod.int8_elements(model), flops_per_input_fixed=int(round(flops)),
                       flops_per_input_real=flops, fixed_length=length, flops_curve=curve)
     quality = None
-    if c.quality and heldout:
+    if c.quality and heldout and (c.quality_variants is None or name in c.quality_variants):
         blocks, topk = load_heldout(heldout)
         quality = lm_evaluate.block_quality(model, blocks, topk, device=device)
     return LMVariantResult(
@@ -269,7 +272,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     device = bench.resolve_device(cfg.device)
     started = time.perf_counter()
     emit(ProgressEvent("bench", 0, len(refs), 0.0, message="this machine's matmul peak (cached after once)"))
-    peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1)
+    peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     measured: dict[str, dict] = {}
     for i, (name, (ref, int8)) in enumerate(refs.items()):
         if should_stop and should_stop():
@@ -285,6 +288,11 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
         else:
             measured[name] = payload | {"wall_seconds": wall}
     emit(ProgressEvent("bench", len(refs), len(refs), 1.0, message="measured"))
+    from_results = ((results.get("quality") or {}).get("variants") or {})
+    for name, v in measured.items():
+        if cfg.quality and v.get("status") == "ok" and not v.get("quality") and name in from_results:
+            v["quality"] = {k: x for k, x in from_results[name].items() if k != "retention"} | \
+                {"source": "results.json"}
     qualities = {n: v["quality"] for n, v in measured.items() if v.get("quality")}
     teacher_ppl = (qualities.get("teacher") or {}).get("perplexity") or \
         (((results.get("quality") or {}).get("variants") or {}).get("teacher") or {}).get("perplexity")

@@ -30,7 +30,11 @@ def teacher_buckets(topk_logprobs: torch.Tensor, tail_logmass: torch.Tensor) -> 
 def student_buckets(student_logits: torch.Tensor, topk_indices: torch.Tensor) -> torch.Tensor:
     """The student's log-probs on the teacher's top-k tokens plus its log-mass elsewhere. logits: (..., vocab);
     indices: (..., k) int -> (..., k+1)."""
-    logprobs = F.log_softmax(student_logits.float(), dim=-1)
+    return buckets_of_logprobs(F.log_softmax(student_logits.float(), dim=-1), topk_indices)
+
+
+def buckets_of_logprobs(logprobs: torch.Tensor, topk_indices: torch.Tensor) -> torch.Tensor:
+    """student_buckets from full log-probabilities (..., vocab) already computed."""
     picked = logprobs.gather(-1, topk_indices.long())
     tail = log1mexp(torch.logsumexp(picked, dim=-1))
     return torch.cat([picked, tail.unsqueeze(-1)], dim=-1)
@@ -99,10 +103,12 @@ def lm_distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, to
     student_logits: (batch, seq, vocab); targets: (batch, seq); teacher top-k tensors: (batch, seq, k), tail
     (batch, seq). alpha = 0 (the control) needs no teacher tensors. T^2 keeps the gradient scale independent of T
     (Hinton et al., 2015)."""
-    hard = next_token_loss(student_logits, targets) if alpha < 1 else 0.0
+    # One log-softmax over the vocabulary serves both terms (it is the costly part next to the LM head).
+    logprobs = F.log_softmax(student_logits.float(), dim=-1)
+    hard = -logprobs.gather(-1, targets.long().unsqueeze(-1)).mean() if alpha < 1 else 0.0
     if alpha == 0:
         return hard
     t_logp = tempered(teacher_buckets(topk_logprobs, tail_logmass), temperature)
-    s_logp = tempered(student_buckets(student_logits, topk_indices), temperature)
+    s_logp = tempered(buckets_of_logprobs(logprobs, topk_indices), temperature)
     soft = divergence(name, t_logp, s_logp, beta).mean() * temperature * temperature
     return alpha * soft + (1 - alpha) * hard

@@ -24,6 +24,8 @@ from .errors import DistillLabError, RunCancelled
 from .lm_data import LMData, load_lm_data
 from .lm_distill import LMTrainResult, LMTrainSpec, steps_for_epochs, train_lm
 
+INFERENCE_BATCH = 8  # blocks per teacher / evaluation forward pass: larger matmuls than a small training batch
+
 
 def _check_block_size(config: RunConfig, model) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
@@ -83,7 +85,7 @@ def _topk(config: RunConfig, fp: str, teacher, blocks: torch.Tensor, device: str
         emit(ProgressEvent("teacher-outputs", done, total, done / total, message=""))
 
     emit(ProgressEvent("teacher-outputs", 0, len(blocks), 0.0, message=f"teacher top-{config.lm.top_k} on {what}"))
-    topk = lm_teacher_cache.teacher_topk(fp, teacher, blocks, config.lm.top_k, device, config.batch_size,
+    topk = lm_teacher_cache.teacher_topk(fp, teacher, blocks, config.lm.top_k, device, INFERENCE_BATCH,
                                          on_batch, should_stop)
     if topk is None:
         raise RunCancelled(f"cancelled while the teacher labelled the {what}")
@@ -167,7 +169,7 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
     variants = {"teacher": lm_evaluate.teacher_quality(test_topk)}
     emit(ProgressEvent("evaluate", 0, None, 0.0, message="student perplexity on the held-out blocks"))
     t0 = time.monotonic()
-    variants["student"] = lm_evaluate.block_quality(student, data.test, test_topk, config.batch_size, device)
+    variants["student"] = lm_evaluate.block_quality(student, data.test, test_topk, INFERENCE_BATCH, device)
     timings["evaluate_s"] = time.monotonic() - t0
 
     control_result = None
@@ -186,7 +188,7 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
             raise RunCancelled(f"cancelled while training the control at step {control_result.steps}")
         t0 = time.monotonic()
         emit(ProgressEvent("evaluate", 0, None, 0.5, message="control perplexity on the held-out blocks"))
-        variants["control"] = lm_evaluate.block_quality(student, data.test, test_topk, config.batch_size, device)
+        variants["control"] = lm_evaluate.block_quality(student, data.test, test_topk, INFERENCE_BATCH, device)
         timings["evaluate_s"] += time.monotonic() - t0
     del student, init_state
 
@@ -220,8 +222,10 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
 
         _stop_if_asked(should_stop, "before measuring the variants; training and quality results are saved")
         t0 = time.monotonic()
-        lm_bench.measure_lm_run(run_dir, lm_bench.LMBenchConfig(threads=config.threads, device=config.device),
-                                on_progress=emit, should_stop=should_stop)
+        # fp32 variants' quality was just measured on the same blocks; only the int8 ones need it.
+        cfg = lm_bench.LMBenchConfig(threads=config.threads, device=config.device,
+                                     quality_variants=["teacher-int8", "student-int8"])
+        lm_bench.measure_lm_run(run_dir, cfg, on_progress=emit, should_stop=should_stop)
         timings["measure_s"] = time.monotonic() - t0
         timings["total_s"] = time.monotonic() - started
         write_json(run_dir / "results.json", results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from .config import BudgetConfig, DataConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
+from .config import BudgetConfig, DataConfig, LMConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
 from .errors import DistillLabError
 
 _PRESETS: dict[str, tuple[str, RunConfig]] = {
@@ -32,6 +32,39 @@ _PRESETS: dict[str, tuple[str, RunConfig]] = {
             budget=BudgetConfig(unit="steps", value=8, eval_every=4),
             measure=False,  # a smoke test; `distill-lab bench RUN` measures it on demand
             batch_size=16, learning_rate=2e-4, max_length=64,
+        ),
+    ),
+    "smollm2-reviews": (
+        "Language model: SmolLM2-135M-Instruct (30 layers) teaches a student that keeps 10 of its layers (the first "
+        "4 and the last 6) to continue review text, from its cached top-64 next-token distributions; ~10 min on 2 "
+        "CPU cores.",
+        RunConfig(
+            name="smollm2-reviews", task="causal-lm",
+            teacher=TeacherConfig(model="smollm2"),
+            # The first 4 + last 6 layers start far closer to the teacher than evenly spaced ones (held-out
+            # perplexity ~7e3 vs ~2e9 before training; benchmarks/bench_lm.py).
+            student=StudentConfig(kind="keep-layers", layers=[0, 1, 2, 3, 24, 25, 26, 27, 28, 29], num_layers=10),
+            data=DataConfig(source="reviews"),
+            loss=LossConfig(temperature=1.0, alpha=0.5),
+            budget=BudgetConfig(unit="steps", value=40, eval_every=10),
+            lm=LMConfig(top_k=64, divergence="kl", train_blocks=160, validation_blocks=8, eval_blocks=16,
+                        prompt="I bought this for my kitchen and", max_new_tokens=32),
+            batch_size=4, learning_rate=1e-3, max_length=128,
+        ),
+    ),
+    "smollm2-tiny": (
+        "Language-model smoke test: SmolLM2 teaches a 2-layer student on 16 blocks of review text for 4 steps; "
+        "a minute or two once the teacher is converted. Quality is not the point.",
+        RunConfig(
+            name="smollm2-tiny", task="causal-lm",
+            teacher=TeacherConfig(model="smollm2"),
+            student=StudentConfig(kind="keep-layers", layers=[0, 29], num_layers=2),
+            data=DataConfig(source="reviews"),
+            loss=LossConfig(temperature=1.0, alpha=0.5),
+            budget=BudgetConfig(unit="steps", value=4, eval_every=2),
+            lm=LMConfig(top_k=32, train_blocks=16, validation_blocks=2, eval_blocks=4, max_new_tokens=8),
+            measure=False,  # `distill-lab bench RUN` measures it on demand
+            batch_size=4, learning_rate=1e-3, max_length=64,
         ),
     ),
 }

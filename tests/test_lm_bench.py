@@ -11,7 +11,7 @@ from distill_core.runner import run_experiment
 from lm_fixtures import tiny_lm_config, tiny_lm_dir
 
 QUICK = dict(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu",
-             variant_timeout_s=300)
+             variant_timeout_s=300, matmul_size=128)
 
 
 def test_prefill_and_decode_records_from_known_samples():
@@ -31,7 +31,8 @@ def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monke
     results = run_experiment(config, record.folder)
     store.finish(record.id, "done", summary=worker.summarize(results))
     # One spawned process (the int8 one: quantizing there is the harder path); the rest of the contract is shared.
-    data = lm_bench.measure_lm_run(record.folder, lm_bench.LMBenchConfig(**QUICK), variants=["student-int8"])
+    quick = lm_bench.LMBenchConfig(**QUICK, quality_variants=["student-int8"])
+    data = lm_bench.measure_lm_run(record.folder, quick, variants=["student-int8"])
     v = data["variants"]["student-int8"]
     assert v["status"] == "ok", v["error"]
     assert v["quantization"]["method"] == "torch-dynamic-int8" and v["size"]["int8_elements"] > 0
@@ -50,11 +51,14 @@ def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monke
     assert row["perplexity"] == q["perplexity"] and row["weight_bytes"] == v["size"]["weight_bytes"]
 
 
-def test_bench_measure_run_dispatches_lm_runs_and_reports_errors(tmp_path_factory, tmp_path):
+def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_factory, tmp_path, monkeypatch):
     teacher = tiny_lm_dir(tmp_path_factory)
     run = tmp_path / "run"
     run_experiment(tiny_lm_config(teacher, control=False), run)
-    (run / "student" / "model.safetensors").write_bytes(b"broken")
-    data = bench.measure_run(run, bench.BenchConfig(threads=1, min_seconds=0.0), variants=["student"], write=False)
-    assert data["task"] == "causal-lm"
-    assert data["variants"]["student"]["status"] == "error" and data["variants"]["student"]["error"]
+    seen = {}
+    monkeypatch.setattr(lm_bench, "measure_lm_run", lambda *args: seen.setdefault("args", args) and {"ok": 1})
+    bench.measure_run(run, bench.BenchConfig(threads=1, min_seconds=0.5, matmul_size=128, quality=False),
+                      variants=["student"], write=False)
+    run_dir, cfg, variants = seen["args"][:3]
+    assert run_dir == run and variants == ["student"]
+    assert (cfg.threads, cfg.min_seconds, cfg.matmul_size, cfg.quality) == (1, 0.5, 128, False)
