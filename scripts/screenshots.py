@@ -60,6 +60,7 @@ def main() -> None:
                 page.locator("textarea").first.fill("Works fine, though the manual is confusing and setup took an "
                                                     "hour.")
                 page.keyboard.press("Control+Enter")
+                page.get_by_text("one forward pass here").first.wait_for(timeout=180_000)
                 settle(page)
             full_page(page, out / f"{name}.png")
             print("saved", out / f"{name}.png")
