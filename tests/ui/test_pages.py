@@ -198,3 +198,14 @@ def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, 
     errors = " ".join(e.value for e in at.error)
     assert "student.model" in errors and "vocab" in errors
     assert start_button(at).disabled
+
+
+def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
+    import tomllib
+
+    from distill_core.data import MAX_UPLOAD_BYTES
+
+    config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "localhost"
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES  # Streamlit counts MiB
+    assert config["browser"]["gatherUsageStats"] is False
