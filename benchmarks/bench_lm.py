@@ -29,11 +29,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def timed_load(ref: str) -> dict:
-    """In a fresh process: seconds to import torch + transformers, then to load the teacher and its tokenizer."""
+    """In a fresh process: seconds to import the libraries and the model's code (as the measurement harness does
+    before its memory baseline), then to load the teacher's weights and tokenizer from the fp32 folder."""
     started = time.perf_counter()
-    import transformers  # noqa: F401
-    from transformers import AutoModelForCausalLM  # noqa: F401
-
+    lm_bench._import_model_code(ref, False, False)
     imported = time.perf_counter()
     model = lm_teacher.load_causal_lm(ref)
     lm_teacher.load_tokenizer(ref)

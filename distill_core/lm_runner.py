@@ -80,11 +80,14 @@ def _train_summary(result: LMTrainResult) -> dict:
             "best_val_perplexity": result.best_val_perplexity, "stopped": result.stopped}
 
 
-def _topk(config: RunConfig, fp: str, teacher, blocks: torch.Tensor, device: str, emit, should_stop, what: str):
-    def on_batch(done, total):
-        emit(ProgressEvent("teacher-outputs", done, total, done / total, message=""))
+def _topk(config: RunConfig, fp: str, teacher, blocks: torch.Tensor, device: str, emit, should_stop, what: str,
+          offset: int, total: int):
+    """The teacher's TopK of `blocks`; progress counts blocks over all three sets (`offset` done of `total`)."""
+    def on_batch(done, _):
+        emit(ProgressEvent("teacher-outputs", offset + done, total, (offset + done) / total))
 
-    emit(ProgressEvent("teacher-outputs", 0, len(blocks), 0.0, message=f"teacher top-{config.lm.top_k} on {what}"))
+    emit(ProgressEvent("teacher-outputs", offset, total, offset / total,
+                       message=f"teacher top-{config.lm.top_k} on the {what}"))
     topk = lm_teacher_cache.teacher_topk(fp, teacher, blocks, config.lm.top_k, device, INFERENCE_BATCH,
                                          on_batch, should_stop)
     if topk is None:
@@ -138,9 +141,13 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
 
     _stop_if_asked(should_stop, "before the teacher labels the training text")
     t0 = time.monotonic()
-    train_topk = _topk(config, fp, teacher, data.train, device, emit, should_stop, "training blocks")
-    val_topk = _topk(config, fp, teacher, data.validation, device, emit, should_stop, "validation blocks")
-    test_topk = _topk(config, fp, teacher, data.test, device, emit, should_stop, "evaluation blocks")
+    n_train, n_val = len(data.train), len(data.validation)
+    total = n_train + n_val + len(data.test)
+    train_topk = _topk(config, fp, teacher, data.train, device, emit, should_stop, "training blocks", 0, total)
+    val_topk = _topk(config, fp, teacher, data.validation, device, emit, should_stop, "validation blocks",
+                     n_train, total)
+    test_topk = _topk(config, fp, teacher, data.test, device, emit, should_stop, "evaluation blocks",
+                      n_train + n_val, total)
     timings["teacher_outputs_s"] = time.monotonic() - t0
     cached = train_topk.hit and val_topk.hit and test_topk.hit
     from .lm_bench import save_heldout

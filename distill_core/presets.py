@@ -46,8 +46,10 @@ _PRESETS: dict[str, tuple[str, RunConfig]] = {
             student=StudentConfig(kind="keep-layers", layers=[0, 1, 2, 3, 24, 25, 26, 27, 28, 29], num_layers=10),
             data=DataConfig(source="reviews"),
             loss=LossConfig(temperature=1.0, alpha=0.5),
-            budget=BudgetConfig(unit="steps", value=40, eval_every=10),
-            lm=LMConfig(top_k=64, divergence="kl", train_blocks=160, validation_blocks=8, eval_blocks=16,
+            # Minutes, not steps: on a shared 2-core CPU a step takes 4-20 s, so a time budget keeps the run near
+            # 10 minutes; the control trains the same number of steps the student reached.
+            budget=BudgetConfig(unit="minutes", value=2.0, eval_every=10),
+            lm=LMConfig(top_k=64, divergence="kl", train_blocks=128, validation_blocks=8, eval_blocks=16,
                         prompt="I bought this for my kitchen and", max_new_tokens=32),
             batch_size=4, learning_rate=1e-3, max_length=128,
         ),
