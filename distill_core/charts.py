@@ -171,7 +171,7 @@ def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: s
     """One marker per (run, variant) row with both values: x = cost, y = quality, bubble area ~ weight bytes,
     colour = variant, diamond = teacher, open marker = int8; the Pareto front as a dashed line."""
     q_label, higher_better = _metric_spec(quality)
-    c_label, _ = _metric_spec(cost)
+    c_label, cost_higher_better = _metric_spec(cost)
     points = [r for r in rows if display_value(quality, r.get(quality)) is not None
               and display_value(cost, r.get(cost)) is not None]
     if not points:
@@ -198,7 +198,10 @@ def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: s
                            f"<br>{html.escape(c_label)}: %{{x:.2f}}<br>weights (MiB): %{{customdata[2]}}"
                            "<extra></extra>")))
     xy = [(display_value(cost, r[cost]), display_value(quality, r[quality])) for r in points]
-    front = pareto_front(xy, higher_better)
+    # The front wants cost lower-better; a rate (tokens/s) is higher-better, so it is negated for the search.
+    front = pareto_front([(-c if cost_higher_better else c, q) for c, q in xy], higher_better)
+    if cost_higher_better:
+        front.reverse()  # drawn left to right
     if len(front) > 1:
         fig.add_trace(go.Scatter(x=[xy[i][0] for i in front], y=[xy[i][1] for i in front], mode="lines",
                                  name="Pareto front", line=dict(color="#555555", width=1.5, dash="dash"),

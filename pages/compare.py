@@ -41,8 +41,9 @@ elif threads:
 
 quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
                          key=lambda c: c not in ("accuracy", "perplexity"))  # each task's headline metric first
-cost_options = [c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
-                and any(r.get(c) is not None for r in rows)]
+cost_options = sorted((c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
+                       and any(r.get(c) is not None for r in rows)),
+                      key=lambda c: (not c.startswith(("p50_ms", "prefill_ms", "decode")), c))  # latencies first
 a, b = st.columns(2)
 quality = a.selectbox("Quality", quality_options or ["accuracy"], format_func=charts.metric_label,
                       key="quality_metric")

@@ -178,3 +178,14 @@ def test_config_diff_keeps_only_differing_keys():
 def test_config_diff_of_one_run_lists_every_key():
     diff = charts.config_diff({"only": {"loss": {"temperature": 2.0}, "seed": 0}})
     assert list(diff.index) == ["loss.temperature", "seed"]
+
+
+def test_front_treats_a_rate_as_higher_is_better():
+    from distill_core import charts
+
+    rows = [{"run_id": "r1", "name": "lm", "variant": "teacher", "perplexity": 10.0, "decode_tokens_per_s": 5.0},
+            {"run_id": "r1", "name": "lm", "variant": "student", "perplexity": 20.0, "decode_tokens_per_s": 40.0},
+            {"run_id": "r1", "name": "lm", "variant": "control", "perplexity": 25.0, "decode_tokens_per_s": 40.0}]
+    fig = charts.quality_latency_scatter(rows, quality="perplexity", cost="decode_tokens_per_s")
+    front = next(t for t in fig.data if t.name == "Pareto front")
+    assert list(front.x) == [5.0, 40.0] and list(front.y) == [10.0, 20.0]  # control (worse, same speed) is off it

@@ -143,6 +143,8 @@ def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
     at = open_page("pages/compare.py", {"run_id": home_with_run})
     charts = at.get("plotly_chart")
     assert len(charts) >= 2
+    assert at.selectbox(key="quality_metric").value == "accuracy"
+    assert at.selectbox(key="cost_metric").value == "p50_ms_batch1"
     labels = [d.proto.label for d in at.get("download_button")]
     assert any("HTML" in label for label in labels) and "CSV" in labels and "JSON" in labels
     assert any(".zip" in label for label in labels)
@@ -174,6 +176,7 @@ def test_pages_render_a_causal_lm_run(page, home_with_lm_run):
     if page == "pages/compare.py":
         assert at.get("plotly_chart")
         assert at.selectbox(key="quality_metric").value == "perplexity"
+        assert at.selectbox(key="cost_metric").value in ("prefill_ms", "decode_tokens_per_s")
 
 
 def test_playground_continues_a_prompt_with_every_lm_variant(home_with_lm_run):
