@@ -20,7 +20,8 @@ from .home import data_home
 _children: list[subprocess.Popen] = []  # workers this process started; polled so they never linger as zombies
 
 
-def _reap() -> None:
+def reap_finished() -> None:
+    """Collect the exit status of workers this process started that have ended (no zombies in a long-lived app)."""
     _children[:] = [p for p in _children if p.poll() is None]
 
 
@@ -28,7 +29,7 @@ def submit(config: RunConfig, name: str | None = None) -> str:
     """Queue a run of `config` and start its worker; returns the run id at once. Raises ConfigError first."""
     validate(config)
     worker.max_jobs()  # a bad DISTILL_LAB_MAX_JOBS fails here, not silently in the worker
-    _reap()
+    reap_finished()
     record = store.create_run(config.to_dict(), name=name if name is not None else config.name)
     log_path = record.folder / "worker.log"
     package_root = str(Path(__file__).resolve().parent.parent)

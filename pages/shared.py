@@ -89,6 +89,7 @@ def _draw_active_run() -> None:
 
 def sidebar_active_run() -> None:
     """The sidebar block every page shows: the active run's name, status and progress (polled while it runs)."""
+    jobs.reap_finished()
     with st.sidebar:
         st.subheader("Active run")
         any_active = bool(store.list_runs(status="running", limit=1) or store.list_runs(status="queued", limit=1))
