@@ -57,7 +57,7 @@ _P50_BATCH = re.compile(r"^p50_ms_batch(\d+)$")
 _SCALE = {"accuracy": 100.0, "macro_f1": 100.0, "agreement": 100.0, "retention": 100.0, "ece": 100.0,
           "weight_bytes": 1 / 2**20}
 _OTHER_LABELS = {"parameters": "parameters (M)", "flops_per_input": "GFLOPs per input", "ece": "calibration error (%)",
-                 "distillation_gain": "distillation gain (points)"}
+                 "distillation_gain": "distillation gain"}  # cells carry the unit: see gain_text
 _SCALE |= {"parameters": 1e-6, "flops_per_input": 1e-9, "distillation_gain": 100.0}
 
 FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
@@ -336,7 +336,18 @@ def class_probabilities(labels: list[str], probs_by_variant: dict[str, list[floa
 # ---------------------------------------------------------------------------------------------------------------
 # Display tables
 
-RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain (points)"]
+RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain"]
+
+
+def gain_text(row: dict) -> str:
+    """The student row's distillation gain with its unit: accuracy points, or perplexity (control - student) for
+    causal-LM rows (their results carry perplexity, not accuracy)."""
+    raw = row.get("distillation_gain")
+    if not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        return "–"
+    if row.get("perplexity") is not None and row.get("accuracy") is None:
+        return f"{raw:+.2f} perplexity"
+    return f"{raw * 100:+.2f} points"
 
 
 def _quality_of(row: dict) -> str:
@@ -348,16 +359,14 @@ def _quality_of(row: dict) -> str:
 
 
 def retention_table(rows: list[dict]) -> pd.DataFrame:
-    """run, variant, quality (accuracy %, or perplexity), retention (%), agreement (%), distillation gain (points:
-    student minus control, on the student row) as display strings; one row per comparison-table row."""
+    """run, variant, quality (accuracy %, or perplexity), retention (%), agreement (%), distillation gain (see
+    gain_text; on the student row) as display strings; one row per comparison-table row."""
     names = _run_labels(rows)
     out = []
     for r in rows:
-        gain = display_value("distillation_gain", r.get("distillation_gain"))
         out.append([names[str(r.get("run_id"))], r.get("variant"), _quality_of(r),
                     _fmt(display_value("retention", r.get("retention")), 1),
-                    _fmt(display_value("agreement", r.get("agreement")), 1),
-                    "–" if gain is None else f"{gain:+.2f}"])
+                    _fmt(display_value("agreement", r.get("agreement")), 1), gain_text(r)])
     return pd.DataFrame(out, columns=RETENTION_COLUMNS)
 
 
@@ -381,8 +390,7 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
         for c in columns:
             digits = _TABLE_DIGITS.get(c, 2)
             value = display_value(c, r.get(c))
-            cells.append(f"{value:+.{digits}f}" if c == "distillation_gain" and value is not None
-                         else _fmt(value, digits))
+            cells.append(gain_text(r) if c == "distillation_gain" else _fmt(value, digits))
         data.append(cells)
     return pd.DataFrame(data, columns=["run", "variant"] + [metric_label(c) for c in columns])
 

@@ -77,20 +77,14 @@ class ModelCache:
 
 
 def run_variants(run_id: str) -> dict[str, tuple[str, bool]]:
-    """Variant -> (model folder or reference, quantize to int8) for a run with results; raises DistillLabError."""
+    """Variant -> (model folder or reference, quantize to int8) for a run with results; raises DistillLabError.
+    The same for both tasks: the prepared teacher plus the run's student/ and control/ folders."""
+    from .lm_generate import variant_refs
+
     record = store.get_run(run_id)
-    path = record.folder / "results.json"
-    if not path.exists():
+    if not (record.folder / "results.json").exists():
         raise DistillLabError(f"run {record.id} has no results yet (status: {record.status})", "run")
-    results = json.loads(path.read_text())
-    teacher_ref = results["teacher"]["model_ref"]
-    refs = {"teacher": (teacher_ref, False), "teacher-int8": (teacher_ref, True)}
-    for name in ("student", "control"):
-        if (record.folder / name / "config.json").exists():
-            refs[name] = (str(record.folder / name), False)
-            if name == "student":
-                refs["student-int8"] = (str(record.folder / name), True)
-    return {v: refs[v] for v in VARIANTS if v in refs}
+    return variant_refs(record.folder)
 
 
 def run_task(run_id: str) -> str:

@@ -143,11 +143,17 @@ def test_class_probabilities_are_horizontal_bars_per_variant():
 def test_retention_table_formats_percent_and_points():
     table = charts.retention_table(ROWS)
     assert list(table.columns) == ["run", "variant", "quality", "retention (%)", "agreement (%)",
-                                   "distillation gain (points)"]
+                                   "distillation gain"]
     student = table[table.variant == "student"].iloc[0]
     assert student["retention (%)"] == "95.5" and student["agreement (%)"] == "93.0"
-    assert student["distillation gain (points)"] == "+3.00" and "86.00%" in student["quality"]
-    assert table[table.variant == "teacher"].iloc[0]["distillation gain (points)"] == "–"
+    assert student["distillation gain"] == "+3.00 points" and "86.00%" in student["quality"]
+    assert table[table.variant == "teacher"].iloc[0]["distillation gain"] == "–"
+
+
+def test_causal_lm_gain_is_in_perplexity_not_points():
+    row = {"run_id": "r", "name": "lm", "variant": "student", "perplexity": 171.8, "distillation_gain": 31.3}
+    assert charts.retention_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
+    assert charts.comparison_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
 
 
 def test_comparison_table_headers_carry_units():

@@ -235,3 +235,12 @@ def test_any_text_parses_or_raises_config_error(text):
 def test_overlong_integer_in_json_is_a_config_error():
     with pytest.raises(ConfigError, match="not valid JSON"):
         from_json('{"seed": ' + "1" * 5000 + "}")
+
+
+def test_every_preset_validates_and_round_trips():
+    from distill_core import config, presets
+
+    for name in presets.preset_names():
+        preset = presets.get_preset(name)
+        config.validate(preset)
+        assert config.from_json(preset.to_json()) == preset, name
