@@ -18,7 +18,6 @@ Results go to `<run_dir>/bench.json`, variants in the classification shape (stat
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time

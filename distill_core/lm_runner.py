@@ -21,7 +21,7 @@ from . import lm_evaluate, lm_teacher, lm_teacher_cache, students
 from .config import RunConfig, validate
 from .distill import ProgressEvent, ProgressFn, StopFn
 from .errors import DistillLabError, RunCancelled
-from .lm_data import LMData, load_lm_data
+from .lm_data import load_lm_data
 from .lm_distill import LMTrainResult, LMTrainSpec, steps_for_epochs, train_lm
 
 INFERENCE_BATCH = 8  # blocks per teacher / evaluation forward pass: larger matmuls than a small training batch
