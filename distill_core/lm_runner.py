@@ -98,18 +98,13 @@ def _topk(config: RunConfig, fp: str, teacher, blocks: torch.Tensor, device: str
 def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: ProgressFn | None = None,
                       should_stop: StopFn | None = None) -> dict:
     """Run a causal-LM experiment into `run_dir`; returns the results dict (also results.json)."""
-    from .runner import _save_model, resolve_device, set_threads, write_json
+    from .runner import _save_model, start_run_folder, write_json
 
     validate(config)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+    run_dir, device, threads = start_run_folder(config, run_dir)
     emit = on_progress or (lambda event: None)
     started = time.monotonic()
     timings: dict[str, float] = {}
-    device = resolve_device(config.device)
-    threads = set_threads(config.threads)
-    torch.manual_seed(config.seed)
 
     t0 = time.monotonic()
     emit(ProgressEvent("data", 0, None, 0.0, message="loading the teacher"))

@@ -44,6 +44,18 @@ def write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+def start_run_folder(config: RunConfig, run_dir: str | Path) -> tuple[Path, str, int]:
+    """The start of every run (both tasks): make the folder, save config.json, pick the device, set the threads,
+    seed torch. Returns (run folder, device, threads in force). `config` is already validated."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", config.to_dict())
+    device = resolve_device(config.device)
+    threads = set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    return run_dir, device, threads
+
+
 @dataclass
 class StudentPlan:
     model: torch.nn.Module
@@ -110,15 +122,10 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         from .lm_runner import run_lm_experiment
 
         return run_lm_experiment(config, run_dir, on_progress, should_stop)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+    run_dir, device, threads = start_run_folder(config, run_dir)
     emit = on_progress or (lambda event: None)
     started = time.monotonic()
     timings: dict[str, float] = {}
-    device = resolve_device(config.device)
-    threads = set_threads(config.threads)
-    torch.manual_seed(config.seed)
 
     emit(ProgressEvent("data", 0, None, 0.0, message="loading data"))
     splits = load_splits(config.data, config.seed)
