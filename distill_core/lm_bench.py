@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import bench
-from .bench import MemoryRecord, RssSampler, SizeRecord, kernel_peak_rss, percentile, relative_spread
+from .bench import MemoryRecord, RssSampler, SizeRecord, fmt_cell, kernel_peak_rss, percentile, time_stats
 from .distill import ProgressEvent
 from .errors import DistillLabError, RunCancelled
 from .lm_generate import LM_VARIANTS, continue_text, encode_prompt
@@ -80,11 +80,10 @@ class PrefillRecord:
 
     @classmethod
     def from_samples(cls, prompt_tokens: int, samples_ms: list[float]) -> "PrefillRecord":
-        p50 = percentile(samples_ms, 50)
-        return cls(prompt_tokens=prompt_tokens, iterations=len(samples_ms), p50_ms=p50,
-                   p90_ms=percentile(samples_ms, 90), p99_ms=percentile(samples_ms, 99),
-                   mean_ms=float(np.mean(samples_ms)), min_ms=float(np.min(samples_ms)),
-                   spread=relative_spread(samples_ms), tokens_per_s=prompt_tokens / p50 * 1e3 if p50 else 0.0)
+        stats = time_stats(samples_ms)
+        p50 = stats["p50_ms"]
+        return cls(prompt_tokens=prompt_tokens, iterations=len(samples_ms), **stats,
+                   tokens_per_s=prompt_tokens / p50 * 1e3 if p50 else 0.0)
 
 
 @dataclass
@@ -325,10 +324,6 @@ def decode_speedup(data: dict, variant: str) -> float | None:
 
 def format_lm_bench_table(data: dict) -> str:
     """bench.json of a causal-LM run as text: quality, size, memory, prefill and decode per variant."""
-    def fmt(value, spec, width):
-        return f"{'-':>{width}}" if value is None or (isinstance(value, float) and math.isnan(value)) \
-            else f"{value:>{width}{spec}}"
-
     lines = [f"{'variant':<13} {'ppl':>8} {'retention':>9} {'agree':>6} {'KL(t||v)':>8} {'size MB':>8} "
              f"{'params M':>8} {'peak MB':>8} {'prefill ms':>10} {'decode tok/s':>12} {'speedup':>7}"]
     errors = []
@@ -339,8 +334,8 @@ def format_lm_bench_table(data: dict) -> str:
             continue
         q, s, m = v.get("quality") or {}, v["size"], v["memory"]
         ratio = decode_speedup(data, name)
-        lines.append(f"{name:<13} {fmt(q.get('perplexity'), '.2f', 8)} {fmt(q.get('retention'), '.3f', 9)} "
-                     f"{fmt(q.get('agreement'), '.3f', 6)} {fmt(q.get('kl_from_teacher'), '.4f', 8)} "
+        lines.append(f"{name:<13} {fmt_cell(q.get('perplexity'), '.2f', 8)} {fmt_cell(q.get('retention'), '.3f', 9)} "
+                     f"{fmt_cell(q.get('agreement'), '.3f', 6)} {fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} "
                      f"{s['weight_bytes'] / 1e6:>8.1f} {s['parameters'] / 1e6:>8.2f} "
                      f"{m['delta_rss_bytes'] / 1e6:>8.0f} {v['prefill']['p50_ms']:>10.1f} "
                      f"{v['decode']['tokens_per_s']:>12.1f} {(f'{ratio:.2f}x' if ratio else '-'):>7}")

@@ -9,7 +9,6 @@ safetensors folder (with its tokenizer) under the data folder's cache/models/ an
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
 import json
@@ -175,35 +174,11 @@ def check_vocabulary(teacher_ref: str, student_ref: str, trust_remote_code: bool
 # Students
 
 
-def shrink_config(teacher_config, cfg: StudentConfig):
-    """The teacher's config with fewer layers and/or a narrower width (heads, KV heads and head_dim kept valid)."""
-    config = copy.deepcopy(teacher_config)
-    setattr(config, models.num_layers_attr(config), cfg.num_layers)
-    if getattr(config, "layer_types", None):
-        config.layer_types = list(config.layer_types)[:cfg.num_layers]
-    if cfg.hidden_size or cfg.num_heads:
-        heads = cfg.num_heads or getattr(config, "num_attention_heads", 1)
-        width = cfg.hidden_size or config.hidden_size
-        if width % heads:
-            raise DistillLabError(f"hidden size {width} does not divide into {heads} heads", "student.hidden_size")
-        config.hidden_size, config.num_attention_heads = width, heads
-        if hasattr(config, "intermediate_size"):
-            config.intermediate_size = cfg.intermediate_size or 4 * width
-        kv = getattr(config, "num_key_value_heads", None)
-        if kv and heads % kv:
-            config.num_key_value_heads = heads
-        if getattr(config, "head_dim", None):
-            config.head_dim = width // heads
-    elif cfg.intermediate_size and hasattr(config, "intermediate_size"):
-        config.intermediate_size = cfg.intermediate_size
-    return config
-
-
 def shrink(teacher_config, cfg: StudentConfig):
     """A fresh, randomly initialised causal LM of the teacher's family, shrunk by `cfg`."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_config(shrink_config(teacher_config, cfg)).eval()
+    return AutoModelForCausalLM.from_config(students.shrink_config(teacher_config, cfg)).eval()
 
 
 def build_student(cfg: StudentConfig, teacher, teacher_tokenizer, trust_remote_code: bool = False):

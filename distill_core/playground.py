@@ -14,7 +14,6 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -76,42 +75,43 @@ class ModelCache:
         return list(self._items)
 
 
-def run_variants(run_id: str) -> dict[str, tuple[str, bool]]:
-    """Variant -> (model folder or reference, quantize to int8) for a run with results; raises DistillLabError.
-    The same for both tasks: the prepared teacher plus the run's student/ and control/ folders."""
-    from .lm_generate import variant_refs
-
-    record = store.get_run(run_id)
+def _refs(record: store.RunRecord) -> dict[str, tuple[str, bool]]:
     if not (record.folder / "results.json").exists():
         raise DistillLabError(f"run {record.id} has no results yet (status: {record.status})", "run")
+    from .lm_generate import variant_refs  # the same for both tasks: the prepared teacher, student/, control/
+
     return variant_refs(record.folder)
 
 
+def run_variants(run_id: str) -> dict[str, tuple[str, bool]]:
+    """Variant -> (model folder or reference, quantize to int8) for a run with results; raises DistillLabError."""
+    return _refs(store.get_run(run_id))
+
+
 def run_task(run_id: str) -> str:
-    record = store.get_run(run_id)
-    return (record.config or {}).get("task", "classification")
+    return (store.get_run(run_id).config or {}).get("task", "classification")
 
 
 def _load(run_id: str, variant: str) -> LoadedVariant:
-    refs = run_variants(run_id)
+    record = store.get_run(run_id)
+    refs = _refs(record)
     if variant not in refs:
         raise DistillLabError(f"run {run_id} has no {variant!r}; it has: {', '.join(refs)}", "variant")
     ref, quantize = refs[variant]
-    record = store.get_run(run_id)
-    trust = bool(((record.config or {}).get("teacher") or {}).get("trust_remote_code")) and variant.startswith("t")
-    task = run_task(run_id)
+    config = record.config or {}
+    trust = bool((config.get("teacher") or {}).get("trust_remote_code")) and variant.startswith("teacher")
+    task = config.get("task", "classification")
     if task == "causal-lm":
         from . import lm_generate
 
         model, tokenizer = lm_generate.load_variant_model(ref, trust)
         labels = []
     else:
-        results = json.loads((record.folder / "results.json").read_text())
-        model = models.load_classifier(ref, results["label_names"], trust)
+        label_names = json.loads((record.folder / "results.json").read_text())["label_names"]
+        model = models.load_classifier(ref, label_names, trust)
         tokenizer = models.load_tokenizer(ref, trust)
-        order = models.label_order(model, results["label_names"])
-        labels = [results["label_names"][order.index(i)] if i in order else str(i)
-                  for i in range(model.config.num_labels)]
+        order = models.label_order(model, label_names)
+        labels = [label_names[order.index(i)] if i in order else str(i) for i in range(model.config.num_labels)]
     if quantize:
         from .quantize import quantize_int8
 
@@ -145,34 +145,16 @@ def classify(run_id: str, variant: str, text: str, max_length: int = 128, cache:
 def teacher_logits(run_id: str, text: str, max_length: int = 128, cache: ModelCache | None = None
                    ) -> tuple[list[str], list[float]]:
     """(labels, raw logits) of the run's fp32 teacher for one text: the Learn page's real soft targets."""
-    item = loaded(run_id, "teacher", cache)
-    enc = item.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
-    with torch.inference_mode():
-        logits = item.model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}).logits[0]
-    return item.labels, logits.float().tolist()
+    answer = classify(run_id, "teacher", text, max_length, cache)
+    return answer.labels, answer.logits
 
 
 def example_texts(run_id: str, n: int = 6) -> list[str]:
     """A few held-out texts to pick from (the test split of the built-in reviews, else none)."""
-    record = store.get_run(run_id)
-    source = ((record.config or {}).get("data") or {}).get("source", "reviews")
+    source = ((store.get_run(run_id).config or {}).get("data") or {}).get("source", "reviews")
     if source != "reviews":
         return []
-    from .data import _reviews
+    from .data import reviews_test_texts
 
-    _, _, test_texts, _ = _reviews()
-    picks = [t for t in test_texts if 40 <= len(t) <= 240]
+    picks = [t for t in reviews_test_texts() if 40 <= len(t) <= 240]
     return picks[:: max(1, len(picks) // n)][:n]
-
-
-def _folder_task(folder: Path) -> str:
-    try:
-        return json.loads((folder / "config.json").read_text()).get("task", "classification")
-    except (OSError, ValueError):
-        return "classification"
-
-
-def finished_runs(task: str | None = None) -> list[store.RunRecord]:
-    """Runs whose results exist (done, or cancelled after saving), newest first; optionally of one task."""
-    runs = [r for r in store.list_runs() if (Path(r.folder) / "results.json").exists()]
-    return runs if task is None else [r for r in runs if _folder_task(Path(r.folder)) == task]

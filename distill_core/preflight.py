@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 
 from . import models, students
 from .config import RunConfig, validate
-from .errors import DistillLabError
 
 BYTES_PER_PARAM_TRAINING = 16  # fp32 weights + gradients + AdamW's two moments
 
@@ -49,32 +48,11 @@ def _student_config(run: RunConfig, teacher_config, n_teacher: int) -> tuple[obj
     if s.kind == "keep-layers":
         layers = students.kept_layers(s, n_teacher)
         config = copy.deepcopy(teacher_config)
-        setattr(config, models.num_layers_attr(config), len(layers))
-        if getattr(config, "layer_types", None):
-            config.layer_types = [config.layer_types[i] for i in layers]
+        students.keep_layers_in_config(config, layers)
         return config, f"keeps teacher layers {layers} of 0..{n_teacher - 1}"
-    if s.kind == "shrink" and run.task == "causal-lm":
-        from . import lm_teacher
-
-        config = lm_teacher.shrink_config(teacher_config, s)
-        return config, f"fresh {s.num_layers}-layer model, width {config.hidden_size}"
     if s.kind == "shrink":
-        config = copy.deepcopy(teacher_config)
-        setattr(config, models.num_layers_attr(config), s.num_layers)
-        heads = s.num_heads or getattr(config, "num_attention_heads", 1)
-        width = s.hidden_size or config.hidden_size
-        if width % heads:
-            raise DistillLabError(f"hidden size {width} does not divide into {heads} heads", "student.hidden_size")
-        config.hidden_size, config.num_attention_heads = width, heads
-        if s.hidden_size and hasattr(config, "intermediate_size"):
-            config.intermediate_size = s.intermediate_size or 4 * width
-        elif s.intermediate_size and hasattr(config, "intermediate_size"):
-            config.intermediate_size = s.intermediate_size
-        if hasattr(config, "num_key_value_heads") and heads % (config.num_key_value_heads or 1):
-            config.num_key_value_heads = heads
-        if hasattr(config, "head_dim"):
-            config.head_dim = width // heads
-        return config, f"fresh {s.num_layers}-layer model, width {width}"
+        config = students.shrink_config(teacher_config, s)
+        return config, f"fresh {s.num_layers}-layer model, width {config.hidden_size}"
     return models.load_config(s.model, run.teacher.trust_remote_code), f"model {s.model}"
 
 

@@ -41,15 +41,20 @@ def kept_layers(cfg: StudentConfig, n_teacher: int) -> list[int]:
     return sorted(layers)
 
 
+def keep_layers_in_config(config, layers: list[int]) -> None:
+    """Make `config` (in place) describe only the blocks `layers`: depth, and per-layer types where it has them."""
+    setattr(config, models.num_layers_attr(config), len(layers))
+    if getattr(config, "layer_types", None):
+        config.layer_types = [config.layer_types[i] for i in layers]
+
+
 def keep_layers(source: torch.nn.Module, layers: list[int]) -> torch.nn.Module:
     """A copy of `source` with only the transformer blocks `layers`, weights copied exactly."""
     student = copy.deepcopy(source)
     blocks = models.encoder_layers(student)
     kept = torch.nn.ModuleList([blocks[i] for i in layers])
     _replace_blocks(student, blocks, kept)
-    setattr(student.config, models.num_layers_attr(student.config), len(layers))
-    if hasattr(student.config, "layer_types") and student.config.layer_types:
-        student.config.layer_types = [student.config.layer_types[i] for i in layers]
+    keep_layers_in_config(student.config, layers)
     for new_index, block in enumerate(kept):  # attention layers of some models carry their own index
         for module in block.modules():
             if hasattr(module, "layer_idx"):
@@ -66,23 +71,36 @@ def _replace_blocks(model, old, new) -> None:
     raise DistillLabError("could not replace the teacher's layers", "student.kind")
 
 
-def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:
-    """A fresh, randomly initialised model of the teacher's family: fewer layers and/or narrower."""
-    from transformers import AutoModelForSequenceClassification
-
+def shrink_config(teacher_config, cfg: StudentConfig):
+    """The teacher's config with fewer layers and/or a narrower width (heads, KV heads and head_dim kept valid);
+    the same for encoders and causal LMs."""
     config = copy.deepcopy(teacher_config)
     setattr(config, models.num_layers_attr(config), cfg.num_layers)
+    if getattr(config, "layer_types", None):
+        config.layer_types = list(config.layer_types)[:cfg.num_layers]
     if cfg.hidden_size or cfg.num_heads:
         heads = cfg.num_heads or getattr(config, "num_attention_heads", 1)
         width = cfg.hidden_size or config.hidden_size
         if width % heads:
             raise DistillLabError(f"hidden size {width} does not divide into {heads} heads", "student.hidden_size")
-        config.hidden_size = width
-        config.num_attention_heads = heads
+        config.hidden_size, config.num_attention_heads = width, heads
         if hasattr(config, "intermediate_size"):
             config.intermediate_size = cfg.intermediate_size or 4 * width
+        kv = getattr(config, "num_key_value_heads", None)
+        if kv and heads % kv:
+            config.num_key_value_heads = heads
+        if getattr(config, "head_dim", None):
+            config.head_dim = width // heads
     elif cfg.intermediate_size and hasattr(config, "intermediate_size"):
         config.intermediate_size = cfg.intermediate_size
+    return config
+
+
+def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:
+    """A fresh, randomly initialised classifier of the teacher's family: fewer layers and/or narrower."""
+    from transformers import AutoModelForSequenceClassification
+
+    config = shrink_config(teacher_config, cfg)
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}

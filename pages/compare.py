@@ -7,12 +7,12 @@ import json
 
 import streamlit as st
 
-from distill_core import bench, charts, compare, export, report, store
+from distill_core import charts, compare, export, report, store
 from distill_core.errors import DistillLabError
 from pages.shared import run_label
 
 st.title("Compare")
-finished = [r for r in store.list_runs() if (r.folder / "results.json").exists()]
+finished = compare.runs_with_results()
 if not finished:
     st.info("Nothing to compare yet: a run appears here once it has results. The workshop preset on **Home** gets "
             "you there in a few minutes.")
@@ -29,15 +29,12 @@ if not picked:
 
 table = compare.results_table(picked)
 rows = table.rows
-measured = {i: bench.load_bench(by_id[i].folder) for i in picked}
-threads_of = {i: (b.get("machine") or {}).get("threads") for i, b in measured.items() if b}
-threads = sorted(set(threads_of.values()) - {None})
+threads = sorted({r["threads"] for r in rows if r.get("threads")})
 if len(threads) > 1:  # latencies at different thread counts do not belong on one chart
     chosen_threads = st.segmented_control("Threads when measured", threads, default=threads[0], key="threads")
-    rows = [r for r in rows if threads_of.get(r["run_id"], chosen_threads) == chosen_threads]
+    rows = [r for r in rows if r.get("threads") in (None, chosen_threads)]
 elif threads:
-    machine = next(b for b in measured.values() if b).get("machine") or {}
-    st.caption(f"Measured with {threads[0]} threads on {machine.get('cpu_model', 'this machine')}.")
+    st.caption(f"Measured with {threads[0]} threads.")
 
 quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
                          key=lambda c: c not in ("accuracy", "perplexity"))  # each task's headline metric first

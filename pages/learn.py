@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from distill_core import charts, learn, playground
+from distill_core import charts, compare, learn, playground
 from distill_core.errors import DistillLabError
 from pages.shared import run_label
 
@@ -16,7 +16,7 @@ st.markdown(
     "classes are — that is what a student imitates in distillation. Dividing the logits by a **temperature T** "
     "before the softmax flattens the distribution so those small probabilities carry more weight.")
 
-runs = playground.finished_runs(task="classification")
+runs = compare.runs_with_results(task="classification")
 if not runs:
     st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**) and "
             "come back. Meanwhile, the comparison at the bottom of this page holds.")

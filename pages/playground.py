@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from distill_core import charts, playground
+from distill_core import charts, compare, playground
 from distill_core.errors import DistillLabError
 from pages.shared import run_label
 
 st.title("Playground")
-runs = playground.finished_runs()
+runs = compare.runs_with_results()
 if not runs:
     st.info("The playground needs a run with results: start the workshop preset on **Home**.")
     st.page_link("pages/home.py", label="Home", icon=":material/home:")
