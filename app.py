@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from distill_core.errors import DistillLabError
+from distill_core.home import data_home
 from pages.shared import sidebar_active_run
 
 st.set_page_config(page_title="Distill Lab", page_icon=":material/science:", layout="wide")
@@ -16,5 +18,10 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+try:
+    data_home()
+except DistillLabError as exc:  # nothing works without a writable data folder: say which and how to fix it
+    st.error(f"**{exc.field}**: {exc.message}")
+    st.stop()
 sidebar_active_run()
 page.run()

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import write_json
 from .distill import ProgressEvent
 from .errors import DistillLabError
 
@@ -670,9 +671,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 def write_bench(run_dir: Path, data: dict) -> Path:
     """Write bench.json atomically (temp file, then rename)."""
     path = Path(run_dir) / "bench.json"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_json(path, data)
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from . import compare, jobs, store, worker
 from . import config as config_mod
+from .atomic import write_text
 from .errors import DistillLabError, RunCancelled
 from .presets import get_preset, preset_names
 
@@ -313,8 +313,9 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_delete(args) -> int:
+    was_running = store.get_run(args.run).status == "running"
     run_id = jobs.delete(args.run)
-    print(f"deleted run {run_id} and its folder")
+    print(f"deleted run {run_id} and its folder" + ("; its worker stops at its next step" if was_running else ""))
     return 0
 
 
@@ -324,12 +325,9 @@ def cmd_export(args) -> int:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
     out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, out)
+        write_text(out, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DistillLabError(f"cannot write {out}: {exc.strerror}", "--out") from None
     print(f"wrote {out}", file=sys.stderr)
     return 0

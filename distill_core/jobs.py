@@ -69,5 +69,5 @@ def cancel(ref: str) -> str:
 
 
 def delete(ref: str) -> str:
-    """Remove a run and its files (refused while running: cancel first). Returns the id."""
+    """Remove a run and its files; a running run's worker stops at its next step. Returns the id."""
     return store.delete_run(ref)

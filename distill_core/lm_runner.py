@@ -98,7 +98,8 @@ def _topk(config: RunConfig, fp: str, teacher, blocks: torch.Tensor, device: str
 def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: ProgressFn | None = None,
                       should_stop: StopFn | None = None) -> dict:
     """Run a causal-LM experiment into `run_dir`; returns the results dict (also results.json)."""
-    from .runner import _save_model, start_run_folder, write_json
+    from .atomic import write_json
+    from .runner import save_model, start_run_folder
 
     validate(config)
     run_dir, device, threads = start_run_folder(config, run_dir)
@@ -161,7 +162,7 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
                               emit, should_stop)
     timings["student_train_s"] = time.monotonic() - t0
     history["student"] = student_result.history
-    _save_model(student, student_tok, run_dir / "student")
+    save_model(student, student_tok, run_dir / "student")
     write_json(run_dir / "history.json", history)
     if student_result.stopped == "cancelled":
         if not student_result.steps:
@@ -184,7 +185,7 @@ def run_lm_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progr
                                   device, emit, should_stop)
         timings["control_train_s"] = time.monotonic() - t0
         history["control"] = control_result.history
-        _save_model(student, student_tok, run_dir / "control")
+        save_model(student, student_tok, run_dir / "control")
         write_json(run_dir / "history.json", history)
         if control_result.stopped == "cancelled":
             raise RunCancelled(f"cancelled while training the control at step {control_result.steps}")

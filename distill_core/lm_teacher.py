@@ -13,10 +13,10 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 from pathlib import Path
 
 from . import models, students
+from .atomic import replacing
 from .config import StudentConfig
 from .errors import DistillLabError
 from .home import cache_dir
@@ -76,13 +76,10 @@ def convert_gguf(gguf: Path, out: Path, on_message=None) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True)
     del loaded
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.eval().save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf), "bytes": gguf.stat().st_size}))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with replacing(out) as tmp:
+        model.eval().save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf), "bytes": gguf.stat().st_size}))
     return out
 
 

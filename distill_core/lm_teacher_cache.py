@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from .atomic import replacing
 from .home import cache_dir
 from .lm_losses import log1mexp
 
@@ -108,10 +108,9 @@ def load(key: str, blocks: int, positions: int, k: int) -> TopK | None:
 def store(key: str, topk: TopK) -> None:
     """Write atomically: a temp file, then rename."""
     path = cache_path(key)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({"logprobs": topk.logprobs.contiguous(), "indices": topk.indices.contiguous(),
-               "tail": topk.tail.contiguous(), "target": topk.target.contiguous()}, str(tmp))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_file({"logprobs": topk.logprobs.contiguous(), "indices": topk.indices.contiguous(),
+                   "tail": topk.tail.contiguous(), "target": topk.target.contiguous()}, str(tmp))
 
 
 def teacher_topk(teacher_fp: str, teacher, blocks: torch.Tensor, k: int, device: str = "cpu", batch_size: int = 8,

@@ -13,6 +13,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, fields
 
+from .atomic import write_json
 from .home import cache_dir
 
 
@@ -126,9 +127,7 @@ def matmul_peak(device: str = "cpu", threads: int | None = None, n: int = 2048, 
         peak = {"gflops_per_s": measure_matmul_peak(device, n, reps), "n": n, "reps": reps,
                 "threads": record.threads, "device": device, "cpu_model": record.cpu_model, "gpu": record.gpu,
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(peak, indent=2))
-        os.replace(tmp, path)
+        write_json(path, peak)
         return peak
     finally:
         torch.set_num_threads(previous)

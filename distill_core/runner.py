@@ -6,7 +6,6 @@ tokenizer), history.json (loss and validation curves per phase), results.json (q
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from . import distill, evaluate, models, students, teacher_cache
+from .atomic import replacing, write_json
 from .config import RunConfig, validate
 from .data import Splits, encode, load_splits
 from .distill import ProgressEvent, ProgressFn, StopFn
@@ -35,13 +35,6 @@ def set_threads(threads: int) -> int:
     """Set torch's intra-op threads (0: all cores) and return the number in force."""
     torch.set_num_threads(threads or os.cpu_count() or 1)
     return torch.get_num_threads()
-
-
-def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temp file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    os.replace(tmp, path)
 
 
 def start_run_folder(config: RunConfig, run_dir: str | Path) -> tuple[Path, str, int]:
@@ -199,7 +192,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                                    val_ids, val_labels, teacher_logits, outputs.hidden, device, emit, should_stop)
     timings["student_train_s"] = time.monotonic() - t0
     history["student"] = student_result.history
-    _save_model(plan.model, plan.tokenizer, run_dir / "student")
+    save_model(plan.model, plan.tokenizer, run_dir / "student")
     write_json(run_dir / "history.json", history)
     if student_result.stopped == "cancelled":
         if not student_result.steps:
@@ -220,7 +213,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                                        device, emit, should_stop)
         timings["control_train_s"] = time.monotonic() - t0
         history["control"] = control_result.history
-        _save_model(control_model, plan.tokenizer, run_dir / "control")
+        save_model(control_model, plan.tokenizer, run_dir / "control")
         write_json(run_dir / "history.json", history)
         if control_result.stopped == "cancelled":
             raise RunCancelled(f"cancelled while training the control at step {control_result.steps}")
@@ -289,16 +282,11 @@ def _headline(quality: dict) -> dict:
     return {f"{variant}_accuracy": q["accuracy"] for variant, q in quality["variants"].items()}
 
 
-def _save_model(model, tokenizer, folder: Path) -> None:
-    """save_pretrained (safetensors) plus tokenizer, into a temp folder renamed into place."""
-    import shutil
-
-    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+def save_model(model, tokenizer, folder: Path) -> None:
+    """save_pretrained (safetensors) plus tokenizer, all or nothing (atomic.replacing)."""
+    with replacing(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
 
 
 def evaluate_on_test(config: RunConfig, splits: Splits, prepared: PreparedTeacher, teacher, teacher_tok, order,

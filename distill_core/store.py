@@ -287,10 +287,10 @@ def record_event(run_id: str, event: dict, progress: float | None = None) -> Non
     now = time.time()
     with _opened() as conn, transaction(conn):
         conn.execute("INSERT INTO events (run_id, time, phase, step, total, fraction, metrics, message) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
                      (run_id, now, event["phase"], int(event.get("step") or 0), event.get("total"),
                       float(event.get("fraction") or 0.0), json.dumps(event.get("metrics") or {}, default=float),
-                      event.get("message") or ""))
+                      event.get("message") or "", run_id))
         conn.execute("UPDATE runs SET phase = ?, fraction = ?, message = COALESCE(NULLIF(?, ''), message), "
                      "progress = MAX(progress, COALESCE(?, progress)), heartbeat = ?, updated = ? WHERE id = ?",
                      (event["phase"], float(event.get("fraction") or 0.0), event.get("message") or "", progress,
@@ -363,20 +363,23 @@ def cancel_requested(run_id: str) -> bool:
     return row is None or bool(row[0])
 
 
+def run_exists(run_id: str) -> bool:
+    """Whether the store still has this run (False once it was deleted)."""
+    with _opened() as conn:
+        return conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+
 def delete_run(ref: str) -> str:
-    """Remove a run's row, its events and its folder; returns the id. A running run is refused (cancel it first,
-    then delete once it has stopped); a queued run is removed and its waiting worker exits on its own."""
+    """Remove a run's row, its events and its folder; returns the id. Its worker, if any, sees the row gone as a
+    cancel: a queued one exits, a running one stops at its next step and removes whatever it writes after this."""
     with _opened() as conn:
         mark_interrupted(conn)
         run_id = resolve_run(conn, ref)
         folder = run_dir(run_id)
         trash = folder.with_name(f".deleting-{run_id}")
         with transaction(conn):
-            status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-            if status == "running":
-                raise DistillLabError(f"run {run_id} is running; cancel it first (`distill-lab cancel {run_id}`) "
-                                      "and delete it once it has stopped", "run")
             if folder.exists():
+                shutil.rmtree(trash, ignore_errors=True)  # left by an earlier delete that was killed
                 os.replace(folder, trash)  # atomic: the folder is gone before the rows are
             conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))

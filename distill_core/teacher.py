@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import distill, models
+from .atomic import replacing
 from .config import RunConfig
 from .data import Splits, encode
 from .errors import DistillLabError
@@ -107,12 +107,9 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
             "seconds": time.monotonic() - started, "examples_per_s": result.examples_per_s,
             "val_accuracy": result.best_val_accuracy, "history": result.history,
             "label_names": splits.label_names}
-    tmp = folder.with_name(f"{fp}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "teacher.json").write_text(json.dumps(info, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with replacing(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "teacher.json").write_text(json.dumps(info, indent=2))
     return PreparedTeacher(str(folder), fp, finetuned=True, cached=False, info=info)
 

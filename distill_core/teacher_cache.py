@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import replacing
 from .home import cache_dir
 
 
@@ -59,9 +59,8 @@ def store(key: str, outputs: TeacherOutputs) -> None:
     path = cache_path(key)
     tensors = {"logits": outputs.logits.contiguous()}
     tensors.update({f"hidden.{layer}": h.contiguous() for layer, h in outputs.hidden.items()})
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp))
 
 
 def teacher_outputs(teacher_fp: str, teacher, ids: list[list[int]], texts: list[str], max_length: int, pad_id: int,

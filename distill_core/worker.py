@@ -11,8 +11,11 @@ first progress event ("start") lands before the imports.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -163,6 +166,56 @@ def execute(run_id: str, on_progress=None, on_wait=None, cancel: CancelWatch | N
     finally:
         stop.set()
         beat.join(timeout=HEARTBEAT_S + 1)
+        _remove_if_deleted(run_id)
+
+
+def _remove_if_deleted(run_id: str) -> None:
+    """A run deleted while it ran may have written files after the delete (its last save): remove them."""
+    try:
+        if not store.run_exists(run_id):
+            shutil.rmtree(store.run_dir(run_id), ignore_errors=True)
+    except (DistillLabError, OSError, sqlite3.Error) as exc:
+        print(f"could not check whether run {run_id} was deleted: {exc}", file=sys.stderr, flush=True)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is the disk (or quota) running out: an OSError, SQLite's "disk is full", or a library's
+    wrapped "No space left on device" (safetensors reports `os error 28`)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("No space left on device", "os error 28", "database or disk is full"))
+
+
+def write_failure(exc: BaseException, run_id: str) -> str | None:
+    """The reason a run failed to save its files, in words a user can act on (disk full, folder removed,
+    permission denied), or None when `exc` is something else."""
+    folder = store.run_dir(run_id)
+    if _is_disk_full(exc):
+        home = folder.parent.parent
+        return (f"the disk holding the data folder {home} is full ({exc}); free some space (old runs, or cached "
+                f"teachers under {home / 'cache'}) and start the run again; earlier runs are intact")
+    if isinstance(exc, FileNotFoundError) and not folder.exists():
+        return f"the run's folder {folder} was removed while the run was writing to it; start the run again"
+    if isinstance(exc, PermissionError):
+        return f"cannot write {exc.filename or folder}: permission denied; earlier runs are intact"
+    return None
+
+
+def _record_end(run_id: str, status: str, error: str | None) -> None:
+    """finish() that never raises: on a full disk the store may refuse the write too; then the stopped heartbeat
+    marks the run interrupted when someone next looks."""
+    try:
+        store.finish(run_id, status, error=error)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"could not record run {run_id} as {status} ({error}): {exc}", file=sys.stderr, flush=True)
+
+
+def _flush_quietly(recorder: "ProgressRecorder") -> None:
+    try:
+        recorder.flush()
+    except (sqlite3.Error, OSError) as exc:
+        print(f"could not write the last progress event: {exc}", file=sys.stderr, flush=True)
 
 
 def _run_claimed(run_id: str, on_progress, cancel: CancelWatch, raise_errors: bool) -> str:
@@ -179,21 +232,26 @@ def _run_claimed(run_id: str, on_progress, cancel: CancelWatch, raise_errors: bo
         store.finish(run_id, "done", summary=summarize(results))
         return "done"
     except RunCancelled as exc:
-        recorder.flush()
-        store.finish(run_id, "cancelled", error=exc.message)
+        _flush_quietly(recorder)
+        _record_end(run_id, "cancelled", exc.message)
         if raise_errors:
             raise
         return "cancelled"
     except DistillLabError as exc:
-        recorder.flush()
-        store.finish(run_id, "failed", error=str(exc))
+        _flush_quietly(recorder)
+        _record_end(run_id, "failed", str(exc))
         if raise_errors:
             raise
         return "failed"
     except Exception as exc:
-        traceback.print_exc()
-        sys.stderr.flush()
-        store.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc} (traceback in worker.log)")
+        reason = write_failure(exc, run_id)
+        if reason is None:
+            traceback.print_exc()
+            sys.stderr.flush()
+        _flush_quietly(recorder)
+        _record_end(run_id, "failed", reason or f"{type(exc).__name__}: {exc} (traceback in worker.log)")
+        if raise_errors and reason:
+            raise DistillLabError(reason, "run") from exc
         if raise_errors:
             raise
         return "failed"

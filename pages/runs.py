@@ -96,9 +96,10 @@ def _rerun_with_edits(config: dict) -> None:
 
 if middle.button("Re-run with edits", icon=":material/edit:", on_click=_rerun_with_edits, args=(record.config,)):
     st.switch_page("pages/new_run.py")
-confirm = right.checkbox("Really delete (removes its files)", key=f"confirm-{chosen}",
-                         disabled=record.status in ACTIVE)
-if right.button("Delete", disabled=record.status in ACTIVE or not confirm, icon=":material/delete:"):
+active = record.status in ACTIVE
+confirm = right.checkbox("Really delete (stops it and removes its files)" if active else
+                         "Really delete (removes its files)", key=f"confirm-{chosen}")
+if right.button("Stop and delete" if active else "Delete", disabled=not confirm, icon=":material/delete:"):
     try:
         jobs.delete(chosen)
         st.session_state.pop("run_id", None)

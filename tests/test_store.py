@@ -150,12 +150,17 @@ def test_delete_removes_the_row_its_events_and_its_folder_and_leaves_other_runs(
     assert sorted(p.name for p in (isolated_home / "runs").iterdir()) == [keep.id]
 
 
-def test_delete_refuses_a_running_run():
+def test_deleting_a_running_run_removes_it_and_its_worker_reads_that_as_a_cancel():
     record = store.create_run(CONFIG)
     store.claim(record.id, 1, None)
-    with pytest.raises(DistillLabError, match="cancel it first"):
-        store.delete_run(record.id)
-    assert record.folder.exists()
+    assert store.delete_run(record.id) == record.id
+    assert not record.folder.exists() and not store.run_exists(record.id)
+    assert store.cancel_requested(record.id)
+    # what its worker still sends on its way out is dropped, not an error, and brings nothing back
+    store.record_event(record.id, {"phase": "student", "step": 3, "fraction": 0.5, "metrics": {}, "message": ""})
+    store.finish(record.id, "cancelled", error="late")
+    assert store.list_runs() == []
+    assert store.integrity_ok()
 
 
 def test_unknown_or_ambiguous_run_ids_are_clear_errors_and_unique_prefixes_work():
