@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +24,11 @@ STUDENT_INITS = ("teacher", "base")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
+
+# Values quoted in error messages: short, and a bounded depth (a plain repr of deeply nested JSON overflows the stack).
+_quote = reprlib.Repr()
+_quote.maxstring = _quote.maxother = 60
+_quote.maxlevel = 3
 
 
 @dataclass
@@ -165,7 +171,7 @@ def _coerce(value, tp, path: str):
 
 
 def _fail_type(value, tp, path):
-    raise ConfigError(f"expected {_type_name(tp)}, got {type(value).__name__} ({value!r:.60})", path)
+    raise ConfigError(f"expected {_type_name(tp)}, got {type(value).__name__} ({_quote.repr(value)})", path)
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):
@@ -198,12 +204,15 @@ def from_json(text: str) -> RunConfig:
         raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except ValueError as exc:  # e.g. an integer too long for Python to convert
         raise ConfigError(f"not valid JSON: {str(exc)[:120]}") from None
+    except RecursionError:
+        raise ConfigError("lists or objects nested too deeply to read; a run config is an object of sections a few "
+                          "levels deep") from None
     return from_dict(data)
 
 
 def load(path: str | Path) -> RunConfig:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not JSON
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     return from_json(text)

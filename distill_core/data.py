@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,40 +133,46 @@ def _hub_dataset(cfg: DataConfig):
     return _split_off(texts, labels, cfg.test_fraction, 0)
 
 
-def _read_rows(path: str | Path) -> list[dict]:
+def _read_text(p: Path, field: str = "data.source") -> str:
+    """The UTF-8 text of a data file; clear errors for missing, empty, oversized, binary or non-UTF-8 files."""
+    if not p.is_file():
+        raise DistillLabError(f"file {p} does not exist (give a .csv or .jsonl path, or a built-in name: "
+                              f"{', '.join(BUILTIN_SOURCES)})", field)
+    size = p.stat().st_size
+    if size == 0:
+        raise DistillLabError(f"file {p.name} is empty", field)
+    if size > MAX_UPLOAD_BYTES:
+        raise DistillLabError(f"file {p.name} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB",
+                              field)
+    raw = p.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise DistillLabError(f"file {p.name} looks binary; expected UTF-8 text (CSV, JSONL or TXT)", field)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DistillLabError(f"file {p.name} is not UTF-8 (byte {exc.start}); save it as UTF-8", field) from None
+
+
+def _read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
     """Rows of a .csv or .jsonl file as dicts; clear errors for missing, oversized, binary or malformed files."""
     import pandas as pd
 
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DistillLabError(f"file {p} does not exist (give a .csv or .jsonl path, or a built-in name: "
-                              f"{', '.join(BUILTIN_SOURCES)})", "data.source")
-    size = p.stat().st_size
-    if size == 0:
-        raise DistillLabError(f"file {p.name} is empty", "data.source")
-    if size > MAX_UPLOAD_BYTES:
-        raise DistillLabError(f"file {p.name} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB",
-                              "data.source")
-    raw = p.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise DistillLabError(f"file {p.name} looks binary; expected UTF-8 text (CSV or JSONL)", "data.source")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DistillLabError(f"file {p.name} is not UTF-8 (byte {exc.start}); save it as UTF-8", "data.source") from None
+    text = _read_text(p, field)
     suffix = p.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows = []
-        for n, line in enumerate(text.splitlines(), 1):
+        # Lines end at \n, \r\n or \r (never inside valid JSON); str.splitlines would also cut a JSON string at U+2028.
+        for n, line in enumerate(re.split(r"\r\n?|\n", text), 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except (ValueError, RecursionError) as exc:  # also an integer too long to convert, or too deep nesting
                 reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
-                raise DistillLabError(f"{p.name} line {n} is not valid JSON ({reason})", "data.source") from None
+                raise DistillLabError(f"{p.name} line {n} is not valid JSON ({reason})", field) from None
             if not isinstance(row, dict):
-                raise DistillLabError(f"{p.name} line {n} is not a JSON object", "data.source")
+                raise DistillLabError(f"{p.name} line {n} is not a JSON object", field)
             rows.append(row)
         return rows
     if suffix in (".csv", ".tsv"):
@@ -175,9 +182,9 @@ def _read_rows(path: str | Path) -> list[dict]:
             frame = pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
                                 keep_default_na=False)
         except Exception as exc:
-            raise DistillLabError(f"{p.name} is not a readable CSV: {str(exc).splitlines()[0]}", "data.source") from None
+            raise DistillLabError(f"{p.name} is not a readable CSV: {str(exc).splitlines()[0]}", field) from None
         return frame.to_dict("records")
-    raise DistillLabError(f"unsupported file type {suffix!r}; allowed: .csv, .tsv, .jsonl", "data.source")
+    raise DistillLabError(f"unsupported file type {suffix!r}; allowed: .csv, .tsv, .jsonl", field)
 
 
 def read_labeled_file(path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
@@ -205,13 +212,13 @@ def read_labeled_file(path, text_column: str, label_column: str) -> tuple[list[s
 
 
 def read_text_file(path, text_column: str = "text") -> list[str]:
-    """Unlabeled texts from .txt (one per line), .csv or .jsonl (the text column)."""
+    """Unlabeled texts from .txt (one per line), .csv or .jsonl (the text column), with the same file checks."""
     p = Path(path).expanduser()
     if p.suffix.lower() == ".txt":
         if not p.is_file():
             raise DistillLabError(f"file {p} does not exist", "data.transfer")
-        return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = _read_rows(p)
+        return [line.strip() for line in _read_text(p, "data.transfer").splitlines() if line.strip()]
+    rows = _read_rows(p, "data.transfer")
     if rows and text_column not in rows[0]:
         raise DistillLabError(f"column {text_column!r} is missing in {p.name}", "data.transfer")
     return [str(r[text_column]) for r in rows if str(r.get(text_column) or "").strip()]

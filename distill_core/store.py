@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ FINISHED = ("done", "failed", "cancelled", "interrupted")
 STALE_AFTER_S = 30.0  # a heartbeat older than this means the worker is gone
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's transaction
 SCHEMA_VERSION = 1
-_RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # fullmatch only
 
 
 def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
@@ -80,6 +81,7 @@ MIGRATIONS = [_migrate_0_to_1]  # MIGRATIONS[i]: schema version i -> i + 1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _ready: set[str] = set()  # store files whose schema this process has checked
+_setup_lock = threading.Lock()  # one thread at a time sets up a store file
 
 
 def db_path() -> Path:
@@ -94,7 +96,7 @@ def runs_root() -> Path:
 
 def run_dir(run_id: str) -> Path:
     """The artifacts folder of a run (`runs/<id>` under the data folder); the id is checked to be a plain id."""
-    if not _RUN_ID.match(run_id):
+    if not _RUN_ID.fullmatch(run_id):
         raise DistillLabError(f"{run_id!r} is not a run id (like 20260101-120000-a1b2c3)", "run")
     return runs_root() / run_id
 
@@ -114,10 +116,26 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     key = str(path.resolve())
     if key not in _ready:
-        conn.execute("PRAGMA journal_mode=WAL")
-        _migrate(conn)
-        _ready.add(key)
+        with _setup_lock:
+            if key not in _ready:
+                _retry_while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                _migrate(conn)
+                _ready.add(key)
     return conn
+
+
+def _retry_while_locked(statement) -> None:
+    """Run `statement`, retrying for up to BUSY_TIMEOUT_MS while the file is locked: switching a new store to WAL
+    fails at once (SQLite calls no busy handler for it) while another process is creating the same store."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -232,6 +250,8 @@ def heartbeat(run_id: str) -> None:
 def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
     """The id of the run `ref` names: its full id or a unique prefix of it (names are labels, not keys)."""
     ref = (ref or "").strip()
+    if not ref.isprintable() or not ref.isascii():  # ids are ASCII; a stray byte would not reach SQLite intact
+        raise DistillLabError(f"no run with id {ref!r}; run ids are like 20260101-120000-a1b2c3", "run")
     if ref and conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
         return ref
     matches = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",

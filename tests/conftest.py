@@ -141,6 +141,20 @@ class _FakeWorker:
 
 
 @pytest.fixture
+def one_slot(monkeypatch):
+    """One run at a time; no worker outlives its test (a failed test must not leave a long run training)."""
+    monkeypatch.setenv("DISTILL_LAB_MAX_JOBS", "1")
+    yield
+    from distill_core import jobs
+
+    for proc in jobs._children:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    jobs._children.clear()
+
+
+@pytest.fixture
 def no_workers(monkeypatch):
     """jobs.submit records the run in the store but starts no worker process."""
     monkeypatch.setattr(subprocess, "Popen", _FakeWorker)

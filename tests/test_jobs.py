@@ -3,7 +3,6 @@
 Real tiny runs (a few seconds each, one torch thread); every wait polls the store with a timeout.
 """
 
-import hashlib
 import json
 import os
 import signal
@@ -12,56 +11,12 @@ import time
 import pytest
 
 from distill_core import cli, jobs, store, worker
-from distill_core.config import BudgetConfig
 from distill_core.distill import ProgressEvent
 
 from conftest import tiny_run_config
+from worker_helpers import finished, folder_digest, long_config, training, wait_for
 
-TIMEOUT_S = 120
-
-
-@pytest.fixture(autouse=True)
-def one_slot(monkeypatch):
-    """One run at a time; no worker outlives its test (a failed test must not leave a long run training)."""
-    monkeypatch.setenv("DISTILL_LAB_MAX_JOBS", "1")
-    yield
-    for proc in jobs._children:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    jobs._children.clear()
-
-
-def wait_for(predicate, timeout=TIMEOUT_S, every=0.1):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
-
-
-def finished(run_id):
-    run = store.get_run(run_id)
-    return run if run.status in store.FINISHED else None
-
-
-def training(run_id, min_step=2):
-    """The run once its student has taken `min_step` steps (as seen in the store)."""
-    events = store.run_history(run_id)
-    return any(e["phase"] == "student" and e["step"] >= min_step for e in events)
-
-
-def long_config(teacher_dir, name="long"):
-    """Tiny model, a budget far beyond the test: only a cancel or a kill ends it."""
-    return tiny_run_config(teacher_dir, name=name, budget=BudgetConfig(unit="steps", value=100_000, eval_every=1000))
-
-
-def folder_digest(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+pytestmark = pytest.mark.usefixtures("one_slot")
 
 
 def test_two_runs_queue_and_run_one_after_the_other(tiny_config, tmp_path, capsys):
