@@ -177,12 +177,18 @@ def _read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
         return rows
     if suffix in (".csv", ".tsv"):
         import io
+        import warnings
 
+        sep = "\t" if suffix == ".tsv" else ","
         try:
-            frame = pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                                keep_default_na=False)
+            with warnings.catch_warnings():  # a row longer than the header would silently become an index
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
         except Exception as exc:
-            raise DistillLabError(f"{p.name} is not a readable CSV: {str(exc).splitlines()[0]}", field) from None
+            hint = f"; a text containing {'a tab' if sep == chr(9) else 'a comma'} must be in double quotes" \
+                if isinstance(exc, (pd.errors.ParserError, pd.errors.ParserWarning)) else ""
+            raise DistillLabError(f"{p.name} is not a readable CSV: {str(exc).splitlines()[0]}{hint}",
+                                  field) from None
         return frame.to_dict("records")
     raise DistillLabError(f"unsupported file type {suffix!r}; allowed: .csv, .tsv, .jsonl", field)
 

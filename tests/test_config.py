@@ -244,3 +244,20 @@ def test_every_preset_validates_and_round_trips():
         preset = presets.get_preset(name)
         config.validate(preset)
         assert config.from_json(preset.to_json()) == preset, name
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"batchsize": 8}', "error: batchsize: unknown key"),
+    ('{"loss": {"temperature": "hot"}}', "error: loss.temperature: expected"),
+    ('{"loss": {"alpha": 1.5}}', "error: loss.alpha:"),
+    ("budget: 3", "error: not valid JSON"),
+])
+def test_cli_run_with_a_bad_config_file_exits_2_naming_the_field(tmp_path, capsys, content, message):
+    from distill_core import cli, store
+
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and "Traceback" not in err
+    assert store.list_runs() == [], "nothing is queued"

@@ -146,6 +146,9 @@ def test_missing_label_is_refused_with_its_row(tmp_path):
     ("list.jsonl", b'["text", "label"]\n', "line 1 is not a JSON object"),
     ("data.xlsx", b"text,label\na,b\n", "unsupported file type '.xlsx'"),
     ("header-only.csv", b"text,label\n", "has no rows"),
+    ("unclosed-quote.csv", b'text,label\n"oops,a\nfine,b\n', "not a readable CSV: .*EOF inside string"),
+    ("ragged.csv", b"text,label\ngood,a\nno, quotes here,b\n", "not a readable CSV: .*must be in double quotes"),
+    ("wide-first-row.csv", b"text,label\nno, quotes,here,b\n", "not a readable CSV: .*must be in double quotes"),
 ])
 def test_bad_files_are_refused_with_a_clear_message(tmp_path, name, content, message):
     path = tmp_path / name

@@ -146,3 +146,4 @@ def test_model_with_its_own_code_needs_trust_remote_code(tiny_teacher_dir, tmp_p
     with pytest.raises(DistillLabError) as info:
         models.load_classifier(str(folder))
     assert info.value.field == "trust_remote_code"
+    assert "its own Python code" in info.value.message and "only if you trust its author" in info.value.message

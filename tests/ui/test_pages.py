@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -111,13 +112,29 @@ def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teac
     assert store.list_runs() == []
 
 
-def test_new_run_names_the_field_of_a_bad_value(no_workers):
+def _pickle_only_folder(tiny_teacher_dir, folder):
+    shutil.copytree(tiny_teacher_dir, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    return str(folder)
+
+
+@pytest.mark.parametrize("origin, ref, message", [
+    ("local folder", "/no/such/model/folder", "is not a folder"),
+    ("hub id", "no-such-org/no-such-model", "not in the local Hugging Face cache while the hub is unreachable"),
+    ("local folder", "EMPTY", "config.json"),
+    ("local folder", "PICKLE", "safetensors"),
+], ids=["missing folder", "unknown hub id offline", "folder without a model", "pickle-only weights"])
+def test_new_run_names_teacher_model_for_a_model_it_cannot_load(no_workers, tiny_teacher_dir, tmp_path, origin, ref,
+                                                                message):
+    ref = {"EMPTY": str(tmp_path), "PICKLE": _pickle_only_folder(tiny_teacher_dir, tmp_path / "pickled")}.get(ref, ref)
     at = compose(open_page("pages/new_run.py"))
-    at.radio(key="w:teacher_origin").set_value("local folder").run()
-    at.text_input(key="w:teacher_ref").set_value("/no/such/model/folder").run()
+    at.radio(key="w:teacher_origin").set_value(origin).run()
+    at.text_input(key="w:teacher_ref").set_value(ref).run()
+    assert not at.exception, [e.value for e in at.exception]
     errors = " ".join(e.value for e in at.error)
-    assert "teacher.model" in errors or "model" in errors
+    assert "**teacher.model**" in errors and message in errors, errors
     assert start_button(at).disabled
+    assert store.list_runs() == []
 
 
 def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
