@@ -87,8 +87,8 @@ def resolve(ref: str, on_message=None) -> str:
     """A loadable folder or hub id for `ref`; a preset is converted on first use."""
     if ref in _PRESET_LMS:
         folder = converted_folder(ref)
-        if not (folder / "source.json").exists():
-            convert_gguf(gguf_path(ref), folder, on_message)
+        if not (folder / "source.json").exists() or not models.cached_model_intact(folder):
+            convert_gguf(gguf_path(ref), folder, on_message)  # first use, or a damaged copy: convert (again)
         return str(folder)
     return models.resolve(ref)
 

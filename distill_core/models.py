@@ -6,6 +6,7 @@ runs only when the config's `trust_remote_code` is ticked.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -53,6 +54,28 @@ def _check_local_folder(path: Path) -> Path:
                 "when loaded; convert them to safetensors (save_pretrained(..., safe_serialization=True))", "model")
         raise DistillLabError(f"{path} holds no model weights (*.safetensors)", "model")
     return path.resolve()
+
+
+def safetensors_intact(path: Path) -> bool:
+    """Whether a .safetensors file is whole: its header parses and its last tensor ends exactly at the end of the
+    file. Catches truncated or overwritten files without reading the weights (milliseconds for any size)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            if not 0 < header_len <= size - 8:
+                return False
+            header = json.loads(f.read(header_len))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        return 8 + header_len + end == size
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def cached_model_intact(folder: Path) -> bool:
+    """Whether a model folder this app saved (a fine-tuned teacher, a converted preset) is complete and whole."""
+    weights = list(Path(folder).glob("*.safetensors"))
+    return (Path(folder) / "config.json").is_file() and bool(weights) and all(map(safetensors_intact, weights))
 
 
 def _is_local(resolved: str) -> bool:

@@ -73,7 +73,8 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     if record_path.exists():
         try:
             info = json.loads(record_path.read_text())
-            models.resolve(str(folder))  # still a complete model folder
+            if not models.cached_model_intact(folder):
+                raise ValueError("truncated or overwritten weights")
             return PreparedTeacher(str(folder), fp, finetuned=True, cached=True, info=info)
         except (OSError, ValueError, DistillLabError):
             shutil.rmtree(folder, ignore_errors=True)  # damaged cache: rebuild below
