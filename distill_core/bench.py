@@ -13,7 +13,6 @@ batched inference here really pays. "fixed" repeats real tokens to exactly `fixe
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ import torch
 from .atomic import write_json
 from .distill import ProgressEvent
 from .errors import DistillLabError
+from .run_files import read_json
 
 VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 SETTINGS = ("real", "fixed")
@@ -574,10 +574,7 @@ def variant_specs(run_dir: Path, results: dict, run_config: dict) -> list[Varian
 
 def read_run(run_dir: Path) -> tuple[dict, dict]:
     """(results.json, config.json) of a finished run, or a DistillLabError saying what is missing."""
-    for name in ("results.json", "config.json"):
-        if not (run_dir / name).exists():
-            raise DistillLabError(f"{run_dir} has no {name}; measure a finished run (distill-lab run)", "run")
-    return json.loads((run_dir / "results.json").read_text()), json.loads((run_dir / "config.json").read_text())
+    return read_json(run_dir, "results.json"), read_json(run_dir, "config.json")
 
 
 def sample_indices(size: int, examples: int, seed: int) -> list[int]:
@@ -676,9 +673,8 @@ def write_bench(run_dir: Path, data: dict) -> Path:
 
 
 def load_bench(run_dir: str | Path) -> dict | None:
-    """The run's bench.json, or None when it has not been measured."""
-    path = Path(run_dir) / "bench.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The run's bench.json, or None when it has not been measured (DistillLabError when it is damaged)."""
+    return read_json(run_dir, "bench.json") if (Path(run_dir) / "bench.json").exists() else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from . import config as config_mod
 from .atomic import write_text
 from .errors import DistillLabError, RunCancelled
 from .presets import get_preset, preset_names
+from .run_files import read_json
 
 
 def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_mod.RunConfig:
@@ -115,7 +116,7 @@ def format_results(results: dict) -> str:
 
 def run_report(folder: Path) -> str:
     """A finished run as text: the quality table, then the measurements when bench.json exists."""
-    text = format_results(json.loads((Path(folder) / "results.json").read_text()))
+    text = format_results(read_json(folder, "results.json"))
     if (Path(folder) / "bench.json").exists():
         from . import bench
 

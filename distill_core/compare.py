@@ -16,6 +16,7 @@ from typing import Callable
 
 from . import store
 from .errors import DistillLabError
+from .run_files import read_json_or_none
 
 VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
@@ -28,16 +29,9 @@ LM_QUALITY_COLUMNS = ["perplexity", "agreement", "kl_from_teacher", "retention",
 ColumnSource = Callable[[Path], dict[str, dict]]
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def quality_columns(folder: Path) -> dict[str, dict]:
     """Quality per variant from results.json (test split); distillation gain on the student row."""
-    results = _read_json(folder / "results.json")
+    results = read_json_or_none(folder, "results.json")
     if not results or "quality" not in results:
         return {}
     q = results["quality"]
@@ -55,7 +49,7 @@ def bench_columns(folder: Path) -> dict[str, dict]:
     batch on real lengths (ms), throughput (inputs/s), peak memory (MiB), weight bytes, parameters, FLOPs per input,
     and quality for variants that results.json lacks (the int8 ones). Causal-LM runs (lm_bench) give prefill p50
     (ms, batch 1) and decode tokens/s instead of the batch latencies; their FLOPs are per block of max_length."""
-    bench = _read_json(folder / "bench.json")
+    bench = read_json_or_none(folder, "bench.json")
     if not bench or not isinstance(bench.get("variants"), dict):
         return {}
     out = {}
@@ -92,7 +86,7 @@ COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
 
 
 def _folder_task(folder: Path) -> str:
-    config = _read_json(folder / "config.json") or {}
+    config = read_json_or_none(folder, "config.json") or {}
     return config.get("task", "classification")
 
 
@@ -153,6 +147,6 @@ def export_run(ref: str, fmt: str) -> str:
     if fmt == "csv":
         return table.to_csv()
     record = store.get_run(ref)
-    payload = {"run": record.to_dict(), "results": _read_json(record.folder / "results.json"),
+    payload = {"run": record.to_dict(), "results": read_json_or_none(record.folder, "results.json"),
                "table": table.to_dict(), "history": store.run_history(record.id)}
     return json.dumps(payload, indent=2, default=float)

@@ -7,7 +7,6 @@ tokens after the first over the time they took.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .errors import DistillLabError
+from .run_files import read_json
 
 LM_VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 
@@ -100,10 +100,7 @@ def load_variant_model(ref: str, trust_remote_code: bool = False):
 def variant_refs(run_dir: str | Path) -> dict[str, tuple[str, bool]]:
     """Variant -> (fp32 model folder, quantize to int8) of a finished causal-LM run folder."""
     run_dir = Path(run_dir)
-    path = run_dir / "results.json"
-    if not path.exists():
-        raise DistillLabError(f"{run_dir} has no results.json yet; wait for the run to finish", "run")
-    teacher_ref = json.loads(path.read_text())["teacher"]["model_ref"]
+    teacher_ref = read_json(run_dir, "results.json")["teacher"]["model_ref"]
     refs = {"teacher": (teacher_ref, False), "teacher-int8": (teacher_ref, True)}
     for name in ("student", "control"):
         if (run_dir / name / "config.json").exists():
@@ -120,7 +117,7 @@ def load_run_variant(run_dir: str | Path, variant: str, device: str = "cpu"):
     if variant not in refs:
         raise DistillLabError(f"the run has no {variant!r}; it has: {', '.join(refs)}", "variant")
     ref, int8 = refs[variant]
-    config = json.loads((Path(run_dir) / "config.json").read_text())
+    config = read_json(run_dir, "config.json")
     trust = bool(config.get("teacher", {}).get("trust_remote_code")) and variant.startswith("teacher")
     model, tokenizer = load_variant_model(ref, trust)
     model.to(device)

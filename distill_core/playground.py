@@ -9,7 +9,6 @@ bench.json).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ import torch
 
 from . import models, store, students
 from .errors import DistillLabError
+from .run_files import read_json
 
 VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 DEFAULT_CACHE_BYTES = 1536 * 2**20  # fp32 MiniLM teacher ~87 MiB; SmolLM2 teacher ~540 MiB
@@ -107,7 +107,7 @@ def _load(run_id: str, variant: str) -> LoadedVariant:
         model, tokenizer = lm_generate.load_variant_model(ref, trust)
         labels = []
     else:
-        label_names = json.loads((record.folder / "results.json").read_text())["label_names"]
+        label_names = read_json(record.folder, "results.json")["label_names"]
         model = models.load_classifier(ref, label_names, trust)
         tokenizer = models.load_tokenizer(ref, trust)
         order = models.label_order(model, label_names)

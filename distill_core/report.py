@@ -10,12 +10,12 @@ from __future__ import annotations
 import html
 import json
 import time
-from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from . import charts, compare, store
+from .run_files import read_json_or_none
 
 _CSS = """
 body { font-family: Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; color: #2b2b2b; margin: 0;
@@ -42,13 +42,6 @@ def report_filename(run_ids: list[str]) -> str:
     first = str(run_ids[0]) if run_ids else ""
     safe = "".join(ch for ch in first if ch.isalnum() or ch in "-_")
     return f"distill-lab-report-{safe}.html" if safe else "distill-lab-report.html"
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _figure(fig: go.Figure) -> str:
@@ -142,7 +135,7 @@ def html_report(run_ids: list[str]) -> str:
     (plotly.js inline once). Unknown ids raise DistillLabError; runs without results get a note, not charts."""
     e = html.escape
     records = [store.get_run(ref) for ref in run_ids]
-    runs = [(r, _read_json(r.folder / "results.json"), _read_json(r.folder / "bench.json")) for r in records]
+    runs = [(r, read_json_or_none(r.folder, "results.json"), read_json_or_none(r.folder, "bench.json")) for r in records]
     with_results = [r.id for r, results, _ in runs if results]
     rows = compare.results_table(with_results).rows if with_results else []
     quality = "accuracy" if any(r.get("accuracy") is not None for r in rows) else "perplexity"
@@ -176,7 +169,7 @@ def html_report(run_ids: list[str]) -> str:
     body.append("<h2>Training curves</h2>")
     for record, results, _ in runs:
         body.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>")
-        history = _read_json(record.folder / "history.json") if results else None
+        history = read_json_or_none(record.folder, "history.json") if results else None
         if not results:
             body.append("<p class='note'>No results for this run yet.</p>")
         elif not history:

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from distill_core import charts, compare, curves, jobs, store
+from distill_core import charts, compare, curves, jobs, run_files, store
 from distill_core.errors import DistillLabError
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, run_label, select_run, selected_run_id
 
@@ -68,9 +68,8 @@ def run_detail(run_id: str, polled_status: str) -> None:
         st.subheader("Results on the held-out split")
         st.dataframe(charts.retention_table(table.rows), hide_index=True, width="stretch")
         st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
-    preflight_path = record.folder / "preflight.json"
-    if preflight_path.exists():
-        pre = json.loads(preflight_path.read_text())
+    pre = run_files.read_json_or_none(record.folder, "preflight.json")
+    if pre:
         with st.expander("Pre-flight: what the student costs"):
             st.caption(pre.get("student_description", ""))
             st.table({"": ["parameters", "weights", "FLOPs per input"],

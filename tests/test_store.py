@@ -258,3 +258,11 @@ def test_cli_list_show_export_cancel_and_delete(capsys, tmp_path):
 def test_cli_unknown_run_id_exits_2_with_the_message(capsys, command):
     assert cli.main([command, "no-such-run"]) == 2
     assert "no run with id 'no-such-run'" in capsys.readouterr().err
+
+
+def test_cli_show_of_a_run_with_damaged_results_names_the_file(capsys):
+    record = done_run()
+    (record.folder / "results.json").write_text('{"quality": ')
+    assert cli.main(["show", record.id]) == 2
+    err = capsys.readouterr().err
+    assert "results.json is damaged" in err and "Traceback" not in err

@@ -229,3 +229,15 @@ def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
     assert config["server"]["address"] == "localhost"
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES  # Streamlit counts MiB
     assert config["browser"]["gatherUsageStats"] is False
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run):
+    folder = store.get_run(home_with_run).folder
+    for name in ("results.json", "bench.json", "history.json", "config.json", "preflight.json"):
+        path = folder / name
+        path.write_bytes(path.read_bytes()[:40])  # cut off mid-way, as by a crash outside our atomic writes
+    at = open_page(page, {"run_id": home_with_run})
+    assert not at.exception, [e.value for e in at.exception]
+    if page in ("pages/playground.py", "pages/learn.py"):  # they need the files: they say which one is damaged
+        assert any("results.json is damaged" in e.value for e in at.error), [e.value for e in at.error]
