@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DataConfig
+from .atomic import write_bytes
 from .errors import DistillLabError
 
 BUILTIN_SOURCES = {
@@ -336,7 +337,5 @@ def save_upload(filename: str, content: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(content).hexdigest()[:16]}{suffix}"
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+        write_bytes(path, content)
     return path

@@ -43,7 +43,7 @@ def test_one_token_has_no_decode_speed_and_an_empty_prompt_is_refused(teacher_di
 
 def test_run_variants_load_with_int8_made_on_the_fly(teacher_dir, tmp_path):
     run = tmp_path / "run"
-    with pytest.raises(DistillLabError, match="no results.json"):
+    with pytest.raises(DistillLabError, match="results.json does not exist"):
         lm_generate.variant_refs(run)
     run_experiment(tiny_lm_config(teacher_dir, control=False), run)
     refs = lm_generate.variant_refs(run)

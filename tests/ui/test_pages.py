@@ -232,7 +232,10 @@ def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run):
+def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run, monkeypatch):
+    from distill_core import playground
+
+    monkeypatch.setattr(playground, "_CACHE", playground.ModelCache())  # other tests' copies share this run id
     folder = store.get_run(home_with_run).folder
     for name in ("results.json", "bench.json", "history.json", "config.json", "preflight.json"):
         path = folder / name
