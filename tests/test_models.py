@@ -133,7 +133,11 @@ def test_preset_base_encoder_gets_a_fresh_head_sized_to_the_labels():
     assert model.config.num_hidden_layers == 6
 
 
-def test_model_with_its_own_code_needs_trust_remote_code(tiny_teacher_dir, tmp_path):
+def test_model_with_its_own_code_needs_trust_remote_code(tiny_teacher_dir, tmp_path, monkeypatch):
+    import transformers.dynamic_module_utils
+
+    # where transformers copies a model's code before importing it: inside the test's folder
+    monkeypatch.setattr(transformers.dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "modules"))
     folder = tmp_path / "custom"
     folder.mkdir()
     config = json.loads((tiny_teacher_dir / "config.json").read_text())
@@ -142,8 +146,15 @@ def test_model_with_its_own_code_needs_trust_remote_code(tiny_teacher_dir, tmp_p
         "AutoModelForSequenceClassification": "modeling_custom.CustomModel"})
     (folder / "config.json").write_text(json.dumps(config))
     shutil.copy(tiny_teacher_dir / "model.safetensors", folder / "model.safetensors")
-    (folder / "configuration_custom.py").write_text("raise RuntimeError('remote code must not run')\n")
+    marker = tmp_path / "the-models-code-ran"
+    (folder / "configuration_custom.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                                    "raise RuntimeError('stop here')\n")
     with pytest.raises(DistillLabError) as info:
         models.load_classifier(str(folder))
     assert info.value.field == "trust_remote_code"
     assert "its own Python code" in info.value.message and "only if you trust its author" in info.value.message
+    assert not marker.exists(), "refused before any of its code ran"
+
+    with pytest.raises(DistillLabError, match="stop here"):  # ticked: its code runs (and here fails on purpose)
+        models.load_classifier(str(folder), trust_remote_code=True)
+    assert marker.exists()

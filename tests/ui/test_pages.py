@@ -156,6 +156,23 @@ def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
     assert store.get_run(run_id).status == "cancelled"
 
 
+def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(no_workers, tiny_teacher_dir):
+    from distill_core import jobs
+
+    from conftest import tiny_run_config
+
+    run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="training"))
+    assert store.claim(run_id, 1, None) == "claimed"
+    folder = store.get_run(run_id).folder
+    at = open_page("pages/runs.py", {"run_id": run_id})
+    delete = next(b for b in at.button if b.label == "Stop and delete")
+    assert delete.disabled, "not without the confirmation tick"
+    at.checkbox(key=f"confirm-{run_id}").check().run()
+    next(b for b in at.button if b.label == "Stop and delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.list_runs() == [] and not folder.exists()
+
+
 def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
     at = open_page("pages/compare.py", {"run_id": home_with_run})
     charts = at.get("plotly_chart")
