@@ -701,24 +701,35 @@ def fmt_cell(value, spec: str, width: int) -> str:
     return f"{'-':>{width}}" if missing else f"{value:>{width}{spec}}"
 
 
+def variant_rows(variants: dict, header: str, row) -> tuple[list[str], list[str]]:
+    """Table lines: `header`, then `row(name, record)` per measured variant ("error (below)" for a failed one);
+    and the failed variants' errors, to print under the table."""
+    lines, errors = [header], []
+    for name, v in variants.items():
+        if v["status"] != "ok":
+            errors.append(f"{name}: {v['error']}")
+            lines.append(f"{name:<13} error (below)")
+        else:
+            lines.append(row(name, v))
+    return lines, errors
+
+
+def _quality_row(name: str, v: dict) -> str:
+    q, s, m = v.get("quality") or {}, v["size"], v["memory"]
+    return (f"{name:<13} {fmt_cell(q.get('accuracy'), '.4f', 8)} {fmt_cell(q.get('macro_f1'), '.4f', 8)} "
+            f"{fmt_cell(q.get('retention'), '.3f', 9)} {fmt_cell(q.get('agreement'), '.3f', 9)} "
+            f"{fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
+            f"{s['parameters'] / 1e6:>8.2f} {s['flops_per_input_real'] / 1e9:>9.3f} "
+            f"{m['delta_rss_bytes'] / 1e6:>8.0f}  {(v.get('quantization') or {}).get('method', '')}")
+
+
 def format_bench_table(bench: dict) -> str:
     """bench.json as text: quality and size per variant, then latency per setting, then the machine."""
     batches = sorted(bench["config"]["batch_sizes"])
     small, large = batches[0], batches[-1]
-    lines = [f"{'variant':<13} {'accuracy':>8} {'macro-F1':>8} {'retention':>9} {'agreement':>9} {'KL(t||v)':>8} "
-             f"{'size MB':>8} {'params M':>8} {'GFLOPs/in':>9} {'peak MB':>8}  int8 method"]
-    errors = []
-    for name, v in bench["variants"].items():
-        if v["status"] != "ok":
-            errors.append(f"{name}: {v['error']}")
-            lines.append(f"{name:<13} error (below)")
-            continue
-        q, s, m = v.get("quality") or {}, v["size"], v["memory"]
-        lines.append(f"{name:<13} {fmt_cell(q.get('accuracy'), '.4f', 8)} {fmt_cell(q.get('macro_f1'), '.4f', 8)} "
-                     f"{fmt_cell(q.get('retention'), '.3f', 9)} {fmt_cell(q.get('agreement'), '.3f', 9)} "
-                     f"{fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
-                     f"{s['parameters'] / 1e6:>8.2f} {s['flops_per_input_real'] / 1e9:>9.3f} "
-                     f"{m['delta_rss_bytes'] / 1e6:>8.0f}  {(v.get('quantization') or {}).get('method', '')}")
+    lines, errors = variant_rows(
+        bench["variants"], f"{'variant':<13} {'accuracy':>8} {'macro-F1':>8} {'retention':>9} {'agreement':>9} "
+        f"{'KL(t||v)':>8} {'size MB':>8} {'params M':>8} {'GFLOPs/in':>9} {'peak MB':>8}  int8 method", _quality_row)
     lines.append("")
     lines.append(f"{'variant':<13} {'setting':<9} {f'b{small} p50/p90/p99 ms':>22} {f'b{large} p50/p90/p99 ms':>24} "
                  f"{'spread':>6} {'inputs/s':>9} {'GFLOP/s':>8} {'%peak':>6} {'speedup':>7}")

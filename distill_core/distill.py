@@ -41,23 +41,30 @@ StopFn = Callable[[], bool]
 
 
 @dataclass
-class TrainSpec:
-    """How to train one model. Budget: `steps`, or `minutes` of wall time (steps then counts the cap)."""
+class BudgetSpec:
+    """What every training loop needs: the budget (`steps`, or `minutes` of wall time; steps then counts the cap),
+    the batch and the optimiser schedule."""
 
     steps: int | None
     minutes: float | None
     batch_size: int
     learning_rate: float
-    temperature: float = 2.0
-    alpha: float = 0.0  # weight of the soft-target term; 0 = hard labels only (control, teacher fine-tune)
-    hidden_weight: float = 0.0
-    hidden_loss: str = "mse"
-    layer_map: dict[int, int] | None = None  # student block index -> teacher block index (pooled hidden states)
     eval_every: int = 50
     seed: int = 0
     warmup: float = 0.06  # share of the budget spent ramping the learning rate up
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
+
+
+@dataclass
+class TrainSpec(BudgetSpec):
+    """How to train one classifier: the budget plus the distillation loss."""
+
+    temperature: float = 2.0
+    alpha: float = 0.0  # weight of the soft-target term; 0 = hard labels only (control, teacher fine-tune)
+    hidden_weight: float = 0.0
+    hidden_loss: str = "mse"
+    layer_map: dict[int, int] | None = None  # student block index -> teacher block index (pooled hidden states)
 
 
 @dataclass

@@ -324,21 +324,18 @@ def decode_speedup(data: dict, variant: str) -> float | None:
 
 def format_lm_bench_table(data: dict) -> str:
     """bench.json of a causal-LM run as text: quality, size, memory, prefill and decode per variant."""
-    lines = [f"{'variant':<13} {'ppl':>8} {'retention':>9} {'agree':>6} {'KL(t||v)':>8} {'size MB':>8} "
-             f"{'params M':>8} {'peak MB':>8} {'prefill ms':>10} {'decode tok/s':>12} {'speedup':>7}"]
-    errors = []
-    for name, v in data["variants"].items():
-        if v["status"] != "ok":
-            errors.append(f"{name}: {v['error']}")
-            lines.append(f"{name:<13} error (below)")
-            continue
+    def row(name: str, v: dict) -> str:
         q, s, m = v.get("quality") or {}, v["size"], v["memory"]
         ratio = decode_speedup(data, name)
-        lines.append(f"{name:<13} {fmt_cell(q.get('perplexity'), '.2f', 8)} {fmt_cell(q.get('retention'), '.3f', 9)} "
-                     f"{fmt_cell(q.get('agreement'), '.3f', 6)} {fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} "
-                     f"{s['weight_bytes'] / 1e6:>8.1f} {s['parameters'] / 1e6:>8.2f} "
-                     f"{m['delta_rss_bytes'] / 1e6:>8.0f} {v['prefill']['p50_ms']:>10.1f} "
-                     f"{v['decode']['tokens_per_s']:>12.1f} {(f'{ratio:.2f}x' if ratio else '-'):>7}")
+        return (f"{name:<13} {fmt_cell(q.get('perplexity'), '.2f', 8)} {fmt_cell(q.get('retention'), '.3f', 9)} "
+                f"{fmt_cell(q.get('agreement'), '.3f', 6)} {fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} "
+                f"{s['weight_bytes'] / 1e6:>8.1f} {s['parameters'] / 1e6:>8.2f} "
+                f"{m['delta_rss_bytes'] / 1e6:>8.0f} {v['prefill']['p50_ms']:>10.1f} "
+                f"{v['decode']['tokens_per_s']:>12.1f} {(f'{ratio:.2f}x' if ratio else '-'):>7}")
+
+    lines, errors = bench.variant_rows(
+        data["variants"], f"{'variant':<13} {'ppl':>8} {'retention':>9} {'agree':>6} {'KL(t||v)':>8} {'size MB':>8} "
+        f"{'params M':>8} {'peak MB':>8} {'prefill ms':>10} {'decode tok/s':>12} {'speedup':>7}", row)
     gain = (data.get("quality") or {}).get("distillation_gain")
     mach = data.get("machine") or {}
     lines.append("")

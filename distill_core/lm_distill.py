@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .distill import ProgressEvent, ProgressFn, StopFn, _lr_factor
+from .distill import BudgetSpec, ProgressEvent, ProgressFn, StopFn, _lr_factor
 from .errors import TrainingDiverged
 from .lm_evaluate import block_quality
 from .lm_losses import lm_distillation_loss
@@ -22,22 +22,13 @@ from .lm_teacher_cache import TopK
 
 
 @dataclass
-class LMTrainSpec:
-    """How to train one causal LM. Budget: `steps`, or `minutes` of wall time (steps then counts the cap)."""
+class LMTrainSpec(BudgetSpec):
+    """How to train one causal LM: the budget (batch_size counts blocks) plus the divergence on the teacher's top-k."""
 
-    steps: int | None
-    minutes: float | None
-    batch_size: int  # blocks per optimiser step
-    learning_rate: float
     alpha: float = 0.0  # weight of the divergence term; 0 = next-token cross-entropy only (the control)
     temperature: float = 1.0
     divergence: str = "kl"  # kl | reverse-kl | jsd
     beta: float = 0.5  # jsd interpolation
-    eval_every: int = 50
-    seed: int = 0
-    warmup: float = 0.06  # share of the budget spent ramping the learning rate up
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
 
 
 @dataclass
@@ -54,11 +45,6 @@ class LMTrainResult:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
-
-
-def steps_for_epochs(blocks: int, batch_size: int, epochs: float) -> int:
-    """Optimiser steps for `epochs` passes over `blocks` (at least 1)."""
-    return max(1, math.ceil(epochs * math.ceil(blocks / batch_size)))
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):

@@ -19,10 +19,10 @@ import torch
 
 from . import lm_evaluate, lm_teacher, lm_teacher_cache, students
 from .config import RunConfig, validate
-from .distill import ProgressEvent, ProgressFn, StopFn
+from .distill import ProgressEvent, ProgressFn, StopFn, steps_for_epochs
 from .errors import DistillLabError, RunCancelled
 from .lm_data import load_lm_data
-from .lm_distill import LMTrainResult, LMTrainSpec, steps_for_epochs, train_lm
+from .lm_distill import LMTrainResult, LMTrainSpec, train_lm
 
 INFERENCE_BATCH = 8  # blocks per teacher / evaluation forward pass: larger matmuls than a small training batch
 

@@ -6,7 +6,6 @@ runs only when the config's `trust_remote_code` is ticked.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -57,18 +56,15 @@ def _check_local_folder(path: Path) -> Path:
 
 
 def safetensors_intact(path: Path) -> bool:
-    """Whether a .safetensors file is whole: its header parses and its last tensor ends exactly at the end of the
-    file. Catches truncated or overwritten files without reading the weights (milliseconds for any size)."""
+    """Whether a .safetensors file is whole: safetensors parses its header and checks that the tensors end exactly
+    at the end of the file. Catches truncated or overwritten files without reading the weights (milliseconds)."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            if not 0 < header_len <= size - 8:
-                return False
-            header = json.loads(f.read(header_len))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        return 8 + header_len + end == size
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+        return True
+    except (OSError, SafetensorError):
         return False
 
 

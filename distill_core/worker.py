@@ -23,6 +23,7 @@ import traceback
 
 from . import store
 from .errors import DistillLabError, RunCancelled
+from .home import data_home
 
 HEARTBEAT_S = 2.0  # seconds between heartbeats (store.STALE_AFTER_S is the limit)
 QUEUE_POLL_S = 0.25  # seconds between looks at the queue while waiting for a slot
@@ -192,7 +193,7 @@ def write_failure(exc: BaseException, run_id: str) -> str | None:
     permission denied), or None when `exc` is something else."""
     folder = store.run_dir(run_id)
     if _is_disk_full(exc):
-        home = folder.parent.parent
+        home = data_home()
         return (f"the disk holding the data folder {home} is full ({exc}); free some space (old runs, or cached "
                 f"teachers under {home / 'cache'}) and start the run again; earlier runs are intact")
     if isinstance(exc, FileNotFoundError) and not folder.exists():

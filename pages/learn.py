@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core import charts, compare, learn, playground
 from distill_core.errors import DistillLabError
-from pages.shared import run_label
+from pages.shared import pick_run
 
 st.title("Learn: how distillation works")
 st.markdown(
@@ -21,10 +21,7 @@ if not runs:
     st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**) and "
             "come back. Meanwhile, the comparison at the bottom of this page holds.")
 else:
-    by_id = {r.id: r for r in runs}
-    current = st.session_state.get("run_id")
-    run_id = st.selectbox("Teacher of run", list(by_id), index=list(by_id).index(current) if current in by_id else 0,
-                          format_func=lambda i: run_label(by_id[i]), key="learn_run")
+    run_id = pick_run("Teacher of run", runs, key="learn_run").id
     text = st.text_input("A text for the teacher", "Works fine, though the manual is confusing and setup took an hour.",
                          key="learn_text")
     temperature = st.slider("Temperature T", 0.5, 10.0, 4.0, step=0.5, key="learn_T")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from distill_core import charts, compare, playground
 from distill_core.errors import DistillLabError
-from pages.shared import run_label
+from pages.shared import pick_run
 
 st.title("Playground")
 runs = compare.runs_with_results()
@@ -15,10 +15,7 @@ if not runs:
     st.page_link("pages/home.py", label="Home", icon=":material/home:")
     st.stop()
 
-by_id = {r.id: r for r in runs}
-current = st.session_state.get("run_id")
-run_id = st.selectbox("Run", list(by_id), index=list(by_id).index(current) if current in by_id else 0,
-                      format_func=lambda i: run_label(by_id[i]), key="play_run")
+run_id = pick_run("Run", runs, key="play_run").id
 try:
     variants = list(playground.run_variants(run_id))
 except DistillLabError as exc:

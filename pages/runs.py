@@ -9,7 +9,7 @@ import streamlit as st
 
 from distill_core import charts, compare, curves, jobs, run_files, store
 from distill_core.errors import DistillLabError
-from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, run_label, select_run, selected_run_id
+from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
 runs = store.list_runs()
@@ -35,14 +35,12 @@ def runs_table() -> None:
 
 runs_table()
 
-by_id = {r.id: r for r in runs}
-current = selected_run_id()
-index = list(by_id).index(current) if current in by_id else 0
-chosen = st.selectbox("Run", list(by_id), index=index, format_func=lambda i: run_label(by_id[i]), key="runs_pick")
+picked = pick_run("Run", runs, key="runs_pick")
+chosen = picked.id
 select_run(chosen)
 
 
-@st.fragment(run_every=POLL_SECONDS if by_id[chosen].status in ACTIVE else None)
+@st.fragment(run_every=POLL_SECONDS if picked.status in ACTIVE else None)
 def run_detail(run_id: str, polled_status: str) -> None:
     try:
         record = store.get_run(run_id)
@@ -77,7 +75,7 @@ def run_detail(run_id: str, polled_status: str) -> None:
                                 fmt_count(pre[role]["flops_per_input"])] for role in ("teacher", "student")}})
 
 
-run_detail(chosen, by_id[chosen].status)
+run_detail(chosen, picked.status)
 
 record = store.get_run(chosen)
 with st.expander("Config"):

@@ -26,6 +26,15 @@ def run_label(record: store.RunRecord) -> str:
     return f"{record.name} · {record.status} · {record.id[:8]}"
 
 
+def pick_run(label: str, runs: list[store.RunRecord], key: str) -> store.RunRecord:
+    """A run picker over `runs` that starts on the active run (session state) when it is among them."""
+    by_id = {r.id: r for r in runs}
+    current = selected_run_id()
+    chosen = st.selectbox(label, list(by_id), index=list(by_id).index(current) if current in by_id else 0,
+                          format_func=lambda i: run_label(by_id[i]), key=key)
+    return by_id[chosen]
+
+
 def fmt_bytes(n: float | None) -> str:
     if n is None:
         return "–"

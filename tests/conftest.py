@@ -80,6 +80,20 @@ def _hub_offline(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
+def fake_results(student_acc: float, control_acc: float) -> dict:
+    """The parts of a classification results.json that the comparison table, the CLI and the report read."""
+    variants = {name: {"accuracy": acc, "macro_f1": acc - 0.02, "ece": 0.04, "examples": 200, "agreement": 0.92,
+                       "kl_from_teacher": 0.05, "retention": acc / 0.9}
+                for name, acc in (("teacher", 0.9), ("student", student_acc), ("control", control_acc))}
+    return {"quality": {"split": "test", "metric": "accuracy", "variants": variants,
+                        "distillation_gain": student_acc - control_acc},
+            "teacher": {"model_ref": "/cache/teacher", "fingerprint": "f", "finetuned": True, "cached": True,
+                        "info": {}},
+            "preflight": {"student_description": "keeps teacher layers [0, 5] of 0..5 (from the teacher)",
+                          "teacher": {"parameters": 22.7e6}, "student": {"parameters": 15.2e6}, "flops_ratio": 3.0},
+            "timings": {"total_s": 90.0}}
+
+
 # Page tests (tests/ui) and the browser test share a finished, measured tiny run.
 
 QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,

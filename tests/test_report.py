@@ -10,23 +10,11 @@ from distill_core import report, store
 from distill_core.config import RunConfig
 from distill_core.errors import DistillLabError
 
+from conftest import fake_results
+
 EVIL = "<script>alert('x')</script> & co"
 MACHINE = {"cpu_model": "Test CPU 9000", "physical_cores": 2, "logical_cores": 4, "threads": 2, "gpu": None,
            "cuda": None, "os": "Linux", "python": "3.12", "torch": "2.9", "transformers": "4.57", "torchao": None}
-
-
-def results_json(student_acc=0.86, control_acc=0.83) -> dict:
-    """The parts of runner's results.json that the report reads."""
-    variants = {name: {"accuracy": acc, "macro_f1": acc - 0.02, "ece": 0.04, "examples": 200, "agreement": 0.92,
-                       "kl_from_teacher": 0.05, "retention": acc / 0.9}
-                for name, acc in (("teacher", 0.9), ("student", student_acc), ("control", control_acc))}
-    return {"quality": {"split": "test", "metric": "accuracy", "variants": variants,
-                        "distillation_gain": student_acc - control_acc},
-            "teacher": {"model_ref": "/cache/teacher", "fingerprint": "f", "finetuned": True, "cached": True,
-                        "info": {}},
-            "preflight": {"student_description": "keeps teacher layers [0, 5] of 0..5 (from the teacher)",
-                          "teacher": {"parameters": 22.7e6}, "student": {"parameters": 15.2e6}, "flops_ratio": 3.0},
-            "timings": {"total_s": 90.0}}
 
 
 def variant_bench(p50_b1: float, p50_b32: float, weight_mib: float, accuracy=None) -> dict:
@@ -53,7 +41,7 @@ def finished_run(name: str, temperature: float = 2.0) -> store.RunRecord:
     config["loss"]["temperature"] = temperature
     record = store.create_run(config, name=name)
     assert store.claim(record.id, 1, None) == "claimed"
-    (record.folder / "results.json").write_text(json.dumps(results_json()))
+    (record.folder / "results.json").write_text(json.dumps(fake_results(0.86, 0.83)))
     (record.folder / "history.json").write_text(json.dumps(HISTORY))
     (record.folder / "bench.json").write_text(json.dumps({
         "run_dir": str(record.folder), "created": "2026-01-01T00:00:00", "wall_seconds": 60.0,

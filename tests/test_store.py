@@ -12,25 +12,15 @@ from distill_core import cli, compare, store
 from distill_core.config import RunConfig
 from distill_core.errors import DistillLabError
 
+from conftest import fake_results
+
 CONFIG = RunConfig(name="fake").to_dict()
-
-
-def fake_results(student_acc=0.8, control_acc=0.7) -> dict:
-    """The parts of a runner results.json that the table and the CLI read."""
-    variants = {name: {"accuracy": acc, "macro_f1": acc - 0.05, "ece": 0.05, "examples": 100, "agreement": 0.9,
-                       "kl_from_teacher": 0.1, "retention": acc / 0.9}
-                for name, acc in (("teacher", 0.9), ("student", student_acc), ("control", control_acc))}
-    return {"quality": {"split": "test", "metric": "accuracy", "variants": variants,
-                        "distillation_gain": student_acc - control_acc},
-            "preflight": {"student_description": "keeps 2 layers", "student": {"parameters": 1e6},
-                          "teacher": {"parameters": 2e6}, "flops_ratio": 2.0},
-            "timings": {"total_s": 1.0}}
 
 
 def done_run(name="fake", results=None) -> store.RunRecord:
     record = store.create_run(CONFIG, name=name)
     assert store.claim(record.id, 1, None) == "claimed"
-    (record.folder / "results.json").write_text(json.dumps(results or fake_results()))
+    (record.folder / "results.json").write_text(json.dumps(results or fake_results(0.8, 0.7)))
     store.finish(record.id, "done", summary={"accuracy": {"student": 0.8}, "distillation_gain": 0.1})
     return store.get_run(record.id)
 
@@ -201,7 +191,7 @@ def test_listing_a_thousand_runs_is_cheap():
 
 
 def test_results_table_has_a_row_per_run_and_variant_plus_bench_columns():
-    a, b = done_run("a"), done_run("b", fake_results(student_acc=0.6))
+    a, b = done_run("a"), done_run("b", fake_results(0.6, 0.7))
     def measured(p50_b1, p50_b32, accuracy=None):  # the layout bench.measure_run writes, trimmed
         return {"status": "ok", "latency": [
             {"setting": "real", "batch_size": 1, "p50_ms": p50_b1, "throughput": 1000 / p50_b1},
