@@ -81,8 +81,8 @@ def relative_spread(samples) -> float:
 
 
 def time_stats(samples_ms) -> dict:
-    """p50/p90/p99/mean/min (ms) and relative spread of timed passes: the fields every timing record shares."""
-    return dict(p50_ms=percentile(samples_ms, 50), p90_ms=percentile(samples_ms, 90),
+    """The TimingStats fields of timed passes: their count, p50/p90/p99/mean/min (ms) and relative spread."""
+    return dict(iterations=len(samples_ms), p50_ms=percentile(samples_ms, 50), p90_ms=percentile(samples_ms, 90),
                 p99_ms=percentile(samples_ms, 99), mean_ms=float(np.mean(samples_ms)),
                 min_ms=float(np.min(samples_ms)), spread=relative_spread(samples_ms))
 
@@ -92,19 +92,25 @@ def time_stats(samples_ms) -> dict:
 
 
 @dataclass
-class LatencyRecord:
-    """One setting (input kind x batch size) of one variant. Times are per forward pass of the whole batch."""
+class TimingStats:
+    """What every timing record holds (time_stats): timed passes and their distribution in ms."""
 
-    setting: str  # "real" | "fixed"
-    batch_size: int
-    iterations: int  # timed forward passes
-    seconds: float  # sum of the timed passes (s)
+    iterations: int  # timed passes
     p50_ms: float
     p90_ms: float
     p99_ms: float
     mean_ms: float
     min_ms: float
     spread: float  # (p90 - p10) / p50
+
+
+@dataclass
+class LatencyRecord(TimingStats):
+    """One setting (input kind x batch size) of one variant. Times are per forward pass of the whole batch."""
+
+    setting: str  # "real" | "fixed"
+    batch_size: int
+    seconds: float  # sum of the timed passes (s)
     padded_tokens: float  # mean tokens per input as computed (padding included)
     throughput: float  # inputs per second: batch * iterations / seconds
     tokens_per_s: float  # real (unpadded) tokens per second
@@ -128,7 +134,7 @@ class LatencyRecord:
         seconds = sum(samples_ms) / 1e3
         inputs = batch_size * len(samples_ms)
         gflops = flops_per_input * inputs / seconds / 1e9 if seconds else 0.0
-        return cls(setting=setting, batch_size=batch_size, iterations=len(samples_ms), seconds=seconds,
+        return cls(setting=setting, batch_size=batch_size, seconds=seconds,
                    **time_stats(samples_ms), padded_tokens=padded_tokens, throughput=inputs / seconds if seconds else 0.0,
                    tokens_per_s=real_tokens * inputs / seconds if seconds else 0.0,
                    flops_per_input=flops_per_input, gflops_per_s=gflops,

@@ -89,6 +89,25 @@ def _lr_factor(progress: float, warmup: float) -> float:
     return max(0.0, (1 - progress) / (1 - warmup))
 
 
+def set_scheduled_lr(optimizer, spec: BudgetSpec, progress: float) -> None:
+    """Set the learning rate for `progress` (0..1 of the budget): linear warm-up, then linear decay."""
+    for group in optimizer.param_groups:
+        group["lr"] = spec.learning_rate * _lr_factor(progress, spec.warmup)
+
+
+def optimizer_step(optimizer, params, loss: torch.Tensor, spec: BudgetSpec, phase: str, step: int,
+                   hint: str = "") -> None:
+    """Backward and one optimiser step, gradients clipped to `spec.max_grad_norm`. A loss that is not finite raises
+    TrainingDiverged (naming learning_rate, plus `hint`) before the weights change."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{phase}: the loss became {float(loss.detach())} at step {step + 1}; lower the "
+                               f"learning rate (now {spec.learning_rate:g}){hint}", "learning_rate")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+    optimizer.step()
+
+
 def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: int, spec: TrainSpec,
           val_ids: list[list[int]], val_labels: np.ndarray, teacher_logits: torch.Tensor | None = None,
           teacher_hidden: dict[int, torch.Tensor] | None = None, device: str = "cpu",
@@ -135,17 +154,10 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
             if should_stop is not None and should_stop():
                 stopped = "cancelled"
                 break
-            for group in optimizer.param_groups:
-                group["lr"] = spec.learning_rate * _lr_factor(progress(), spec.warmup)
+            set_scheduled_lr(optimizer, spec, progress())
             loss = _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teacher_hidden,
                               projections, device)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{phase}: the loss became {float(loss.detach())} at step {step + 1}; lower the "
-                                       f"learning rate (now {spec.learning_rate:g}) or the temperature", "learning_rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-            optimizer.step()
+            optimizer_step(optimizer, params, loss, spec, phase, step, hint=" or the temperature")
             step += 1
             examples += len(batch)
             window_loss += float(loss.detach())

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from . import bench
-from .bench import MemoryRecord, RssSampler, SizeRecord, fmt_cell, kernel_peak_rss, percentile, time_stats
+from .bench import (MemoryRecord, RssSampler, SizeRecord, TimingStats, fmt_cell, kernel_peak_rss, percentile,
+                    time_stats)
 from .distill import ProgressEvent
 from .errors import DistillLabError, RunCancelled
 from .lm_generate import LM_VARIANTS, continue_text, encode_prompt
@@ -65,24 +66,17 @@ class LMBenchConfig:
 
 
 @dataclass
-class PrefillRecord:
+class PrefillRecord(TimingStats):
     """One forward pass over the prompt at batch 1 (ms per pass)."""
 
     prompt_tokens: int
-    iterations: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    min_ms: float
-    spread: float  # (p90 - p10) / p50
     tokens_per_s: float  # prompt tokens / p50
 
     @classmethod
     def from_samples(cls, prompt_tokens: int, samples_ms: list[float]) -> "PrefillRecord":
         stats = time_stats(samples_ms)
         p50 = stats["p50_ms"]
-        return cls(prompt_tokens=prompt_tokens, iterations=len(samples_ms), **stats,
+        return cls(prompt_tokens=prompt_tokens, **stats,
                    tokens_per_s=prompt_tokens / p50 * 1e3 if p50 else 0.0)
 
 

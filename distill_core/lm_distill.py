@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .distill import BudgetSpec, ProgressEvent, ProgressFn, StopFn, _lr_factor
-from .errors import TrainingDiverged
+from .distill import BudgetSpec, ProgressEvent, ProgressFn, StopFn, optimizer_step, set_scheduled_lr
 from .lm_evaluate import block_quality
 from .lm_losses import lm_distillation_loss
 from .lm_teacher_cache import TopK
@@ -95,21 +94,14 @@ def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blo
         if should_stop is not None and should_stop():
             stopped = "cancelled"
             break
-        for group in optimizer.param_groups:
-            group["lr"] = spec.learning_rate * _lr_factor(progress(), spec.warmup)
+        set_scheduled_lr(optimizer, spec, progress())
         batch = blocks[index].to(device)
         logits = model(input_ids=batch).logits[:, :-1]
         t = teacher.rows(index) if teacher is not None and spec.alpha > 0 else None
         loss = lm_distillation_loss(
             logits, batch[:, 1:], t.logprobs.to(device) if t else None, t.indices.to(device) if t else None,
             t.tail.to(device) if t else None, spec.alpha, spec.temperature, spec.divergence, spec.beta)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{phase}: the loss became {float(loss.detach())} at step {step + 1}; lower the "
-                                   f"learning rate (now {spec.learning_rate:g})", "learning_rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-        optimizer.step()
+        optimizer_step(optimizer, params, loss, spec, phase, step)
         step += 1
         examples += len(index)
         tokens += batch[:, 1:].numel()
