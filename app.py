@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from distill_core.errors import DistillLabError
-from distill_core.home import data_home
+from distill_core.core.errors import DistillLabError
+from distill_core.core.home import data_home
 from pages.shared import sidebar_active_run
 
 st.set_page_config(page_title="Distill Lab", page_icon=":material/science:", layout="wide")

@@ -22,17 +22,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distill_core import models  # noqa: E402
+  # noqa: E402
+from distill_core.models import loading as models  # noqa: E402
 from distill_core.cli import apply_overrides  # noqa: E402
-from distill_core.data import encode, load_splits  # noqa: E402
-from distill_core.presets import get_preset  # noqa: E402
+from distill_core.tasks.classification.data import encode, load_splits  # noqa: E402
+from distill_core.tasks.presets import get_preset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_preset(cfg, home: Path) -> dict:
-    from distill_core.runner import run_experiment
+    from distill_core.runs.pipeline import run_experiment
 
     os.environ["DISTILL_LAB_HOME"] = str(home)
     run_dir = home / "runs" / f"bench-{int(time.time())}"
@@ -40,7 +40,7 @@ def run_preset(cfg, home: Path) -> dict:
 
 
 def _student_and_teacher(cfg, results):
-    from distill_core.runner import build_student
+    from distill_core.runs.pipeline import build_student
 
     labels = results["label_names"]
     teacher = models.load_classifier(results["teacher"]["model_ref"], labels)
@@ -53,12 +53,12 @@ def _student_and_teacher(cfg, results):
 
 def ours_examples_per_s(cfg, results, steps: int) -> float:
     """Our loop: cached teacher logits, length-bucketed batches, frozen embeddings (the preset's settings)."""
-    from distill_core import distill
+    from distill_core.tasks.classification import train as distill
 
     splits = load_splits(cfg.data, cfg.seed)
     teacher, tok, student = _student_and_teacher(cfg, results)
     ids = encode(tok, splits.train.texts, cfg.max_length)
-    from distill_core.evaluate import predict_logits
+    from distill_core.tasks.classification.evaluate import predict_logits
 
     teacher_logits = predict_logits(teacher, ids, tok.pad_token_id)  # the cache's content; computed once per data
     spec = distill.TrainSpec(steps=steps, minutes=None, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,

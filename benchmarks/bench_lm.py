@@ -19,11 +19,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distill_core import bench, lm_bench, lm_teacher  # noqa: E402
+  # noqa: E402
+from distill_core.measure import bench  # noqa: E402
+  # noqa: E402
+from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
+  # noqa: E402
+from distill_core.tasks.causal_lm import teacher as lm_teacher  # noqa: E402
 from distill_core.cli import apply_overrides, format_lm_results  # noqa: E402
-from distill_core.home import data_home  # noqa: E402
-from distill_core.presets import get_preset  # noqa: E402
+from distill_core.core.home import data_home  # noqa: E402
+from distill_core.tasks.presets import get_preset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -70,7 +74,7 @@ def main() -> int:
         loads.append(payload)
     load_s = sorted(x["load_s"] for x in loads)[1]
 
-    from distill_core.runner import run_experiment
+    from distill_core.runs.pipeline import run_experiment
 
     run_dir = home / "runs" / f"bench-lm-{int(time.time())}"
     started = time.perf_counter()

@@ -37,8 +37,12 @@ def build_store(n_runs: int, work: Path) -> str:
     """A data folder with one real finished, measured tiny run and `n_runs - 1` copies of its results."""
     from conftest import QUICK_BENCH, make_tiny_classifier, tiny_run_config
 
-    from distill_core import bench, store, worker
-    from distill_core.runner import run_experiment
+    from distill_core.measure import bench
+
+    from distill_core.runs import store
+
+    from distill_core.runs import worker
+    from distill_core.runs.pipeline import run_experiment
 
     teacher = make_tiny_classifier(work / "teacher")
     config = tiny_run_config(teacher, name="real-run")
@@ -99,7 +103,8 @@ def main() -> None:
         started = time.perf_counter()
         real_id = build_store(args.runs, work)
         print(f"store with {args.runs} runs built in {time.perf_counter() - started:.0f} s")
-        from distill_core import machine, store
+        from distill_core.measure import machine
+        from distill_core.runs import store
 
         rows = [time_page(page, {"run_id": real_id}, args.repeats) for page in PAGES]
         picked = [r.id for r in store.list_runs()[:20]]

@@ -21,17 +21,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distill_core import bench, quantize  # noqa: E402
-from distill_core.bench import BenchConfig  # noqa: E402
+  # noqa: E402
+from distill_core.measure import bench  # noqa: E402
+  # noqa: E402
+from distill_core.models import quantize  # noqa: E402
+from distill_core.measure.bench import BenchConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_preset(home: Path, overrides: list[str]) -> Path:
     from distill_core.cli import apply_overrides
-    from distill_core.presets import get_preset
-    from distill_core.runner import run_experiment
+    from distill_core.tasks.presets import get_preset
+    from distill_core.runs.pipeline import run_experiment
 
     cfg = apply_overrides(get_preset("reviews-sentiment"), overrides)
     run_dir = home / "runs" / f"bench-variants-{int(time.time())}"
@@ -46,8 +48,8 @@ def target(name: str, ok: bool | None, measured: str) -> dict:
 
 def remeasure(run_dir: Path, name: str, cfg: BenchConfig, data: dict):
     """The variant measured again in a fresh process, with torch.utils.benchmark.Timer on the fixed setting too."""
-    from distill_core import config as config_mod
-    from distill_core.data import load_splits
+    from distill_core.core import config as config_mod
+    from distill_core.tasks.classification.data import load_splits
 
     results, run_config = bench.read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == name)
@@ -61,8 +63,8 @@ def remeasure(run_dir: Path, name: str, cfg: BenchConfig, data: dict):
 
 def method_comparison(run_dir: Path, cfg: BenchConfig, data: dict) -> dict:
     """p50 (ms) of the teacher under each int8 method, fixed setting, in fresh processes."""
-    from distill_core import config as config_mod
-    from distill_core.data import load_splits
+    from distill_core.core import config as config_mod
+    from distill_core.tasks.classification.data import load_splits
 
     results, run_config = bench.read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == "teacher-int8")
@@ -90,7 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.home:
         os.environ["DISTILL_LAB_HOME"] = args.home
-    from distill_core.home import data_home
+    from distill_core.core.home import data_home
 
     run_dir = Path(args.run_dir) if args.run_dir else run_preset(data_home(), args.set)
     cfg = BenchConfig(threads=args.threads)

@@ -10,12 +10,18 @@ import threading
 import time
 from pathlib import Path
 
-from . import compare, jobs, store, worker
-from . import config as config_mod
-from .atomic import write_text
-from .errors import DistillLabError, RunCancelled
-from .presets import get_preset, preset_names
-from .run_files import read_json
+from distill_core.views import compare
+
+from distill_core.runs import jobs
+
+from distill_core.runs import store
+
+from distill_core.runs import worker
+from distill_core.core import config as config_mod
+from distill_core.core.atomic import write_text
+from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.tasks.presets import get_preset, preset_names
+from distill_core.core.run_files import read_json
 
 
 def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_mod.RunConfig:
@@ -118,11 +124,11 @@ def run_report(folder: Path) -> str:
     """A finished run as text: the quality table, then the measurements when bench.json exists."""
     text = format_results(read_json(folder, "results.json"))
     if (Path(folder) / "bench.json").exists():
-        from . import bench
+        from distill_core.measure import bench
 
         data = bench.load_bench(folder)
         if data.get("task") == "causal-lm":
-            from .lm_bench import format_lm_bench_table
+            from distill_core.tasks.causal_lm.bench import format_lm_bench_table
 
             text += "\n\n" + format_lm_bench_table(data)
         else:
@@ -151,7 +157,7 @@ def cmd_run(args) -> int:
     if not args.run_dir:
         return _run_in_store(cfg)
     # --run-dir: files only, in a folder of the user's choosing; not recorded in the store (not in `list`).
-    from .runner import run_experiment
+    from distill_core.runs.pipeline import run_experiment
 
     run_id = store.new_run_id()  # never derived from the name: names are labels
     run_dir = Path(args.run_dir)
@@ -335,7 +341,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import bench
+    from distill_core.measure import bench
 
     run_dir = bench.resolve_run_dir(args.run)
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
@@ -347,7 +353,7 @@ def cmd_bench(args) -> int:
     finally:
         bar.close()
     if data.get("task") == "causal-lm":
-        from .lm_bench import format_lm_bench_table
+        from distill_core.tasks.causal_lm.bench import format_lm_bench_table
 
         print(format_lm_bench_table(data))
     else:

@@ -7,8 +7,16 @@ import json
 
 import streamlit as st
 
-from distill_core import charts, compare, export, report, store
-from distill_core.errors import DistillLabError
+from distill_core.views import charts
+
+from distill_core.views import compare
+
+from distill_core.runs import export
+
+from distill_core.views import report
+
+from distill_core.runs import store
+from distill_core.core.errors import DistillLabError
 from pages.shared import run_label
 
 st.title("Compare")

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from distill_core import presets, store
+from distill_core.tasks import presets
+
+from distill_core.runs import store
 from pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from distill_core import charts, compare, learn, playground
-from distill_core.errors import DistillLabError
+from distill_core.views import charts
+
+from distill_core.views import compare
+
+from distill_core.views import learn
+
+from distill_core.views import playground
+from distill_core.core.errors import DistillLabError
 from pages.shared import pick_run
 
 st.title("Learn: how distillation works")

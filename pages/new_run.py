@@ -7,9 +7,13 @@ import json
 
 import streamlit as st
 
-from distill_core import config as run_config
-from distill_core import data, models, preflight, presets, students
-from distill_core.errors import DistillLabError
+from distill_core.core import config as run_config
+from distill_core.tasks.classification import data
+from distill_core.models import loading as models
+from distill_core.views import preflight
+from distill_core.tasks import presets
+from distill_core.models import students
+from distill_core.core.errors import DistillLabError
 from pages.shared import fmt_bytes, fmt_count, start_run
 
 DRAFT = "draft"  # the composed config (a RunConfig dict) kept across pages and reruns
@@ -101,7 +105,7 @@ with form:
     teacher = draft["teacher"]
     preset_keys = list(models.preset_model_keys())
     if draft["task"] == "causal-lm":
-        from distill_core import lm_teacher
+        from distill_core.tasks.causal_lm import teacher as lm_teacher
 
         preset_keys = list(lm_teacher.preset_model_keys())
     origin_default = "preset" if teacher["model"] in preset_keys else (

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from distill_core import charts, compare, playground
-from distill_core.errors import DistillLabError
+from distill_core.views import charts
+
+from distill_core.views import compare
+
+from distill_core.views import playground
+from distill_core.core.errors import DistillLabError
 from pages.shared import pick_run
 
 st.title("Playground")
@@ -25,7 +29,7 @@ task = playground.run_task(run_id)
 picked = st.multiselect("Variants", variants, default=variants, key="play_variants")
 
 if task == "causal-lm":
-    from distill_core import lm_generate
+    from distill_core.tasks.causal_lm import generate as lm_generate
 
     prompt = st.text_area("Prompt", "The product arrived quickly and", key="play_prompt")
     new_tokens = st.slider("New tokens (greedy)", 8, 128, 32, step=8, key="play_tokens")

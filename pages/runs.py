@@ -7,8 +7,18 @@ import json
 import pandas as pd
 import streamlit as st
 
-from distill_core import charts, compare, curves, jobs, run_files, store
-from distill_core.errors import DistillLabError
+from distill_core.views import charts
+
+from distill_core.views import compare
+
+from distill_core.runs import curves
+
+from distill_core.runs import jobs
+
+from distill_core.core import run_files
+
+from distill_core.runs import store
+from distill_core.core.errors import DistillLabError
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")

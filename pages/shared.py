@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from distill_core import jobs, store
-from distill_core.config import RunConfig
-from distill_core.errors import DistillLabError
+from distill_core.runs import jobs
+
+from distill_core.runs import store
+from distill_core.core.config import RunConfig
+from distill_core.core.errors import DistillLabError
 
 ACTIVE = ("queued", "running")
 # Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).

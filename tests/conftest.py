@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from distill_core.config import BudgetConfig, DataConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
+from distill_core.core.config import BudgetConfig, DataConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
 
 LABELS = ["great", "other"]
 
@@ -102,8 +102,9 @@ QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_it
 
 def _home_with_finished_run(tmp_path_factory, folder_name: str, config, measure):
     """A new data folder holding one `done` run of `config`, measured by `measure(run_folder)`."""
-    from distill_core import store, worker
-    from distill_core.runner import run_experiment
+    from distill_core.runs import store
+    from distill_core.runs import worker
+    from distill_core.runs.pipeline import run_experiment
 
     home = tmp_path_factory.mktemp(folder_name)
     with pytest.MonkeyPatch.context() as mp:
@@ -117,7 +118,7 @@ def _home_with_finished_run(tmp_path_factory, folder_name: str, config, measure)
 
 def _use_copy_of(home, tmp_path, monkeypatch) -> str:
     """Point DISTILL_LAB_HOME at a private copy of `home` (tests may change it); returns its newest run id."""
-    from distill_core import store
+    from distill_core.runs import store
 
     copy = tmp_path / "home-copy"
     shutil.copytree(home, copy)
@@ -129,7 +130,7 @@ def _use_copy_of(home, tmp_path, monkeypatch) -> str:
 def finished_home(tiny_teacher_dir, tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` run of the tiny teacher: results, history and a bench.json of all five
     variants. Tests get a copy (`home_with_run`), so they may change it."""
-    from distill_core import bench
+    from distill_core.measure import bench
 
     config = tiny_run_config(tiny_teacher_dir, name="tiny-ui")
     return _home_with_finished_run(tmp_path_factory, "finished-home", config,
@@ -159,7 +160,7 @@ def one_slot(monkeypatch):
     """One run at a time; no worker outlives its test (a failed test must not leave a long run training)."""
     monkeypatch.setenv("DISTILL_LAB_MAX_JOBS", "1")
     yield
-    from distill_core import jobs
+    from distill_core.runs import jobs
 
     for proc in jobs._children:
         if proc.poll() is None:
@@ -177,7 +178,7 @@ def no_workers(monkeypatch):
 @pytest.fixture(scope="session")
 def finished_lm_home(tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` causal-LM run of a tiny random Llama, measured (all five variants)."""
-    from distill_core import lm_bench
+    from distill_core.tasks.causal_lm import bench as lm_bench
     from lm_fixtures import tiny_lm_config, tiny_lm_dir
 
     quick = lm_bench.LMBenchConfig(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1,

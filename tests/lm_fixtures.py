@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from distill_core.config import BudgetConfig, DataConfig, LMConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
+from distill_core.core.config import BudgetConfig, DataConfig, LMConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
 
 _BUILT: dict = {}
 
@@ -17,7 +17,7 @@ def make_tokenizer(vocab_size: int = 400):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from distill_core.lm_data import review_texts
+    from distill_core.tasks.causal_lm.data import review_texts
 
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

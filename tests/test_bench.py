@@ -6,10 +6,14 @@ import shutil
 import pytest
 import torch
 
-from distill_core import bench, machine, students
-from distill_core.bench import BenchConfig, LatencyRecord, VariantSpec
-from distill_core.errors import DistillLabError
-from distill_core.runner import run_experiment
+from distill_core.measure import bench
+
+from distill_core.measure import machine
+
+from distill_core.models import students
+from distill_core.measure.bench import BenchConfig, LatencyRecord, VariantSpec
+from distill_core.core.errors import DistillLabError
+from distill_core.runs.pipeline import run_experiment
 
 from conftest import LABELS
 
@@ -48,7 +52,7 @@ def test_flops_of_one_linear_layer_match_the_hand_count():
 
 
 def test_flops_curve_is_exact_at_other_lengths(tiny_teacher_dir):
-    from distill_core import models
+    from distill_core.models import loading as models
 
     model = models.load_classifier(str(tiny_teacher_dir), LABELS)
     curve = bench.flops_curve(model, 64)
@@ -180,7 +184,7 @@ def test_run_ids_resolve_to_the_data_folder(isolated_home):
 
 
 def test_a_cancelled_measurement_stops_before_the_next_variant(tiny_teacher_dir):
-    from distill_core.errors import RunCancelled
+    from distill_core.core.errors import RunCancelled
 
     spec = VariantSpec("teacher", str(tiny_teacher_dir), LABELS, quantize=False, max_length=32)
     with pytest.raises(RunCancelled, match="before teacher"):

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from distill_core import charts
+from distill_core.views import charts
 
 MiB = 2**20
 
@@ -187,7 +187,7 @@ def test_config_diff_of_one_run_lists_every_key():
 
 
 def test_front_treats_a_rate_as_higher_is_better():
-    from distill_core import charts
+    from distill_core.views import charts
 
     rows = [{"run_id": "r1", "name": "lm", "variant": "teacher", "perplexity": 10.0, "decode_tokens_per_s": 5.0},
             {"run_id": "r1", "name": "lm", "variant": "student", "perplexity": 20.0, "decode_tokens_per_s": 40.0},

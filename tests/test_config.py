@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill_core import config as cfgmod
-from distill_core.config import RunConfig, from_dict, from_json, validate
-from distill_core.errors import ConfigError
+from distill_core.core import config as cfgmod
+from distill_core.core.config import RunConfig, from_dict, from_json, validate
+from distill_core.core.errors import ConfigError
 
 
 def test_defaults_validate():
@@ -238,7 +238,8 @@ def test_overlong_integer_in_json_is_a_config_error():
 
 
 def test_every_preset_validates_and_round_trips():
-    from distill_core import config, presets
+    from distill_core.core import config
+    from distill_core.tasks import presets
 
     for name in presets.preset_names():
         preset = presets.get_preset(name)
@@ -253,7 +254,8 @@ def test_every_preset_validates_and_round_trips():
     ("budget: 3", "error: not valid JSON"),
 ])
 def test_cli_run_with_a_bad_config_file_exits_2_naming_the_field(tmp_path, capsys, content, message):
-    from distill_core import cli, store
+    from distill_core import cli
+    from distill_core.runs import store
 
     path = tmp_path / "bad.json"
     path.write_text(content)

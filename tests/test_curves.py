@@ -2,7 +2,9 @@
 
 import json
 
-from distill_core import curves, store
+from distill_core.runs import curves
+
+from distill_core.runs import store
 
 
 def test_events_become_curves_per_phase():

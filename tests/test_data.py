@@ -11,11 +11,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill_core import models
-from distill_core.config import DataConfig
-from distill_core.data import (augment_text, bucketed_batches, encode, load_splits, load_transfer, pad_batch,
+from distill_core.models import loading as models
+from distill_core.core.config import DataConfig
+from distill_core.tasks.classification.data import (augment_text, bucketed_batches, encode, load_splits, load_transfer, pad_batch,
                                read_labeled_file, read_text_file, sorted_batches)
-from distill_core.errors import DistillLabError
+from distill_core.core.errors import DistillLabError
 
 ROWS = [{"review": f"review number {i} {'love it' if i % 3 else 'broke fast'}", "sentiment": "pos" if i % 3 else "neg",
          "stars": str(i % 5)} for i in range(30)]
@@ -291,7 +291,7 @@ def test_file_rows_repeating_a_test_text_are_dropped_from_training(tmp_path):
 
 
 def test_preview_lists_columns_and_first_rows(tmp_path):
-    from distill_core.data import preview_file
+    from distill_core.tasks.classification.data import preview_file
 
     path = tmp_path / "d.csv"
     path.write_text("review,stars\n" + "".join(f"text {i},{i % 5}\n" for i in range(20)))
@@ -300,7 +300,7 @@ def test_preview_lists_columns_and_first_rows(tmp_path):
 
 
 def test_uploads_are_kept_under_the_data_folder_by_content(isolated_home):
-    from distill_core.data import save_upload
+    from distill_core.tasks.classification.data import save_upload
 
     first = save_upload("mine.jsonl", b'{"text": "a", "label": "x"}\n')
     again = save_upload("renamed.jsonl", b'{"text": "a", "label": "x"}\n')
@@ -308,7 +308,7 @@ def test_uploads_are_kept_under_the_data_folder_by_content(isolated_home):
 
 
 def test_uploads_of_other_types_or_too_large_are_refused(isolated_home, monkeypatch):
-    from distill_core import data
+    from distill_core.tasks.classification import data
 
     with pytest.raises(DistillLabError) as err:
         data.save_upload("model.bin", b"\x00")

@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import compare, jobs, store
-from distill_core.errors import DistillLabError
+from distill_core.views import compare
+
+from distill_core.runs import jobs
+
+from distill_core.runs import store
+from distill_core.core.errors import DistillLabError
 
 from worker_helpers import finished, folder_digest, long_config, student_step, training, wait_for
 
@@ -27,7 +31,8 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 # What the app does when Start is pressed (jobs.submit), in a process of its own that the test can kill.
 APP_PROCESS = """
 import sys, time
-from distill_core import config, jobs
+from distill_core.core import config
+from distill_core.runs import jobs
 print(jobs.submit(config.load(sys.argv[1])), flush=True)
 time.sleep(600)
 """

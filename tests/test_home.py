@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import cli, home
-from distill_core.errors import DistillLabError
+from distill_core import cli
+
+from distill_core.core import home
+from distill_core.core.errors import DistillLabError
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 

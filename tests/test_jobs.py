@@ -10,8 +10,14 @@ import time
 
 import pytest
 
-from distill_core import cli, jobs, store, worker
-from distill_core.distill import ProgressEvent
+from distill_core import cli
+
+from distill_core.runs import jobs
+
+from distill_core.runs import store
+
+from distill_core.runs import worker
+from distill_core.core.progress import ProgressEvent
 
 from conftest import tiny_run_config
 from worker_helpers import finished, folder_digest, long_config, training, wait_for

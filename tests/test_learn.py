@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from distill_core import learn
+from distill_core.views import learn
 
 
 def test_higher_temperature_flattens_and_keeps_the_order():

@@ -4,9 +4,17 @@ import json
 
 import pytest
 
-from distill_core import bench, compare, lm_bench, store, worker
-from distill_core.lm_generate import Continuation
-from distill_core.runner import run_experiment
+from distill_core.measure import bench
+
+from distill_core.views import compare
+
+from distill_core.tasks.causal_lm import bench as lm_bench
+
+from distill_core.runs import store
+
+from distill_core.runs import worker
+from distill_core.tasks.causal_lm.generate import Continuation
+from distill_core.runs.pipeline import run_experiment
 
 from lm_fixtures import tiny_lm_config, tiny_lm_dir
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from distill_core.config import RunConfig, from_dict
-from distill_core.errors import ConfigError
+from distill_core.core.config import RunConfig, from_dict
+from distill_core.core.errors import ConfigError
 
 
 def test_old_configs_without_task_or_lm_still_load_as_classification():

@@ -2,9 +2,9 @@
 
 import pytest
 
-from distill_core import lm_data
-from distill_core.config import DataConfig, LMConfig
-from distill_core.errors import DistillLabError
+from distill_core.tasks.causal_lm import data as lm_data
+from distill_core.core.config import DataConfig, LMConfig
+from distill_core.core.errors import DistillLabError
 
 
 class _WordTokenizer:

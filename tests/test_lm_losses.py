@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill_core import lm_losses
-from distill_core.lm_teacher_cache import topk_of_logits
+from distill_core.tasks.causal_lm import losses as lm_losses
+from distill_core.tasks.causal_lm.teacher_cache import topk_of_logits
 
 P = torch.tensor([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5]]).log()
 Q = torch.tensor([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1]]).log()

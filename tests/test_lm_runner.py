@@ -5,9 +5,17 @@ import json
 import pytest
 import torch
 
-from distill_core import cli, compare, lm_runner, store, worker
-from distill_core.errors import DistillLabError, RunCancelled
-from distill_core.runner import run_experiment
+from distill_core import cli
+
+from distill_core.views import compare
+
+from distill_core.tasks.causal_lm import runner as lm_runner
+
+from distill_core.runs import store
+
+from distill_core.runs import worker
+from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.runs.pipeline import run_experiment
 
 from lm_fixtures import make_tiny_lm, tiny_lm_config, tiny_lm_dir
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from distill_core import lm_teacher_cache as cache
-from distill_core.lm_teacher_cache import TopK
+from distill_core.tasks.causal_lm import teacher_cache as cache
+from distill_core.tasks.causal_lm.teacher_cache import TopK
 
 
 class _Fixed(torch.nn.Module):
@@ -85,7 +85,7 @@ def test_rows_selects_blocks():
 
 @pytest.mark.parametrize("k", [1, 16])
 def test_target_log_prob_gives_the_teacher_perplexity(k):
-    from distill_core.lm_evaluate import teacher_quality
+    from distill_core.tasks.causal_lm.evaluate import teacher_quality
 
     logits = torch.zeros(1, 4, 16)  # uniform: perplexity = vocabulary size
     q = teacher_quality(cache.topk_of_logits(logits, torch.zeros(1, 4, dtype=torch.long), k))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from distill_core import playground
-from distill_core.errors import DistillLabError
-from distill_core.playground import LoadedVariant, ModelCache
+from distill_core.views import playground
+from distill_core.core.errors import DistillLabError
+from distill_core.views.playground import LoadedVariant, ModelCache
 
 
 def fake_variant(nbytes: int) -> LoadedVariant:
@@ -59,7 +59,7 @@ def test_an_empty_text_is_refused_by_name(home_with_run):
 
 
 def test_a_run_without_results_says_so(isolated_home):
-    from distill_core import store
+    from distill_core.runs import store
 
     record = store.create_run({"name": "fresh"})
     with pytest.raises(DistillLabError, match="no results yet"):

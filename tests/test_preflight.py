@@ -2,14 +2,16 @@
 
 import pytest
 
-from distill_core import preflight, students
-from distill_core.errors import DistillLabError
+from distill_core.views import preflight
+
+from distill_core.models import students
+from distill_core.core.errors import DistillLabError
 
 from conftest import make_tiny_classifier, tiny_run_config
 
 
 def test_keep_layers_costs_match_the_student_built_for_training(tiny_teacher_dir):
-    from distill_core import models
+    from distill_core.models import loading as models
 
     config = tiny_run_config(tiny_teacher_dir)
     report = preflight.estimate(config, seq_len=16)
@@ -44,7 +46,7 @@ def test_a_student_with_another_label_space_is_blocked(tiny_teacher_dir, tmp_pat
 def test_a_causal_lm_student_with_another_vocabulary_is_blocked():
     from types import SimpleNamespace
 
-    from distill_core.config import RunConfig, StudentConfig
+    from distill_core.core.config import RunConfig, StudentConfig
 
     run = RunConfig(task="causal-lm", student=StudentConfig(kind="model", model="x"))
     reason, field = preflight.vocabulary_verdict(run, SimpleNamespace(vocab_size=49152),

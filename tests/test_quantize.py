@@ -5,8 +5,12 @@ import struct
 import pytest
 import torch
 
-from distill_core import models, quantize, students
-from distill_core.errors import DistillLabError
+from distill_core.models import loading as models
+
+from distill_core.models import quantize
+
+from distill_core.models import students
+from distill_core.core.errors import DistillLabError
 
 from conftest import LABELS, make_tiny_classifier
 

@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from distill_core import report, store
-from distill_core.config import RunConfig
-from distill_core.errors import DistillLabError
+from distill_core.views import report
+
+from distill_core.runs import store
+from distill_core.core.config import RunConfig
+from distill_core.core.errors import DistillLabError
 
 from conftest import fake_results
 

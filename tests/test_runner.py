@@ -5,8 +5,8 @@ import json
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from distill_core.errors import DistillLabError
-from distill_core.runner import run_experiment
+from distill_core.core.errors import DistillLabError
+from distill_core.runs.pipeline import run_experiment
 
 
 def test_run_saves_student_control_and_results(tiny_config, tmp_path):

@@ -8,9 +8,13 @@ import time
 
 import pytest
 
-from distill_core import cli, compare, store
-from distill_core.config import RunConfig
-from distill_core.errors import DistillLabError
+from distill_core import cli
+
+from distill_core.views import compare
+
+from distill_core.runs import store
+from distill_core.core.config import RunConfig
+from distill_core.core.errors import DistillLabError
 
 from conftest import fake_results
 

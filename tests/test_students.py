@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from distill_core import models
-from distill_core.config import StudentConfig
-from distill_core.errors import DistillLabError
-from distill_core.students import (evenly_spaced_layers, keep_layers, kept_layers, model_cost, shrink,
+from distill_core.models import loading as models
+from distill_core.core.config import StudentConfig
+from distill_core.core.errors import DistillLabError
+from distill_core.models.students import (evenly_spaced_layers, keep_layers, kept_layers, model_cost, shrink,
                                    weight_bytes)
 
 LABELS = ["great", "other"]

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from distill_core import models, teacher_cache
-from distill_core.teacher_cache import TeacherOutputs, cache_path, fingerprint, teacher_outputs
+from distill_core.models import loading as models
+
+from distill_core.tasks.classification import teacher_cache
+from distill_core.tasks.classification.teacher_cache import TeacherOutputs, cache_path, fingerprint, teacher_outputs
 
 TEXTS = ["a great blender", "it broke in a week", "fine", "would buy again"]
 IDS = [[101, 1037, 2307, 102], [101, 2009, 3631, 102], [101, 2986, 102], [101, 2052, 4965, 2153, 102]]
@@ -122,7 +124,7 @@ def test_default_compute_runs_the_real_teacher(tiny_teacher_dir):
 def test_concat_stacks_parts_in_order_and_is_a_hit_only_when_all_parts_were():
     import torch
 
-    from distill_core.teacher_cache import TeacherOutputs, concat
+    from distill_core.tasks.classification.teacher_cache import TeacherOutputs, concat
 
     a = TeacherOutputs(torch.zeros(2, 3), {1: torch.zeros(2, 4)}, hit=True)
     b = TeacherOutputs(torch.ones(1, 3), {1: torch.ones(1, 4)}, hit=False)

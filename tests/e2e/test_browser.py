@@ -153,7 +153,7 @@ def test_compose_run_follow_compare_and_download_report(served_app, browser_page
     report = tmp_path / "report.html"
     download.value.save_as(report)
     html = report.read_text()
-    from distill_core import store
+    from distill_core.runs import store
 
     run = store.list_runs()[0]
     assert run.name == "browser-run" and run.status == "done"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core import store
+from distill_core.runs import store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGES = ["pages/home.py", "pages/new_run.py", "pages/runs.py", "pages/compare.py", "pages/playground.py",
@@ -146,7 +146,7 @@ def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
 
 
 def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
-    from distill_core import jobs
+    from distill_core.runs import jobs
 
     from conftest import tiny_run_config
 
@@ -157,7 +157,7 @@ def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
 
 
 def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(no_workers, tiny_teacher_dir):
-    from distill_core import jobs
+    from distill_core.runs import jobs
 
     from conftest import tiny_run_config
 
@@ -240,7 +240,7 @@ def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, 
 def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
     import tomllib
 
-    from distill_core.data import MAX_UPLOAD_BYTES
+    from distill_core.tasks.classification.data import MAX_UPLOAD_BYTES
 
     config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "localhost"
@@ -250,7 +250,7 @@ def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
 
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run, monkeypatch):
-    from distill_core import playground
+    from distill_core.views import playground
 
     monkeypatch.setattr(playground, "_CACHE", playground.ModelCache())  # other tests' copies share this run id
     folder = store.get_run(home_with_run).folder

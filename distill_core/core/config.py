@@ -1,0 +1,305 @@
+"""The run config: one dataclass tree, JSON round-trip, every field validated with its allowed range.
+
+A config names what to distill (teacher, student, data), how (loss, budget, optimiser) and where (device, threads).
+`from_dict` rejects unknown keys and wrong types; `validate` checks ranges; both raise ConfigError naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import reprlib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distill_core.core.errors import ConfigError
+
+TASKS = ("classification", "causal-lm")
+DIVERGENCES = ("kl", "reverse-kl", "jsd")
+STUDENT_KINDS = ("keep-layers", "shrink", "model")
+STUDENT_INITS = ("teacher", "base")
+HIDDEN_LOSSES = ("mse", "cosine")
+BUDGET_UNITS = ("steps", "epochs", "minutes")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Values quoted in error messages: short, and a bounded depth (a plain repr of deeply nested JSON overflows the stack).
+_quote = reprlib.Repr()
+_quote.maxstring = _quote.maxother = 60
+_quote.maxlevel = 3
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "minilm"  # preset model key, Hugging Face hub id, or local folder
+    finetune_epochs: float = 0.0  # > 0: fine-tune a classification head on the run's train split first (cached)
+    finetune_lr: float = 1e-4  # learning rate of that fine-tune
+    finetune_layers: int = 0  # train only the top N transformer layers and the head (0: all); fewer is faster
+    trust_remote_code: bool = False  # allow the model's own Python code; only when the user ticks it
+
+
+@dataclass
+class StudentConfig:
+    kind: str = "keep-layers"  # keep-layers | shrink | model
+    layers: list[int] | None = None  # keep-layers: teacher layer indices to keep (None: evenly spaced)
+    num_layers: int = 2  # keep-layers (when layers is None) and shrink: student depth
+    hidden_size: int | None = None  # shrink: width (None: the teacher's); must divide by num_heads
+    intermediate_size: int | None = None  # shrink: feed-forward width (None: 4 x hidden_size)
+    num_heads: int | None = None  # shrink: attention heads (None: the teacher's)
+    model: str | None = None  # model: another model reference with the same label space and vocabulary
+    init_from: str = "teacher"  # keep-layers: copy from the prepared teacher, or from its base (pre-fine-tune) weights
+
+
+@dataclass
+class DataConfig:
+    source: str = "reviews"  # built-in name, path to .csv/.jsonl, or "hub:<dataset id>"
+    text_column: str = "text"  # for files and hub datasets
+    label_column: str = "label"  # for files and hub datasets
+    validation_fraction: float = 0.1  # share of the train split held out for validation (early stopping)
+    test_fraction: float = 0.2  # share held out for test when the source has no test split of its own
+    max_train_examples: int | None = None  # cap on labeled training examples (tiny runs); None: all
+    transfer: str | None = None  # extra unlabeled text only the teacher labels: "augment", "tweets", or a file path
+    transfer_copies: int = 1  # "augment": perturbed copies per training text
+    transfer_limit: int | None = None  # cap on transfer examples; None: all
+
+
+@dataclass
+class LossConfig:
+    temperature: float = 2.0  # T: softens both distributions; the soft term is scaled by T^2
+    alpha: float = 0.5  # weight of the soft-target term; 1 - alpha weighs hard-label cross-entropy
+    hidden_weight: float = 0.0  # weight of the hidden-state term (0: off)
+    hidden_loss: str = "mse"  # mse | cosine
+    layer_map: list[int] | None = None  # teacher layer for each student layer (None: the kept layers)
+
+
+@dataclass
+class LMConfig:
+    """Causal-LM settings (task "causal-lm"); max_length is the packed block length there."""
+
+    top_k: int = 64  # teacher logits cached per token; the rest of the vocabulary is one tail bucket
+    divergence: str = "kl"  # kl: KL(teacher || student) | reverse-kl: KL(student || teacher) | jsd (with beta)
+    beta: float = 0.5  # jsd only, TRL GKD's interpolation: 0 = forward KL, 1 = reverse KL, 0.5 = symmetric JSD
+    train_blocks: int | None = None  # cap on training blocks (the teacher labels each once); None: all
+    validation_blocks: int = 16  # held-out blocks scored during training (best checkpoint by their perplexity)
+    eval_blocks: int = 32  # held-out blocks for the final quality (never trained on, nor used for validation)
+    prompt: str = "I bought this for my kitchen and"  # measurement: the prompt whose prefill is timed
+    max_new_tokens: int = 32  # measurement: greedy tokens decoded per timed run (batch 1)
+
+
+@dataclass
+class BudgetConfig:
+    unit: str = "epochs"  # steps | epochs | minutes
+    value: float = 2.0  # how many of them
+    eval_every: int = 50  # validate every this many optimiser steps (and at the end)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"  # a label, never a path
+    task: str = "classification"  # classification | causal-lm
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    lm: LMConfig = field(default_factory=LMConfig)  # used when task is "causal-lm"
+    batch_size: int = 32  # examples per optimiser step
+    learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
+    max_length: int = 128  # tokens per input after truncation (causal-lm: tokens per packed block)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch intra-op threads (0: all cores)
+    control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
+    measure: bool = True  # at the end, measure latency, memory and size of all five variants (bench.json)
+    freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value, tp, path: str):
+    """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], path) if value is not None else _fail_type(value, tp, path)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            _fail_type(value, tp, path)
+        return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected an object, got {type(value).__name__}", path)
+        return _from_dict(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail_type(value, tp, path)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail_type(value, tp, path)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail_type(value, tp, path)
+        # JSON allows NaN, Infinity and huge integers; none is a usable setting, and inf would pass "> 0" checks.
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"expected a finite number, got {value!r:.60}", path)
+        return number
+    if tp is str:
+        if not isinstance(value, str):
+            _fail_type(value, tp, path)
+        return value
+    raise ConfigError(f"unsupported type {tp}", path)
+
+
+def _fail_type(value, tp, path):
+    raise ConfigError(f"expected {_type_name(tp)}, got {type(value).__name__} ({_quote.repr(value)})", path)
+
+
+def _from_dict(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key; allowed keys: {', '.join(sorted(names))}", f"{where}{unknown[0]}")
+    kwargs = {}
+    for name, value in data.items():
+        path = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], path)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Build and validate a RunConfig from plain data (e.g. parsed JSON). Raises ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a run config is a JSON object, got {type(data).__name__}")
+    config = _from_dict(RunConfig, data)
+    validate(config)
+    return config
+
+
+def from_json(text: str) -> RunConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:  # e.g. an integer too long for Python to convert
+        raise ConfigError(f"not valid JSON: {str(exc)[:120]}") from None
+    except RecursionError:
+        raise ConfigError("lists or objects nested too deeply to read; a run config is an object of sections a few "
+                          "levels deep") from None
+    return from_dict(data)
+
+
+def load(path: str | Path) -> RunConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not JSON
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return from_json(text)
+
+
+def _check(ok: bool, field_name: str, allowed: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{value!r} is not allowed; allowed: {allowed}", field_name)
+
+
+def validate(c: RunConfig) -> RunConfig:
+    """Check every field's range; raise ConfigError naming the first bad field and what is allowed."""
+    _check(bool(c.name.strip()) and len(c.name) <= 120, "name", "1 to 120 characters", c.name)
+    _check(c.task in TASKS, "task", " | ".join(TASKS), c.task)
+    _check(bool(c.teacher.model.strip()), "teacher.model", "a preset key, hub id or local folder", c.teacher.model)
+    _check(0 <= c.teacher.finetune_epochs <= 20, "teacher.finetune_epochs", "0 to 20", c.teacher.finetune_epochs)
+    _check(0 < c.teacher.finetune_lr <= 1, "teacher.finetune_lr", "> 0 and <= 1", c.teacher.finetune_lr)
+    _check(0 <= c.teacher.finetune_layers <= 1024, "teacher.finetune_layers", "0 (all) to 1024",
+           c.teacher.finetune_layers)
+
+    s = c.student
+    _check(s.kind in STUDENT_KINDS, "student.kind", " | ".join(STUDENT_KINDS), s.kind)
+    _check(1 <= s.num_layers <= 128, "student.num_layers", "1 to 128", s.num_layers)
+    if s.layers is not None:
+        _check(len(s.layers) > 0, "student.layers", "a non-empty list of teacher layer indices", s.layers)
+        _check(all(i >= 0 for i in s.layers), "student.layers", "indices >= 0", s.layers)
+        _check(len(set(s.layers)) == len(s.layers), "student.layers", "each index at most once", s.layers)
+    for name, limit in (("hidden_size", 16384), ("intermediate_size", 65536), ("num_heads", 256)):
+        value = getattr(s, name)
+        _check(value is None or 1 <= value <= limit, f"student.{name}", f"null or 1 to {limit}", value)
+    if s.hidden_size and s.num_heads:
+        _check(s.hidden_size % s.num_heads == 0, "student.hidden_size", "a multiple of student.num_heads",
+               s.hidden_size)
+    _check(s.kind != "model" or bool(s.model), "student.model", "a model reference when kind is 'model'", s.model)
+    _check(s.init_from in STUDENT_INITS, "student.init_from", " | ".join(STUDENT_INITS), s.init_from)
+
+    d = c.data
+    _check(bool(d.source.strip()), "data.source", "a built-in name, a .csv/.jsonl path or hub:<id>", d.source)
+    _check(0 < d.validation_fraction < 0.5, "data.validation_fraction", "> 0 and < 0.5", d.validation_fraction)
+    _check(0 < d.test_fraction < 0.5, "data.test_fraction", "> 0 and < 0.5", d.test_fraction)
+    _check(d.max_train_examples is None or d.max_train_examples >= 2, "data.max_train_examples", "null or >= 2",
+           d.max_train_examples)
+    _check(1 <= d.transfer_copies <= 20, "data.transfer_copies", "1 to 20", d.transfer_copies)
+    _check(d.transfer_limit is None or d.transfer_limit >= 1, "data.transfer_limit", "null or >= 1",
+           d.transfer_limit)
+
+    lo = c.loss
+    _check(0 < lo.temperature <= 100, "loss.temperature", "> 0 and <= 100", lo.temperature)
+    _check(0 <= lo.alpha <= 1, "loss.alpha", "0 to 1", lo.alpha)
+    _check(lo.hidden_weight >= 0, "loss.hidden_weight", ">= 0", lo.hidden_weight)
+    _check(lo.hidden_loss in HIDDEN_LOSSES, "loss.hidden_loss", " | ".join(HIDDEN_LOSSES), lo.hidden_loss)
+    if lo.layer_map is not None:
+        _check(len(lo.layer_map) > 0 and all(i >= 0 for i in lo.layer_map), "loss.layer_map",
+               "a non-empty list of teacher layer indices >= 0", lo.layer_map)
+
+    b = c.budget
+    _check(b.unit in BUDGET_UNITS, "budget.unit", " | ".join(BUDGET_UNITS), b.unit)
+    _check(b.value > 0, "budget.value", "> 0", b.value)
+    _check(b.unit != "steps" or float(b.value).is_integer(), "budget.value", "a whole number of steps", b.value)
+    _check(b.eval_every >= 1, "budget.eval_every", ">= 1", b.eval_every)
+
+    _validate_lm(c)
+
+    _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
+    _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
+    _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
+    _check(0 <= c.seed < 2**32, "seed", "0 to 2^32 - 1", c.seed)
+    _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
+    _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
+    return c
+
+
+def _validate_lm(c: RunConfig) -> None:
+    """The lm section's ranges (always), and for causal-LM runs the classification-only features they refuse."""
+    lm = c.lm
+    _check(1 <= lm.top_k <= 1024, "lm.top_k", "1 to 1024", lm.top_k)
+    _check(lm.divergence in DIVERGENCES, "lm.divergence", " | ".join(DIVERGENCES), lm.divergence)
+    _check(0 <= lm.beta <= 1, "lm.beta", "0 to 1", lm.beta)
+    _check(lm.train_blocks is None or lm.train_blocks >= 1, "lm.train_blocks", "null or >= 1", lm.train_blocks)
+    _check(1 <= lm.validation_blocks <= 10000, "lm.validation_blocks", "1 to 10000", lm.validation_blocks)
+    _check(1 <= lm.eval_blocks <= 10000, "lm.eval_blocks", "1 to 10000", lm.eval_blocks)
+    _check(bool(lm.prompt.strip()) and len(lm.prompt) <= 4000, "lm.prompt", "1 to 4000 characters", lm.prompt)
+    _check(1 <= lm.max_new_tokens <= 1024, "lm.max_new_tokens", "1 to 1024", lm.max_new_tokens)
+    if c.task != "causal-lm":
+        return
+    _check(c.teacher.finetune_epochs == 0, "teacher.finetune_epochs",
+           "0 for causal-lm (the teacher is used as it is)", c.teacher.finetune_epochs)
+    _check(c.loss.hidden_weight == 0, "loss.hidden_weight", "0 for causal-lm (logit distillation only)",
+           c.loss.hidden_weight)
+    _check(c.max_length >= 8, "max_length", ">= 8 for causal-lm (the packed block length in tokens)", c.max_length)

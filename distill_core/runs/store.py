@@ -1,0 +1,451 @@
+"""The run store: one SQLite file (WAL) under the data folder, plus one artifacts folder per run.
+
+Tables: `runs` (one row per run: status, progress, heartbeat, config, summary) and `events` (progress reports in
+order; the live loss and evaluation curves). The schema version is SQLite's `PRAGMA user_version`; `MIGRATIONS[i]`
+takes a store from version i to i + 1, so a later release appends a step instead of rewriting the file.
+
+Every write is one short transaction (`BEGIN IMMEDIATE`), and every connection waits up to `BUSY_TIMEOUT_MS` for
+the write lock, so a worker and the UI can write at the same time. A run's folder is `runs/<id>`; ids are
+generated here, never taken from run names (a name is a label shown to people, nothing more).
+
+Liveness: a `queued` or `running` run whose worker process is gone (pid not alive) or whose heartbeat is older than
+`STALE_AFTER_S` is marked `interrupted` by whoever next reads the runs (`list_runs`, `get_run`, `claim`).
+Times are Unix epoch seconds (float).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from distill_core.core.errors import DistillLabError
+from distill_core.core.home import data_home
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+STALE_AFTER_S = 30.0  # a heartbeat older than this means the worker is gone
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's transaction
+SCHEMA_VERSION = 1
+_RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # fullmatch only
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    conn.execute("""
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,            -- a label, never a path
+            status TEXT NOT NULL,          -- queued | running | done | failed | cancelled | interrupted
+            created REAL NOT NULL,         -- epoch seconds
+            updated REAL NOT NULL,
+            started REAL,                  -- when a worker claimed it
+            finished REAL,
+            heartbeat REAL,                -- last sign of life from its worker
+            pid INTEGER,                   -- the worker process
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            progress REAL NOT NULL DEFAULT 0,  -- 0..1 of the whole run (rough: phases weighted)
+            phase TEXT,
+            fraction REAL NOT NULL DEFAULT 0,  -- 0..1 of the current phase
+            message TEXT,
+            error TEXT,                    -- why it did not finish: failure, cancel note or interruption
+            config TEXT NOT NULL,          -- RunConfig as JSON
+            summary TEXT                   -- headline results and timings as JSON, once done
+        )""")
+    conn.execute("CREATE INDEX runs_status ON runs(status)")
+    conn.execute("CREATE INDEX runs_created ON runs(created)")
+    conn.execute("""
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            time REAL NOT NULL,
+            phase TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            total INTEGER,
+            fraction REAL NOT NULL,
+            metrics TEXT NOT NULL,         -- JSON object, e.g. {"loss": 0.41, "val_accuracy": 0.82}
+            message TEXT NOT NULL
+        )""")
+    conn.execute("CREATE INDEX events_run ON events(run_id, id)")
+
+
+MIGRATIONS = [_migrate_0_to_1]  # MIGRATIONS[i]: schema version i -> i + 1
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_ready: set[str] = set()  # store files whose schema this process has checked
+_setup_lock = threading.Lock()  # one thread at a time sets up a store file
+
+
+def db_path() -> Path:
+    return data_home() / "store.sqlite3"
+
+
+def runs_root() -> Path:
+    path = data_home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_dir(run_id: str) -> Path:
+    """The artifacts folder of a run (`runs/<id>` under the data folder); the id is checked to be a plain id."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise DistillLabError(f"{run_id!r} is not a run id (like 20260101-120000-a1b2c3)", "run")
+    return runs_root() / run_id
+
+
+def new_run_id() -> str:
+    """A fresh id that sorts by creation time: YYYYMMDD-HHMMSS-<6 hex>."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, migrated to SCHEMA_VERSION."""
+    path = Path(path) if path else db_path()
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: committed transactions survive a killed process
+    conn.execute("PRAGMA foreign_keys=ON")
+    key = str(path.resolve())
+    if key not in _ready:
+        with _setup_lock:
+            if key not in _ready:
+                _retry_while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                _migrate(conn)
+                _ready.add(key)
+    return conn
+
+
+def _retry_while_locked(statement) -> None:
+    """Run `statement`, retrying for up to BUSY_TIMEOUT_MS while the file is locked: switching a new store to WAL
+    fails at once (SQLite calls no busy handler for it) while another process is creating the same store."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DistillLabError(f"the run store {db_path()} has schema version {version}; this Distill Lab "
+                                  f"reads up to {SCHEMA_VERSION}: upgrade Distill Lab", "store")
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    """One write transaction; takes the write lock at the start so read-then-write cannot race."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def _opened(path: Path | None = None):
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@dataclass
+class RunRecord:
+    """One row of `runs`. `config` is None in listings (they skip it to stay cheap)."""
+
+    id: str
+    name: str
+    status: str
+    created: float
+    updated: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    pid: int | None
+    cancel_requested: bool
+    progress: float  # 0..1 of the whole run
+    phase: str | None
+    fraction: float  # 0..1 of the current phase
+    message: str | None
+    error: str | None
+    summary: dict | None
+    config: dict | None = field(default=None)
+
+    @property
+    def folder(self) -> Path:
+        return run_dir(self.id)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_LIST_COLUMNS = ("id, name, status, created, updated, started, finished, heartbeat, pid, cancel_requested, "
+                 "progress, phase, fraction, message, error, summary")
+
+
+def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
+    data = {k: row[k] for k in row.keys() if k != "config"}
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    data["summary"] = json.loads(data["summary"]) if data["summary"] else None
+    if with_config:
+        data["config"] = json.loads(row["config"])
+    return RunRecord(**data)
+
+
+def create_run(config: dict, name: str | None = None, pid: int | None = None) -> RunRecord:
+    """Insert a `queued` run with a fresh id and make its (empty) folder. `name` defaults to config["name"]."""
+    label = name if name is not None else str(config.get("name", "run"))
+    now = time.time()
+    with _opened() as conn:
+        for _ in range(5):
+            run_id = new_run_id()
+            try:
+                with transaction(conn):
+                    conn.execute("INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config) "
+                                 "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                                 (run_id, label, now, now, now, pid, json.dumps(config)))
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:
+            raise DistillLabError("could not find a free run id; try again", "run")
+    run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    return get_run(run_id)
+
+
+def set_pid(run_id: str, pid: int) -> None:
+    """Record the worker process of a run (and count it as a sign of life)."""
+    with _opened() as conn, transaction(conn):
+        conn.execute("UPDATE runs SET pid = ?, heartbeat = ?, updated = ? WHERE id = ?",
+                     (pid, time.time(), time.time(), run_id))
+
+
+def heartbeat(run_id: str) -> None:
+    with _opened() as conn, transaction(conn):
+        conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status IN ('queued', 'running')",
+                     (time.time(), run_id))
+
+
+def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
+    """The id of the run `ref` names: its full id or a unique prefix of it (names are labels, not keys)."""
+    ref = (ref or "").strip()
+    if not ref.isprintable() or not ref.isascii():  # ids are ASCII; a stray byte would not reach SQLite intact
+        raise DistillLabError(f"no run with id {ref!r}; run ids are like 20260101-120000-a1b2c3", "run")
+    if ref and conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
+        return ref
+    matches = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
+                                          (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))
+               ] if len(ref) >= 4 else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise DistillLabError(f"{ref!r} matches several runs ({', '.join(matches[:2])}, ...); give more of the id",
+                              "run")
+    raise DistillLabError(f"no run with id {ref!r}; `distill-lab list` shows the run ids", "run")
+
+
+def get_run(ref: str) -> RunRecord:
+    """One run with its config (marks it interrupted first if its worker is gone). Raises DistillLabError."""
+    with _opened() as conn:
+        mark_interrupted(conn)
+        run_id = resolve_run(conn, ref)
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return _record(row, with_config=True)
+
+
+def list_runs(status: str | None = None, limit: int | None = None) -> list[RunRecord]:
+    """Runs, newest first, with status and progress (no config: cheap; ~ms for 1,000 runs)."""
+    with _opened() as conn:
+        mark_interrupted(conn)
+        sql = f"SELECT {_LIST_COLUMNS} FROM runs"
+        params: list = []
+        if status:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY created DESC, rowid DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = conn.execute(sql, params).fetchall()
+    return [_record(r) for r in rows]
+
+
+def run_history(ref: str, after: int = 0) -> list[dict]:
+    """Progress events of a run in order (each: id, time, phase, step, total, fraction, metrics, message).
+
+    `after`: only events with a larger id (for polling: pass the last id seen)."""
+    with _opened() as conn:
+        run_id = resolve_run(conn, ref)
+        rows = conn.execute("SELECT id, time, phase, step, total, fraction, metrics, message FROM events "
+                            "WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)).fetchall()
+    return [dict(r) | {"metrics": json.loads(r["metrics"])} for r in rows]
+
+
+def record_event(run_id: str, event: dict, progress: float | None = None) -> None:
+    """Append one progress event (a ProgressEvent.to_dict()) and update the run's phase and progress, atomically."""
+    now = time.time()
+    with _opened() as conn, transaction(conn):
+        conn.execute("INSERT INTO events (run_id, time, phase, step, total, fraction, metrics, message) "
+                     "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?)",
+                     (run_id, now, event["phase"], int(event.get("step") or 0), event.get("total"),
+                      float(event.get("fraction") or 0.0), json.dumps(event.get("metrics") or {}, default=float),
+                      event.get("message") or "", run_id))
+        conn.execute("UPDATE runs SET phase = ?, fraction = ?, message = COALESCE(NULLIF(?, ''), message), "
+                     "progress = MAX(progress, COALESCE(?, progress)), heartbeat = ?, updated = ? WHERE id = ?",
+                     (event["phase"], float(event.get("fraction") or 0.0), event.get("message") or "", progress,
+                      now, now, run_id))
+
+
+def claim(run_id: str, max_jobs: int, pid: int) -> str:
+    """Try to move a queued run to `running`: 'claimed', 'wait' (slots busy or older runs first) or its status.
+
+    Atomic: the running count, the queue order and the update happen in one write transaction. First in, first out."""
+    now = time.time()
+    with _opened() as conn:
+        mark_interrupted(conn)
+        with transaction(conn):
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return "deleted"
+            if row["status"] != "queued":
+                return row["status"]
+            running = conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            free = max_jobs - running
+            if free <= 0:
+                return "wait"
+            first = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status = 'queued' "
+                                                "ORDER BY created, rowid LIMIT ?", (free,))]
+            if run_id not in first:
+                return "wait"
+            conn.execute("UPDATE runs SET status = 'running', started = ?, heartbeat = ?, updated = ?, pid = ?, "
+                         "message = 'started' WHERE id = ? AND status = 'queued'", (now, now, now, pid, run_id))
+    return "claimed"
+
+
+def finish(run_id: str, status: str, error: str | None = None, summary: dict | None = None) -> None:
+    """End a run: done | failed | cancelled | interrupted, with the reason (error) and headline results (summary).
+
+    Only a run still active, or one marked interrupted while its worker was in fact alive, changes."""
+    if status not in FINISHED:
+        raise ValueError(f"not a final status: {status}")
+    now = time.time()
+    with _opened() as conn, transaction(conn):
+        conn.execute("UPDATE runs SET status = ?, error = ?, summary = COALESCE(?, summary), finished = ?, "
+                     "updated = ?, progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END "
+                     "WHERE id = ? AND status IN ('queued', 'running', 'interrupted')",
+                     (status, error, json.dumps(summary, default=float) if summary is not None else None, now, now,
+                      status, run_id))
+
+
+def request_cancel(ref: str) -> str:
+    """Ask a run to stop and return its status after the call: a queued run is cancelled at once, a running
+    one gets `cancel_requested` (its worker stops at the next step and saves what it has), others are unchanged."""
+    now = time.time()
+    with _opened() as conn:
+        mark_interrupted(conn)
+        with transaction(conn):
+            run_id = resolve_run(conn, ref)
+            status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            if status == "queued":
+                conn.execute("UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished = ?, updated = ?, "
+                             "error = 'cancelled before it started' WHERE id = ?", (now, now, run_id))
+                return "cancelled"
+            if status == "running":
+                conn.execute("UPDATE runs SET cancel_requested = 1, updated = ? WHERE id = ?", (now, run_id))
+            return status
+
+
+def cancel_requested(run_id: str) -> bool:
+    """Whether someone asked this run to stop (or removed it)."""
+    with _opened() as conn:
+        row = conn.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return row is None or bool(row[0])
+
+
+def run_exists(run_id: str) -> bool:
+    """Whether the store still has this run (False once it was deleted)."""
+    with _opened() as conn:
+        return conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+
+def delete_run(ref: str) -> str:
+    """Remove a run's row, its events and its folder; returns the id. Its worker, if any, sees the row gone as a
+    cancel: a queued one exits, a running one stops at its next step and removes whatever it writes after this."""
+    with _opened() as conn:
+        mark_interrupted(conn)
+        run_id = resolve_run(conn, ref)
+        folder = run_dir(run_id)
+        trash = folder.with_name(f".deleting-{run_id}")
+        with transaction(conn):
+            if folder.exists():
+                shutil.rmtree(trash, ignore_errors=True)  # left by an earlier delete that was killed
+                os.replace(folder, trash)  # atomic: the folder is gone before the rows are
+            conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    shutil.rmtree(trash, ignore_errors=True)
+    return run_id
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process `pid` exists on this machine and is not a zombie (None: unknown, counted as alive)."""
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped by its parent still answers kill(0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def mark_interrupted(conn: sqlite3.Connection, now: float | None = None) -> list[str]:
+    """Mark active runs whose worker is gone (dead pid, or heartbeat older than STALE_AFTER_S) `interrupted`."""
+    now = now or time.time()
+    active = conn.execute("SELECT id, pid, heartbeat, created FROM runs WHERE status IN ('queued', 'running')"
+                          ).fetchall()
+    gone = []
+    for r in active:
+        last = r["heartbeat"] or r["created"]
+        if now - last > STALE_AFTER_S:
+            gone.append((r["id"], f"no heartbeat for {now - last:.0f} s: the worker stopped (killed, crashed or "
+                                  "the machine slept)"))
+        elif not pid_alive(r["pid"]):
+            gone.append((r["id"], f"the worker process {r['pid']} is gone (killed or crashed)"))
+    if gone:
+        with transaction(conn):
+            for run_id, reason in gone:
+                conn.execute("UPDATE runs SET status = 'interrupted', error = ?, finished = ?, updated = ? "
+                             "WHERE id = ? AND status IN ('queued', 'running')", (reason, now, now, run_id))
+    return [g[0] for g in gone]
+
+
+def integrity_ok(path: Path | None = None) -> bool:
+    """SQLite's own consistency check of the store file."""
+    with _opened(path) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,171 @@
+"""What a task is: the hooks the shared run pipeline, measurement, CLI and views call, and what they may assume.
+
+A task is one folder under `tasks/` with a `Task` subclass registered in `tasks/registry.py`. The shared machinery
+(runs/, views/, cli.py) asks the task; it never names one. A new task overrides the hooks below that differ; the
+defaults here are what a task without its own opinion gets.
+
+The pipeline's order (runs/pipeline.py): prepare -> teacher_targets -> train("student") -> evaluate -> reset to the
+same initial weights -> train("control", same steps) -> evaluate -> results.json -> measure.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from distill_core.core.errors import RunCancelled
+from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """What "quality" means for a task: its headline metric and the columns Compare and the CLI show."""
+
+    metric: str  # the headline metric every variant is scored on, e.g. "accuracy", "perplexity"
+    higher_is_better: bool
+    columns: tuple[str, ...]  # quality columns of the comparison table, headline first
+    split: str = "test"  # the held-out data the metric is measured on, as the results say it
+
+
+@dataclass
+class RunContext:
+    """What every step of one run shares: its config, folder, device, progress callback and stop check."""
+
+    config: Any  # a validated RunConfig
+    run_dir: Path
+    device: str  # "cpu" | "cuda"
+    threads: int  # torch intra-op threads in force
+    emit: ProgressFn
+    should_stop: StopFn | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, saved in results.json
+
+    def stop_if_asked(self, where: str) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise RunCancelled(f"cancelled {where}")
+
+    def progress(self, phase: str, message: str, fraction: float = 0.0) -> None:
+        self.emit(ProgressEvent(phase, 0, None, fraction, message=message))
+
+    @contextmanager
+    def timed(self, key: str) -> Iterator[None]:
+        """Add the seconds spent in the block to timings[key]."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[key] = self.timings.get(key, 0.0) + time.monotonic() - t0
+
+
+@dataclass
+class Prepared:
+    """What `Task.prepare` hands the pipeline: a student ready to train and the records to save with the run."""
+
+    student: Any  # torch.nn.Module, trained in place; reset to its initial weights before the control
+    tokenizer: Any  # saved beside the student (None: the task saves no tokenizer)
+    preflight: dict  # preflight.json: {"teacher": cost, "student": cost, "student_description", "flops_ratio"}
+    state: Any = None  # anything else the task's later hooks need (data, teacher, label order...)
+    history: dict[str, list] = field(default_factory=dict)  # curves recorded while preparing (teacher fine-tune)
+    freeze_embeddings: bool = False  # the student's input embeddings stay fixed during training
+
+
+@dataclass
+class Targets:
+    """The teacher's outputs the student learns from (computed once, cached) and whether they came from the cache."""
+
+    value: Any
+    cached: bool
+
+
+@dataclass
+class Trained:
+    """One training phase's outcome: its curve, the steps it took, a summary for results.json, how it ended."""
+
+    history: list[dict]
+    steps: int
+    summary: dict  # steps, seconds, examples, best step, best validation score, stopped
+    stopped: str  # "budget" | "cancelled"
+
+
+class Task:
+    """Base of every task: override what differs. Methods import their heavy libraries lazily, so registering a task
+    (at import of distill_core) costs nothing."""
+
+    name: str = ""  # the config's `task` value, e.g. "classification"
+    title: str = ""  # a label for people, e.g. "Text classification"
+    quality: QualitySpec = QualitySpec("accuracy", True, ("accuracy",))
+    section: tuple[str, type] | None = None  # a config section of its own: (key, dataclass), e.g. ("lm", LMConfig)
+    class_distributions: bool = False  # variants answer with probabilities over named classes (Learn's lessons)
+    unit_name: str = "input"  # what one input is, for costs ("input", "block of max_length tokens")
+
+    # --- config -----------------------------------------------------------------------------------------------
+    def validate(self, config) -> None:
+        """Refuse settings this task cannot honour (raise ConfigError naming the field); the shared ranges are
+        already checked."""
+
+    def presets(self) -> dict[str, tuple[str, Any]]:
+        """Preset name -> (one-line description, RunConfig)."""
+        return {}
+
+    # --- before a run: pre-flight -----------------------------------------------------------------------------
+    def preflight_seq_len(self, config) -> int:
+        """Tokens per input at which pre-flight counts FLOPs."""
+        return max(2, config.max_length // 2)
+
+    def teacher_config(self, config):
+        """The teacher's transformers config (no weights loaded)."""
+        raise NotImplementedError
+
+    def model_from_config(self, hf_config):
+        """A randomly initialised model of `hf_config` (pre-flight counts its costs)."""
+        raise NotImplementedError
+
+    def compatibility(self, config, teacher_config, student_config) -> tuple[str | None, str | None]:
+        """(why the pair cannot be distilled, the field at fault), or (None, None)."""
+        return None, None
+
+    def preflight_notes(self, config, teacher_config, student_config) -> list[str]:
+        return []
+
+    # --- the run ------------------------------------------------------------------------------------------------
+    def prepare(self, ctx: RunContext) -> Prepared:
+        """Load data and teacher, build the student; raise DistillLabError for what the user must fix."""
+        raise NotImplementedError
+
+    def teacher_targets(self, ctx: RunContext, prepared: Prepared) -> Targets:
+        raise NotImplementedError
+
+    def train(self, ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
+        """Train prepared.student in place. phase "student": with the teacher, within the config's budget;
+        "control": hard targets only, exactly `steps` steps, same data the labels cover."""
+        raise NotImplementedError
+
+    def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        """The teacher's quality report on the held-out split (it must carry `quality.metric`)."""
+        raise NotImplementedError
+
+    def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        """The quality report of prepared.student as it is now, on the same held-out split."""
+        raise NotImplementedError
+
+    def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        """Task-specific parts of results.json (teacher, data sizes, label names...)."""
+        return {}
+
+    # --- after a run: measurement ---------------------------------------------------------------------------
+    def measure(self, run_dir: Path, cfg, variants: list[str] | None = None, on_progress: ProgressFn | None = None,
+                should_stop: StopFn | None = None, write: bool = True, after_run: bool = False) -> dict:
+        """Measure a finished run's variants and write bench.json (with "task": self.name); returns its dict.
+        `cfg` is a measure.records.BenchConfig; `after_run`: the run's own results already hold some quality."""
+        raise NotImplementedError
+
+    # --- reading results ------------------------------------------------------------------------------------
+    def bench_columns(self, bench: dict) -> dict[str, dict]:
+        """Compare's cost columns per variant from bench.json (latency, memory, size...)."""
+        return {}
+
+    def format_bench(self, bench: dict) -> str:
+        """bench.json as a text table (`distill-lab bench`, `distill-lab show`)."""
+        return ""

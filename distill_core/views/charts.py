@@ -1,0 +1,429 @@
+"""Figures and display tables for the dashboard and the HTML report: plotly only, never streamlit.
+
+Inputs are the comparison table's rows (`compare.results_table(...).rows`: one dict per run x variant, missing
+cells None), a run's history.json, or plain lists. Every builder returns a figure (or a DataFrame) and never raises
+on missing data: an empty input gives a figure that says so. Colours are fixed per variant (`VARIANT_COLORS`), so a
+variant looks the same in every chart, on every page and in the report.
+
+Units: quality fractions (accuracy, macro-F1, agreement, retention) are shown in %, weight bytes in MiB, times in
+ms; the axis titles say so (`metric_label`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from distill_core.views.learn import soft_targets
+
+# Okabe-Ito (colour-blind safe): teacher blue, student vermillion; their int8 versions the related lighter hue.
+VARIANT_COLORS: dict[str, str] = {
+    "teacher": "#0072B2",
+    "teacher-int8": "#56B4E9",
+    "student": "#D55E00",
+    "student-int8": "#E69F00",
+    "control": "#009E73",
+}
+FALLBACK_COLOR = "#8C8C8C"
+VARIANT_SYMBOLS = {"teacher": "diamond", "teacher-int8": "diamond-open", "student": "circle",
+                   "student-int8": "circle-open", "control": "square"}
+
+# column -> (axis label with unit, higher is better)
+QUALITY_METRICS: dict[str, tuple[str, bool]] = {
+    "accuracy": ("accuracy (%)", True),
+    "macro_f1": ("macro-F1 (%)", True),
+    "agreement": ("agreement with teacher (%)", True),
+    "retention": ("retention of teacher quality (%)", True),
+    "perplexity": ("perplexity", False),
+    "kl_from_teacher": ("KL(teacher || variant) (nats)", False),
+}
+LATENCY_METRICS: dict[str, tuple[str, bool]] = {
+    "p50_ms_batch1": ("latency p50, batch 1 (ms)", False),
+    "p50_ms_batch32": ("latency p50, batch 32 (ms)", False),
+    "prefill_ms": ("prefill latency p50 (ms)", False),
+    "decode_tokens_per_s": ("decode speed (tokens/s)", True),
+    "throughput_per_s": ("throughput (inputs/s)", True),
+    "peak_memory_mib": ("peak memory (MiB)", False),
+    "weight_bytes": ("weights (MiB)", False),
+}
+_P50_BATCH = re.compile(r"^p50_ms_batch(\d+)$")
+# Stored value x scale = shown value: fractions become %, bytes become MiB.
+_SCALE = {"accuracy": 100.0, "macro_f1": 100.0, "agreement": 100.0, "retention": 100.0, "ece": 100.0,
+          "weight_bytes": 1 / 2**20}
+_OTHER_LABELS = {"parameters": "parameters (M)", "flops_per_input": "GFLOPs per input", "ece": "calibration error (%)",
+                 "distillation_gain": "distillation gain"}  # cells carry the unit: see gain_text
+_SCALE |= {"parameters": 1e-6, "flops_per_input": 1e-9, "distillation_gain": 100.0}
+
+FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+EMPTY_MESSAGE = "no measured variants yet"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Colours, labels, layout
+
+
+def variant_color(variant: str) -> str:
+    """The variant's colour; grey for a variant outside VARIANT_COLORS."""
+    return VARIANT_COLORS.get(variant, FALLBACK_COLOR)
+
+
+def _metric_spec(column: str) -> tuple[str, bool]:
+    if column in QUALITY_METRICS:
+        return QUALITY_METRICS[column]
+    if column in LATENCY_METRICS:
+        return LATENCY_METRICS[column]
+    match = _P50_BATCH.match(column)
+    if match:
+        return f"latency p50, batch {match.group(1)} (ms)", False
+    return _OTHER_LABELS.get(column, column.replace("_", " ")), True
+
+
+def metric_label(column: str) -> str:
+    """Axis title with unit for a comparison-table column (p50_ms_batchN for any N included)."""
+    return _metric_spec(column)[0]
+
+
+def display_value(column: str, value) -> float | None:
+    """A stored value in the unit its label shows (fractions -> %, bytes -> MiB); None when missing or not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value) * _SCALE.get(column, 1.0)
+
+
+def available_metrics(rows: list[dict], kind: str = "quality") -> dict[str, tuple[str, bool]]:
+    """The metrics of one kind ("quality" or "cost") that at least one row has a value for, in display order;
+    cost includes every p50_ms_batchN column present. For the pages' axis pickers."""
+    present = {c for row in rows for c, v in row.items() if display_value(c, v) is not None}
+    if kind == "quality":
+        return {c: spec for c, spec in QUALITY_METRICS.items() if c in present}
+    batches = sorted((int(m.group(1)), c) for c in present if (m := _P50_BATCH.match(c)))
+    out = {c: _metric_spec(c) for _, c in batches}
+    out |= {c: spec for c, spec in LATENCY_METRICS.items() if c in present and c not in out}
+    return out
+
+
+def apply_layout(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+    """The one look of every figure: plotly_white, a readable font, even margins, legend on top."""
+    fig.update_layout(template="plotly_white", font=dict(family=FONT, size=13, color="#2b2b2b"),
+                      margin=dict(l=60, r=24, t=72 if title else 40, b=56), hoverlabel=dict(font_family=FONT),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+                      title=dict(text=title, x=0, xanchor="left", font_size=16) if title else None)
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def empty_figure(message: str = EMPTY_MESSAGE, title: str | None = None) -> go.Figure:
+    """A blank figure carrying `message` in its middle (what builders return when there is nothing to plot)."""
+    fig = go.Figure()
+    fig.add_annotation(text=html.escape(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=15, color="#777777"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return apply_layout(fig, title, height=320)
+
+
+def _run_labels(rows: list[dict]) -> dict[str, str]:
+    """run_id -> the name to show; runs sharing a name get the id's last 6 characters added."""
+    names: dict[str, str] = {}
+    for row in rows:
+        names.setdefault(str(row.get("run_id")), str(row.get("name") or row.get("run_id")))
+    counts: dict[str, int] = {}
+    for name in names.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {rid: (f"{name} ({rid[-6:]})" if counts[name] > 1 else name) for rid, name in names.items()}
+
+
+def _variants_in_order(variants) -> list[str]:
+    known = [v for v in VARIANT_COLORS if v in variants]
+    return known + sorted(set(variants) - set(known))
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Quality vs cost
+
+
+def pareto_front(points: list[tuple[float, float]], higher_quality_is_better: bool = True) -> list[int]:
+    """Indices of the non-dominated (cost, quality) points, sorted by cost (ties: best quality first).
+
+    Cost is lower-better. A point is dominated when another is at least as good on both axes and better on one;
+    identical points do not dominate each other, so both stay. Points with a non-finite value are never on it."""
+    sign = 1.0 if higher_quality_is_better else -1.0
+    good = [(i, float(c), sign * float(q)) for i, (c, q) in enumerate(points)
+            if math.isfinite(c) and math.isfinite(q)]
+    front = [i for i, c, q in good
+             if not any(c2 <= c and q2 >= q and (c2 < c or q2 > q) for _, c2, q2 in good)]
+    by_index = {i: (c, -q) for i, c, q in good}
+    return sorted(front, key=lambda i: (by_index[i], i))
+
+
+def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: str = "p50_ms_batch1") -> go.Figure:
+    """One marker per (run, variant) row with both values: x = cost, y = quality, bubble area ~ weight bytes,
+    colour = variant, diamond = teacher, open marker = int8; the Pareto front as a dashed line."""
+    q_label, higher_better = _metric_spec(quality)
+    c_label, cost_higher_better = _metric_spec(cost)
+    points = [r for r in rows if display_value(quality, r.get(quality)) is not None
+              and display_value(cost, r.get(cost)) is not None]
+    if not points:
+        return empty_figure(EMPTY_MESSAGE)
+    names = _run_labels(points)
+    sizes = [display_value("weight_bytes", r.get("weight_bytes")) for r in points]
+    largest = max((s for s in sizes if s), default=0.0)
+    max_px = 46.0  # diameter of the largest bubble
+    fig = go.Figure()
+    for variant in _variants_in_order({r["variant"] for r in points}):
+        mine = [(r, s) for r, s in zip(points, sizes) if r["variant"] == variant]
+        # area ~ weights: diameter ~ sqrt(bytes); rows without a size get a mid-size marker
+        diam = [max_px * math.sqrt(s / largest) if s and largest else max_px / 2 for _, s in mine]
+        fig.add_trace(go.Scatter(
+            x=[display_value(cost, r[cost]) for r, _ in mine], y=[display_value(quality, r[quality]) for r, _ in mine],
+            mode="markers", name=variant, legendgroup=variant,
+            marker=dict(color=variant_color(variant), symbol=VARIANT_SYMBOLS.get(variant, "circle"),
+                        size=[max(d, 9.0) for d in diam], opacity=0.85,
+                        line=dict(width=2 if variant.endswith("-int8") else 1,
+                                  color=variant_color(variant) if variant.endswith("-int8") else "white")),
+            customdata=[[html.escape(names[str(r.get("run_id"))]), html.escape(variant), _fmt(s, 1)]
+                        for r, s in mine],
+            hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[1]}}<br>{html.escape(q_label)}: %{{y:.2f}}"
+                           f"<br>{html.escape(c_label)}: %{{x:.2f}}<br>weights (MiB): %{{customdata[2]}}"
+                           "<extra></extra>")))
+    xy = [(display_value(cost, r[cost]), display_value(quality, r[quality])) for r in points]
+    # The front wants cost lower-better; a rate (tokens/s) is higher-better, so it is negated for the search.
+    front = pareto_front([(-c if cost_higher_better else c, q) for c, q in xy], higher_better)
+    if cost_higher_better:
+        front.reverse()  # drawn left to right
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[xy[i][0] for i in front], y=[xy[i][1] for i in front], mode="lines",
+                                 name="Pareto front", line=dict(color="#555555", width=1.5, dash="dash"),
+                                 hoverinfo="skip"))
+    fig.update_xaxes(title_text=c_label, rangemode="tozero")
+    fig.update_yaxes(title_text=q_label)
+    return apply_layout(fig, f"{q_label.split(' (')[0]} vs {c_label.split(' (')[0]} (bubble area: weights)",
+                        height=480)
+
+
+def cost_bars(rows: list[dict], metrics=("p50_ms_batch1", "peak_memory_mib", "weight_bytes")) -> go.Figure:
+    """Bars per metric (one subplot each, stacked vertically), x = "run name / variant", coloured by variant.
+    Metrics no row has are left out."""
+    metrics = [m for m in metrics if any(display_value(m, r.get(m)) is not None for r in rows)]
+    if not metrics:
+        return empty_figure(EMPTY_MESSAGE)
+    names = _run_labels(rows)
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[metric_label(m) for m in metrics])
+    shown = set()
+    for i, metric in enumerate(metrics, start=1):
+        label = metric_label(metric)
+        for variant in _variants_in_order({r["variant"] for r in rows}):
+            mine = [r for r in rows if r["variant"] == variant and display_value(metric, r.get(metric)) is not None]
+            if not mine:
+                continue
+            fig.add_trace(go.Bar(
+                x=[html.escape(f"{names[str(r.get('run_id'))]} / {variant}") for r in mine],
+                y=[display_value(metric, r[metric]) for r in mine], name=variant, legendgroup=variant,
+                showlegend=variant not in shown, marker_color=variant_color(variant), offsetgroup="all",
+                hovertemplate=f"%{{x}}<br>{html.escape(label)}: %{{y:,.2f}}<extra></extra>"), row=i, col=1)
+            shown.add(variant)
+        fig.update_yaxes(title_text=label.split(" (")[-1].rstrip(")") if "(" in label else "", row=i, col=1,
+                         rangemode="tozero")
+    # x order: runs as they come, variants in VARIANT_COLORS order within a run
+    order = []
+    for r in rows:
+        x = html.escape(f"{names[str(r.get('run_id'))]} / {r['variant']}")
+        if x not in order and any(display_value(m, r.get(m)) is not None for m in metrics):
+            order.append(x)
+    fig.update_xaxes(categoryorder="array", categoryarray=order)
+    fig.update_layout(bargap=0.25)
+    return apply_layout(fig, "cost per variant", height=200 + 220 * len(metrics))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training, soft targets, probabilities
+
+
+def _val_key(history: dict) -> str | None:
+    for phase, entries in history.items():
+        if phase == "teacher-finetune":
+            continue
+        for entry in entries or []:
+            key = next((k for k in entry if k.startswith("val_")), None)
+            if key:
+                return key
+    return None
+
+
+def training_curves(history: dict) -> go.Figure:
+    """history.json ({"student": [...], "control": [...], "teacher-finetune": [...]}) as two panels: training
+    loss vs step, and the validation metric (whichever val_* key the entries carry) vs step, per phase."""
+    phases = {p: e for p, e in (history or {}).items() if p != "teacher-finetune" and e}
+    if not phases:
+        return empty_figure("no training history yet")
+    val_key = _val_key(phases)
+    metric = val_key[4:] if val_key else None
+    val_label = f"validation {metric_label(metric)}" if metric else "validation"
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=["training loss", val_label])
+    for phase in _variants_in_order(phases):
+        entries = phases[phase]
+        loss = [(e["step"], e["loss"]) for e in entries if isinstance(e.get("loss"), (int, float))]
+        val = [(e["step"], display_value(metric, e.get(val_key))) for e in entries if val_key and val_key in e]
+        val = [(s, v) for s, v in val if v is not None]
+        color = variant_color(phase)
+        if loss:
+            fig.add_trace(go.Scatter(x=[s for s, _ in loss], y=[v for _, v in loss],
+                                     mode="lines" if len(loss) > 20 else "lines+markers", name=phase,
+                                     legendgroup=phase, line=dict(color=color, width=2),
+                                     hovertemplate=f"{html.escape(phase)} step %{{x}}<br>loss %{{y:.4f}}"
+                                                   "<extra></extra>"), row=1, col=1)
+        if val:
+            fig.add_trace(go.Scatter(x=[s for s, _ in val], y=[v for _, v in val], mode="lines+markers",
+                                     name=phase, legendgroup=phase, showlegend=not loss,
+                                     line=dict(color=color, width=2), marker=dict(size=6),
+                                     hovertemplate=f"{html.escape(phase)} step %{{x}}<br>{html.escape(val_label)} "
+                                                   "%{y:.2f}<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text=metric_label(metric) if metric else "", row=1, col=2)
+    apply_layout(fig, "training curves", height=400)
+    # The subplot titles sit where the shared legend would: move the legend to the top right, above them.
+    return fig.update_layout(legend=dict(y=1.14, x=1, xanchor="right"), margin=dict(t=96))
+
+
+def soft_targets_bars(labels: list[str], logits: list[float], temperatures: list[float]) -> go.Figure:
+    """softmax(logits / T) for each temperature T, as grouped bars per class: a higher T flattens the targets."""
+    if not labels or not logits or not temperatures:
+        return empty_figure("no logits to show")
+    temps = [t for t in temperatures if t and t > 0]
+    fig = go.Figure()
+    # light to dark: the flattest (hottest) distribution is the darkest bar
+    shades = ["#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+    for k, t in enumerate(sorted(temps)):
+        color = shades[min(len(shades) - 1, round(k * (len(shades) - 1) / max(1, len(temps) - 1)))]
+        fig.add_trace(go.Bar(x=[html.escape(str(l)) for l in labels], y=[p * 100 for p in soft_targets(logits, t)],
+                             name=f"T = {t:g}", marker_color=color,
+                             hovertemplate=f"T = {t:g}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="class")
+    fig.update_yaxes(title_text="soft target probability (%)", range=[0, 100])
+    return apply_layout(fig, "soft targets at each temperature", height=380)
+
+
+def class_probabilities(labels: list[str], probs_by_variant: dict[str, list[float]]) -> go.Figure:
+    """Horizontal grouped bars: each variant's probability (0..1 in, % shown) per class."""
+    if not labels or not probs_by_variant:
+        return empty_figure("no predictions yet")
+    fig = go.Figure()
+    shown_labels = [html.escape(str(l)) for l in labels]
+    for variant in reversed(_variants_in_order(probs_by_variant)):  # reversed: horizontal bars stack bottom-up
+        fig.add_trace(go.Bar(y=shown_labels, x=[p * 100 for p in probs_by_variant[variant]], orientation="h",
+                             name=variant, marker_color=variant_color(variant),
+                             hovertemplate=f"{html.escape(variant)}<br>%{{y}}: %{{x:.1f}}%<extra></extra>"))
+    fig.update_layout(barmode="group", legend_traceorder="reversed")
+    fig.update_xaxes(title_text="probability (%)", range=[0, 100])
+    fig.update_yaxes(autorange="reversed")
+    return apply_layout(fig, None, height=140 + 28 * len(labels) * max(1, len(probs_by_variant)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Display tables
+
+RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain"]
+
+
+def gain_text(row: dict) -> str:
+    """The student row's distillation gain with its unit: accuracy points, or perplexity (control - student) for
+    causal-LM rows (their results carry perplexity, not accuracy)."""
+    raw = row.get("distillation_gain")
+    if not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        return "–"
+    if row.get("perplexity") is not None and row.get("accuracy") is None:
+        return f"{raw:+.2f} perplexity"
+    return f"{raw * 100:+.2f} points"
+
+
+def _quality_of(row: dict) -> str:
+    for column in ("accuracy", "perplexity"):
+        value = display_value(column, row.get(column))
+        if value is not None:
+            return f"{value:.2f}{'%' if column == 'accuracy' else ''} {column}"
+    return "–"
+
+
+def retention_table(rows: list[dict]) -> pd.DataFrame:
+    """run, variant, quality (accuracy %, or perplexity), retention (%), agreement (%), distillation gain (see
+    gain_text; on the student row) as display strings; one row per comparison-table row."""
+    names = _run_labels(rows)
+    out = []
+    for r in rows:
+        out.append([names[str(r.get("run_id"))], r.get("variant"), _quality_of(r),
+                    _fmt(display_value("retention", r.get("retention")), 1),
+                    _fmt(display_value("agreement", r.get("agreement")), 1), gain_text(r)])
+    return pd.DataFrame(out, columns=RETENTION_COLUMNS)
+
+
+_TABLE_DIGITS = {"threads": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1, "kl_from_teacher": 4,
+                 "perplexity": 2, "distillation_gain": 2, "peak_memory_mib": 1, "weight_bytes": 1, "parameters": 2,
+                 "flops_per_input": 3, "throughput_per_s": 1, "decode_tokens_per_s": 1}
+
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    """The comparison table for display: run, variant, then every measured column with a unit in its header
+    (labels from metric_label, values scaled as labelled, missing "–"). Columns nobody has are left out."""
+    skip = {"run_id", "name", "status", "variant", "bench_error"}
+    columns = []  # the table's own column order, keeping columns that some row has a value for
+    for r in rows:
+        columns += [c for c in r if c not in skip and c not in columns]
+    columns = [c for c in columns if any(display_value(c, r.get(c)) is not None for r in rows)]
+    names = _run_labels(rows)
+    data = []
+    for r in rows:
+        cells = [names[str(r.get("run_id"))], r.get("variant")]
+        for c in columns:
+            digits = _TABLE_DIGITS.get(c, 2)
+            value = display_value(c, r.get(c))
+            cells.append(gain_text(r) if c == "distillation_gain" else _fmt(value, digits))
+        data.append(cells)
+    return pd.DataFrame(data, columns=["run", "variant"] + [metric_label(c) for c in columns])
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat |= _flatten(value, dotted + ".")
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
+    """Run name -> config (nested dicts) as a table of dotted keys (rows) x runs (columns), keeping only keys whose
+    values differ between runs (every key for a single run). A key a run lacks shows "–"; values are strings."""
+    flat = {name: _flatten(cfg or {}) for name, cfg in configs.items()}
+    keys: list[str] = []
+    for f in flat.values():
+        keys += [k for k in f if k not in keys]
+    _missing = object()
+    if len(flat) > 1:
+        keys = [k for k in keys
+                if len({json.dumps(f.get(k, _missing), sort_keys=True, default=repr) for f in flat.values()}) > 1]
+    frame = pd.DataFrame({name: [_cell(f.get(k)) for k in keys] for name, f in flat.items()}, index=keys,
+                         columns=list(flat))
+    frame.index.name = "setting"
+    return frame

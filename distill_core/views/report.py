@@ -1,0 +1,198 @@
+"""The HTML report: chosen runs as one self-contained page (plotly.js inline, no network) to keep or send.
+
+Built from the same pieces as the dashboard: `compare.results_table` for the numbers and `charts` for the figures
+and display tables, so the report and the Compare page never disagree. Every piece of user text (run names, errors,
+configs) is escaped here; figures escape their own labels.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from distill_core.views import charts
+
+from distill_core.views import compare
+
+from distill_core.runs import store
+from distill_core.core.run_files import read_json_or_none
+
+_CSS = """
+body { font-family: Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; color: #2b2b2b; margin: 0;
+       background: #fafafa; line-height: 1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; background: white; }
+h1 { font-size: 26px; margin-bottom: 4px; } h2 { font-size: 20px; margin-top: 40px; border-bottom: 1px solid #e5e5e5;
+     padding-bottom: 4px; } h3 { font-size: 16px; margin: 20px 0 6px; }
+.meta, .note { color: #666; } .note { font-style: italic; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+th { background: #f5f5f5; } td:first-child, th:first-child, td:nth-child(2), th:nth-child(2) { text-align: left; }
+.run { border: 1px solid #e5e5e5; border-radius: 6px; padding: 8px 16px; margin: 10px 0; }
+.run dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 6px 0; }
+.run dt { color: #666; } .run dd { margin: 0; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
+pre { background: #f7f7f7; padding: 10px; overflow-x: auto; font-size: 12px; }
+.scroll { overflow-x: auto; } details { margin: 6px 0; } summary { cursor: pointer; }
+"""
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def report_filename(run_ids: list[str]) -> str:
+    """A file name for the report: distill-lab-report-<first run id>.html."""
+    first = str(run_ids[0]) if run_ids else ""
+    safe = "".join(ch for ch in first if ch.isalnum() or ch in "-_")
+    return f"distill-lab-report-{safe}.html" if safe else "distill-lab-report.html"
+
+
+def _figure(fig: go.Figure) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)
+
+
+def _table(frame, index: bool = False) -> str:
+    return f"<div class='scroll'>{frame.to_html(index=index, border=0, escape=True, na_rep='–')}</div>"
+
+
+def _machine_text(m: dict) -> str:
+    cores = f"{m.get('physical_cores') or '?'} physical / {m.get('logical_cores') or '?'} logical cores"
+    gpu = m.get("gpu") or "no GPU"
+    cuda = f" (CUDA {m['cuda']})" if m.get("cuda") else ""
+    return (f"{m.get('cpu_model') or 'unknown CPU'}, {cores}, {m.get('threads') or '?'} torch threads, {gpu}{cuda}; "
+            f"{m.get('os') or ''}; Python {m.get('python') or '?'}, torch {m.get('torch') or '?'}, transformers "
+            f"{m.get('transformers') or '?'}, torchao {m.get('torchao') or 'not installed'}")
+
+
+def _machine_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> str:
+    """The machine(s) the variants were measured on (bench.json), or this machine when nothing was measured."""
+    measured: dict[str, tuple[dict, list[str]]] = {}
+    for record, _, bench in runs:
+        m = (bench or {}).get("machine")
+        if isinstance(m, dict):
+            key = json.dumps(m, sort_keys=True)
+            measured.setdefault(key, (m, []))[1].append(record.name)
+    parts = ["<h2>Machine</h2>"]
+    if measured:
+        for m, names in measured.values():
+            parts.append(f"<p>{html.escape(_machine_text(m))}<br><span class='meta'>measured: "
+                         f"{html.escape(', '.join(names))}</span></p>")
+        if len(measured) > 1:
+            parts.append("<p class='note'>These runs were measured on different machines: compare their latency "
+                         "and memory with care.</p>")
+    else:
+        from distill_core.measure import machine
+
+        parts.append(f"<p>{html.escape(_machine_text(machine.machine_record().to_dict()))}</p>"
+                     "<p class='note'>No run here has been measured (no bench.json): this is the machine that wrote "
+                     "the report.</p>")
+    return "\n".join(parts)
+
+
+def _teacher_text(record: store.RunRecord, results: dict) -> str:
+    cfg = record.config or {}
+    teacher = cfg.get("teacher") or {}
+    text = str(teacher.get("model") or "unknown")
+    prepared = results.get("teacher") or {}
+    if prepared.get("finetuned"):
+        text += f" (fine-tuned{', cached' if prepared.get('cached') else ''})"
+    params = ((results.get("preflight") or {}).get("teacher") or {}).get("parameters")
+    return text + (f", {params / 1e6:.1f}M parameters" if params else "")
+
+
+def _student_text(record: store.RunRecord, results: dict) -> str:
+    preflight = results.get("preflight") or {}
+    text = (preflight.get("student_description") or ((record.config or {}).get("student") or {}).get("kind")
+            or "unknown")
+    params = (preflight.get("student") or {}).get("parameters")
+    ratio = preflight.get("flops_ratio")
+    return (str(text) + (f", {params / 1e6:.1f}M parameters" if params else "")
+            + (f", {ratio:.1f}x fewer FLOPs per input than the teacher" if ratio else ""))
+
+
+def _run_card(record: store.RunRecord, results: dict | None) -> str:
+    e = html.escape
+    items = [("name", record.name), ("id", record.id), ("status", record.status),
+             ("created", time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)))]
+    if results:
+        items += [("teacher", _teacher_text(record, results)), ("student", _student_text(record, results))]
+        total = (results.get("timings") or {}).get("total_s")
+        if total:
+            items.append(("wall time", f"{total / 60:.1f} min"))
+    if record.error:
+        items.append(("note", record.error))
+    rows = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in items)
+    note = "" if results else (f"<p class='note'>No results for this run yet (status: {e(record.status)}): it "
+                               "appears in no table or chart below.</p>")
+    return f"<div class='run'><h3>{e(record.name)}</h3><dl>{rows}</dl>{note}</div>"
+
+
+def _legend_swatches() -> str:
+    return " ".join(f"<span><span class='swatch' style='background:{c}'></span>{html.escape(v)}</span>"
+                    for v, c in charts.VARIANT_COLORS.items())
+
+
+def html_report(run_ids: list[str]) -> str:
+    """The runs (ids or unique id prefixes) as one self-contained HTML page: machine, run cards, the comparison
+    and retention tables, quality-vs-latency scatter, cost bars, training curves and configs. Opens offline
+    (plotly.js inline once). Unknown ids raise DistillLabError; runs without results get a note, not charts."""
+    e = html.escape
+    records = [store.get_run(ref) for ref in run_ids]
+    runs = [(r, read_json_or_none(r.folder, "results.json"), read_json_or_none(r.folder, "bench.json")) for r in records]
+    with_results = [r.id for r, results, _ in runs if results]
+    rows = compare.results_table(with_results).rows if with_results else []
+    quality = "accuracy" if any(r.get("accuracy") is not None for r in rows) else "perplexity"
+    cost = next((c for c in ("p50_ms_batch1", "prefill_ms") if any(r.get(c) is not None for r in rows)),
+                "p50_ms_batch1")
+    generated = time.strftime("%Y-%m-%d %H:%M:%S")
+
+    body = [f"<h1>Distill Lab report</h1><p class='meta'>Generated {e(generated)} · {len(records)} "
+            f"run{'s' if len(records) != 1 else ''} · variant colours: {_legend_swatches()}</p>",
+            _machine_section(runs), "<h2>Runs</h2>"]
+    body += [_run_card(record, results) for record, results, _ in runs]
+
+    body.append("<h2>Comparison</h2>")
+    if rows:
+        body.append("<p class='meta'>Quality on the held-out test split; latency is the median wall time of one "
+                    "forward pass over the batch; peak memory is the measuring process's peak RSS minus its "
+                    "baseline.</p>")
+        body.append(_table(charts.comparison_table(rows)))
+        body.append("<h2>Retention and distillation gain</h2><p class='meta'>Retention: a variant's quality as a "
+                    "share of the teacher's. Agreement: share of inputs where its top class equals the teacher's. "
+                    "Distillation gain: student minus control (same architecture, data and budget, no teacher), "
+                    "in percentage points.</p>")
+        body.append(_table(charts.retention_table(rows)))
+        body.append("<h2>Quality vs latency</h2>")
+        body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
+        body.append("<h2>Cost</h2>")
+        body.append(_figure(charts.cost_bars(rows)))
+    else:
+        body.append(f"<p class='note'>{e(charts.EMPTY_MESSAGE)}.</p>")
+
+    body.append("<h2>Training curves</h2>")
+    for record, results, _ in runs:
+        body.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>")
+        history = read_json_or_none(record.folder, "history.json") if results else None
+        if not results:
+            body.append("<p class='note'>No results for this run yet.</p>")
+        elif not history:
+            body.append("<p class='note'>No training history recorded.</p>")
+        else:
+            body.append(_figure(charts.training_curves(history)))
+
+    body.append("<h2>Configs</h2>")
+    configs = {f"{r.name} ({r.id})": r.config or {} for r in records}
+    if len(records) > 1:
+        diff = charts.config_diff(configs)
+        body.append("<h3>Settings that differ</h3>")
+        body.append(_table(diff, index=True) if len(diff) else "<p class='note'>The configs are identical.</p>")
+    for label, cfg in configs.items():
+        body.append(f"<details><summary>{e(label)}: full config</summary><pre>"
+                    f"{e(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>")
+
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Distill Lab report · {e(generated)}</title><style>{_CSS}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head>\n<body><main>\n"
+            + "\n".join(body) + "\n</main></body></html>\n")
