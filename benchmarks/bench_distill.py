@@ -40,7 +40,7 @@ def run_preset(cfg, home: Path) -> dict:
 
 
 def _student_and_teacher(cfg, results):
-    from distill_core.runs.pipeline import build_student
+    from distill_core.tasks.classification.run import build_student
 
     labels = results["label_names"]
     teacher = models.load_classifier(results["teacher"]["model_ref"], labels)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   # noqa: E402
-from distill_core.measure import bench  # noqa: E402
+from distill_core.measure.isolation import run_in_fresh_process  # noqa: E402
   # noqa: E402
 from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
   # noqa: E402
@@ -68,7 +68,7 @@ def main() -> int:
 
     loads = []
     for _ in range(3):
-        payload, _ = bench.run_in_fresh_process(timed_load, (ref,), cfg.threads, 300, "distill-lab-bench-load")
+        payload, _ = run_in_fresh_process(timed_load, (ref,), cfg.threads, 300, "distill-lab-bench-load")
         if "error" in payload:
             raise SystemExit(f"teacher load failed: {payload['error']}")
         loads.append(payload)
@@ -81,7 +81,7 @@ def main() -> int:
     results = run_experiment(cfg, run_dir, on_progress=lambda e: e.message and print(f"[{e.phase}] {e.message}",
                                                                                      flush=True))
     run_wall = time.perf_counter() - started
-    bench_data = lm_bench.format_lm_bench_table(json.loads((run_dir / "bench.json").read_text())) \
+    bench_data = lm_bench.format_bench_table(json.loads((run_dir / "bench.json").read_text())) \
         if cfg.measure else "(not measured)"
     measured = json.loads((run_dir / "bench.json").read_text()) if cfg.measure else {"variants": {}}
     q = results["quality"]["variants"]

@@ -37,7 +37,8 @@ def build_store(n_runs: int, work: Path) -> str:
     """A data folder with one real finished, measured tiny run and `n_runs - 1` copies of its results."""
     from conftest import QUICK_BENCH, make_tiny_classifier, tiny_run_config
 
-    from distill_core.measure import bench
+    from distill_core.measure.records import BenchConfig
+    from distill_core.tasks.classification import bench
 
     from distill_core.runs import store
 
@@ -48,7 +49,7 @@ def build_store(n_runs: int, work: Path) -> str:
     config = tiny_run_config(teacher, name="real-run")
     first = store.create_run(config.to_dict())
     results = run_experiment(config, first.folder)
-    bench.measure_run(first.folder, bench.BenchConfig(**QUICK_BENCH))
+    bench.measure_run(first.folder, BenchConfig(**QUICK_BENCH))
     store.finish(first.id, "done", summary=worker.summarize(results))
     for i in range(n_runs - 1):
         record = store.create_run(config.to_dict(), name=f"copy-{i:03d}")

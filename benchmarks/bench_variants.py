@@ -1,4 +1,4 @@
-"""Issue 3 targets on the reviews preset: the five variants measured on the harness of distill_core/bench.py.
+"""Issue 3 targets on the reviews preset: the five variants measured on tasks/classification/bench.py's harness.
 
 Usage:  .venv/bin/python benchmarks/bench_variants.py [RUN_DIR] [--home DIR] [--threads N] [--methods] [--set k=v ...]
 RUN_DIR is a finished `distill-lab run --preset reviews-sentiment` folder; without it the preset is run first (about
@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   # noqa: E402
-from distill_core.measure import bench  # noqa: E402
+from distill_core.tasks.classification import bench  # noqa: E402
   # noqa: E402
 from distill_core.models import quantize  # noqa: E402
-from distill_core.measure.bench import BenchConfig  # noqa: E402
+from distill_core.core.run_files import read_run  # noqa: E402
+from distill_core.measure.records import BenchConfig, VariantResult, speedup  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,7 +52,7 @@ def remeasure(run_dir: Path, name: str, cfg: BenchConfig, data: dict):
     from distill_core.core import config as config_mod
     from distill_core.tasks.classification.data import load_splits
 
-    results, run_config = bench.read_run(run_dir)
+    results, run_config = read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == name)
     run_cfg = config_mod.from_dict(run_config)
     test = load_splits(run_cfg.data, run_cfg.seed).test
@@ -66,7 +67,7 @@ def method_comparison(run_dir: Path, cfg: BenchConfig, data: dict) -> dict:
     from distill_core.core import config as config_mod
     from distill_core.tasks.classification.data import load_splits
 
-    results, run_config = bench.read_run(run_dir)
+    results, run_config = read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == "teacher-int8")
     run_cfg = config_mod.from_dict(run_config)
     test = load_splits(run_cfg.data, run_cfg.seed).test
@@ -103,10 +104,10 @@ def main() -> int:
     print(bench.format_bench_table(data))
 
     big = max(cfg.batch_sizes)
-    student_x, int8_x = bench.speedup(data, "student", "real", big), bench.speedup(data, "student-int8", "real", big)
+    student_x, int8_x = speedup(data, "student", "real", big), speedup(data, "student-int8", "real", big)
     retention = ((data["variants"]["student-int8"].get("quality") or {}).get("retention"))
     again = remeasure(run_dir, "student", cfg, data)
-    first = bench.VariantResult.from_dict(data["variants"]["student"])
+    first = VariantResult.from_dict(data["variants"]["student"])
     drift = {f"{r.setting} b{r.batch_size}": abs(again.find(r.setting, r.batch_size).p50_ms / r.p50_ms - 1)
              for r in first.latency} if again.status == "ok" and first.status == "ok" else {}
     timer_gap = {f"fixed b{r.batch_size}": abs(r.p50_ms / r.timer_p50_ms - 1)

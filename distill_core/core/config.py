@@ -17,13 +17,28 @@ from pathlib import Path
 
 from distill_core.core.errors import ConfigError
 
-TASKS = ("classification", "causal-lm")
-DIVERGENCES = ("kl", "reverse-kl", "jsd")
 STUDENT_KINDS = ("keep-layers", "shrink", "model")
 STUDENT_INITS = ("teacher", "base")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
+
+# Filled by the task registry (distill_core.tasks.registry) at import: config sections a task brings, and the
+# checks that know about tasks. This module names no task.
+_SECTIONS: dict[str, tuple[type, typing.Callable]] = {}  # key -> (dataclass, validate(section, check))
+_VALIDATORS: list[typing.Callable] = []  # validate(config) -> None, raise ConfigError
+
+
+def register_section(key: str, cls: type, validate_section: typing.Callable) -> None:
+    """Add a config section (a dataclass) under `key`; `validate_section(section)` checks its ranges."""
+    _SECTIONS[key] = (cls, validate_section)
+
+
+def register_validator(validate_fn: typing.Callable) -> None:
+    """Add a check run by `validate` after the shared ranges (the task registry checks the task here)."""
+    if validate_fn not in _VALIDATORS:
+        _VALIDATORS.append(validate_fn)
+
 
 # Values quoted in error messages: short, and a bounded depth (a plain repr of deeply nested JSON overflows the stack).
 _quote = reprlib.Repr()
@@ -75,20 +90,6 @@ class LossConfig:
 
 
 @dataclass
-class LMConfig:
-    """Causal-LM settings (task "causal-lm"); max_length is the packed block length there."""
-
-    top_k: int = 64  # teacher logits cached per token; the rest of the vocabulary is one tail bucket
-    divergence: str = "kl"  # kl: KL(teacher || student) | reverse-kl: KL(student || teacher) | jsd (with beta)
-    beta: float = 0.5  # jsd only, TRL GKD's interpolation: 0 = forward KL, 1 = reverse KL, 0.5 = symmetric JSD
-    train_blocks: int | None = None  # cap on training blocks (the teacher labels each once); None: all
-    validation_blocks: int = 16  # held-out blocks scored during training (best checkpoint by their perplexity)
-    eval_blocks: int = 32  # held-out blocks for the final quality (never trained on, nor used for validation)
-    prompt: str = "I bought this for my kitchen and"  # measurement: the prompt whose prefill is timed
-    max_new_tokens: int = 32  # measurement: greedy tokens decoded per timed run (batch 1)
-
-
-@dataclass
 class BudgetConfig:
     unit: str = "epochs"  # steps | epochs | minutes
     value: float = 2.0  # how many of them
@@ -98,25 +99,33 @@ class BudgetConfig:
 @dataclass
 class RunConfig:
     name: str = "run"  # a label, never a path
-    task: str = "classification"  # classification | causal-lm
+    task: str = "classification"  # a registered task (distill_core.tasks.registry); each brings its own section
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    lm: LMConfig = field(default_factory=LMConfig)  # used when task is "causal-lm"
     batch_size: int = 32  # examples per optimiser step
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
-    max_length: int = 128  # tokens per input after truncation (causal-lm: tokens per packed block)
+    max_length: int = 128  # tokens per input after truncation (a language model: tokens per packed block)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads (0: all cores)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
     measure: bool = True  # at the end, measure latency, memory and size of all five variants (bench.json)
     freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
+    # Sections that tasks register (register_section), e.g. "lm"; read as attributes: config.lm.top_k.
+    sections: dict = field(default_factory=lambda: {name: cls() for name, (cls, _) in _SECTIONS.items()})
+
+    def __getattr__(self, name: str):
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"RunConfig has no field or section {name!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if k != "sections"} | data["sections"]
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -177,6 +186,18 @@ def _fail_type(value, tp, path):
 def _from_dict(cls, data: dict, prefix: str = ""):
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    if cls is RunConfig:
+        names = (names - {"sections"}) | set(_SECTIONS)
+        data = dict(data)
+        sections = {key: data.pop(key) for key in list(data) if key in _SECTIONS}
+        config = _from_dict_fields(cls, data, names, hints, prefix)
+        for key, value in sections.items():
+            config.sections[key] = _coerce(value, _SECTIONS[key][0], key)
+        return config
+    return _from_dict_fields(cls, data, names, hints, prefix)
+
+
+def _from_dict_fields(cls, data: dict, names: set, hints: dict, prefix: str):
     unknown = sorted(set(data) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
@@ -226,7 +247,6 @@ def _check(ok: bool, field_name: str, allowed: str, value) -> None:
 def validate(c: RunConfig) -> RunConfig:
     """Check every field's range; raise ConfigError naming the first bad field and what is allowed."""
     _check(bool(c.name.strip()) and len(c.name) <= 120, "name", "1 to 120 characters", c.name)
-    _check(c.task in TASKS, "task", " | ".join(TASKS), c.task)
     _check(bool(c.teacher.model.strip()), "teacher.model", "a preset key, hub id or local folder", c.teacher.model)
     _check(0 <= c.teacher.finetune_epochs <= 20, "teacher.finetune_epochs", "0 to 20", c.teacher.finetune_epochs)
     _check(0 < c.teacher.finetune_lr <= 1, "teacher.finetune_lr", "> 0 and <= 1", c.teacher.finetune_lr)
@@ -274,32 +294,19 @@ def validate(c: RunConfig) -> RunConfig:
     _check(b.unit != "steps" or float(b.value).is_integer(), "budget.value", "a whole number of steps", b.value)
     _check(b.eval_every >= 1, "budget.eval_every", ">= 1", b.eval_every)
 
-    _validate_lm(c)
-
     _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
     _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
     _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
     _check(0 <= c.seed < 2**32, "seed", "0 to 2^32 - 1", c.seed)
     _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
     _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
+    for key, (_, validate_section) in _SECTIONS.items():
+        validate_section(c.sections[key])
+    for validate_fn in _VALIDATORS:
+        validate_fn(c)
     return c
 
 
-def _validate_lm(c: RunConfig) -> None:
-    """The lm section's ranges (always), and for causal-LM runs the classification-only features they refuse."""
-    lm = c.lm
-    _check(1 <= lm.top_k <= 1024, "lm.top_k", "1 to 1024", lm.top_k)
-    _check(lm.divergence in DIVERGENCES, "lm.divergence", " | ".join(DIVERGENCES), lm.divergence)
-    _check(0 <= lm.beta <= 1, "lm.beta", "0 to 1", lm.beta)
-    _check(lm.train_blocks is None or lm.train_blocks >= 1, "lm.train_blocks", "null or >= 1", lm.train_blocks)
-    _check(1 <= lm.validation_blocks <= 10000, "lm.validation_blocks", "1 to 10000", lm.validation_blocks)
-    _check(1 <= lm.eval_blocks <= 10000, "lm.eval_blocks", "1 to 10000", lm.eval_blocks)
-    _check(bool(lm.prompt.strip()) and len(lm.prompt) <= 4000, "lm.prompt", "1 to 4000 characters", lm.prompt)
-    _check(1 <= lm.max_new_tokens <= 1024, "lm.max_new_tokens", "1 to 1024", lm.max_new_tokens)
-    if c.task != "causal-lm":
-        return
-    _check(c.teacher.finetune_epochs == 0, "teacher.finetune_epochs",
-           "0 for causal-lm (the teacher is used as it is)", c.teacher.finetune_epochs)
-    _check(c.loss.hidden_weight == 0, "loss.hidden_weight", "0 for causal-lm (logit distillation only)",
-           c.loss.hidden_weight)
-    _check(c.max_length >= 8, "max_length", ">= 8 for causal-lm (the packed block length in tokens)", c.max_length)
+def check(ok: bool, field_name: str, allowed: str, value) -> None:
+    """Raise ConfigError naming `field_name`, the value and what is allowed, unless `ok` (for task sections)."""
+    _check(ok, field_name, allowed, value)

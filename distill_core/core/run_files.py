@@ -31,3 +31,8 @@ def read_json_or_none(folder: str | Path, name: str) -> dict | None:
         return read_json(folder, name)
     except DistillLabError:
         return None
+
+
+def read_run(run_dir: str | Path) -> tuple[dict, dict]:
+    """(results.json, config.json) of a finished run, or a DistillLabError saying what is missing."""
+    return read_json(run_dir, "results.json"), read_json(run_dir, "config.json")

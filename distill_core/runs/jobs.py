@@ -34,7 +34,7 @@ def submit(config: RunConfig, name: str | None = None) -> str:
     reap_finished()
     record = store.create_run(config.to_dict(), name=name if name is not None else config.name)
     log_path = record.folder / "worker.log"
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding distill_core/
     env = dict(os.environ, DISTILL_LAB_HOME=str(data_home()),
                PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:

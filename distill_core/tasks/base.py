@@ -96,7 +96,8 @@ class Task:
     name: str = ""  # the config's `task` value, e.g. "classification"
     title: str = ""  # a label for people, e.g. "Text classification"
     quality: QualitySpec = QualitySpec("accuracy", True, ("accuracy",))
-    section: tuple[str, type] | None = None  # a config section of its own: (key, dataclass), e.g. ("lm", LMConfig)
+    # A config section of its own: (key, dataclass, validate_section(section)), e.g. ("lm", LMConfig, ...)
+    section: tuple | None = None
     class_distributions: bool = False  # variants answer with probabilities over named classes (Learn's lessons)
     unit_name: str = "input"  # what one input is, for costs ("input", "block of max_length tokens")
 

@@ -1,85 +1,25 @@
-"""Named run configs a user can start with one click or one command."""
+"""Named run configs a user can start with one click or one command: every registered task's presets."""
 
 from __future__ import annotations
 
 import copy
 
-from distill_core.core.config import BudgetConfig, DataConfig, LMConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.tasks.registry import all_tasks
 
-_PRESETS: dict[str, tuple[str, RunConfig]] = {
-    "reviews-sentiment": (
-        "Workshop preset: MiniLM (6 layers) fine-tuned on product reviews teaches a 2-layer student that keeps "
-        "two of its layers, with augmented reviews as extra transfer text; the teacher is fine-tuned once and cached.",
-        RunConfig(
-            name="reviews-sentiment",
-            teacher=TeacherConfig(model="minilm", finetune_epochs=1.5, finetune_lr=2e-4, finetune_layers=3),
-            student=StudentConfig(kind="keep-layers", num_layers=2, init_from="teacher"),
-            data=DataConfig(source="reviews", transfer="augment", transfer_copies=1),
-            loss=LossConfig(temperature=2.0, alpha=0.5),
-            budget=BudgetConfig(unit="steps", value=120, eval_every=40),
-            batch_size=32, learning_rate=1e-4, max_length=128,
-        ),
-    ),
-    "reviews-tiny": (
-        "Smoke test: 128 training reviews, a 1-layer student, a few steps; under a minute. Quality is not the point.",
-        RunConfig(
-            name="reviews-tiny",
-            teacher=TeacherConfig(model="minilm", finetune_epochs=1.0, finetune_lr=2e-4),
-            student=StudentConfig(kind="keep-layers", num_layers=1),
-            data=DataConfig(source="reviews", max_train_examples=128, transfer="augment", transfer_limit=64),
-            loss=LossConfig(temperature=2.0, alpha=0.5),
-            budget=BudgetConfig(unit="steps", value=8, eval_every=4),
-            measure=False,  # a smoke test; `distill-lab bench RUN` measures it on demand
-            batch_size=16, learning_rate=2e-4, max_length=64,
-        ),
-    ),
-    "smollm2-reviews": (
-        "Language model: SmolLM2-135M-Instruct (30 layers) teaches a student that keeps 10 of its layers (the first "
-        "4 and the last 6) to continue review text, from its cached top-64 next-token distributions; ~10 min on 2 "
-        "CPU cores.",
-        RunConfig(
-            name="smollm2-reviews", task="causal-lm",
-            teacher=TeacherConfig(model="smollm2"),
-            # The first 4 + last 6 layers start far closer to the teacher than evenly spaced ones (held-out
-            # perplexity ~7e3 vs ~2e9 before training; benchmarks/bench_lm.py).
-            student=StudentConfig(kind="keep-layers", layers=[0, 1, 2, 3, 24, 25, 26, 27, 28, 29], num_layers=10),
-            data=DataConfig(source="reviews"),
-            loss=LossConfig(temperature=1.0, alpha=0.5),
-            # Minutes, not steps: on a shared 2-core CPU a step takes 4-20 s, so a time budget keeps the run near
-            # 10 minutes; the control trains the same number of steps the student reached.
-            budget=BudgetConfig(unit="minutes", value=2.0, eval_every=20),
-            lm=LMConfig(top_k=64, divergence="kl", train_blocks=160, validation_blocks=8, eval_blocks=16,
-                        prompt="I bought this for my kitchen and", max_new_tokens=32),
-            # Batch 2 at lr 1e-3 beat batch 4 at 3e-4, 1e-3 or 2e-3 for the same tokens (16-step trials).
-            batch_size=2, learning_rate=1e-3, max_length=128,
-        ),
-    ),
-    "smollm2-tiny": (
-        "Language-model smoke test: SmolLM2 teaches a 2-layer student on 16 blocks of review text for 4 steps; "
-        "a minute or two once the teacher is converted. Quality is not the point.",
-        RunConfig(
-            name="smollm2-tiny", task="causal-lm",
-            teacher=TeacherConfig(model="smollm2"),
-            student=StudentConfig(kind="keep-layers", layers=[0, 29], num_layers=2),
-            data=DataConfig(source="reviews"),
-            loss=LossConfig(temperature=1.0, alpha=0.5),
-            budget=BudgetConfig(unit="steps", value=4, eval_every=2),
-            lm=LMConfig(top_k=32, train_blocks=16, validation_blocks=2, eval_blocks=4, max_new_tokens=8),
-            measure=False,  # `distill-lab bench RUN` measures it on demand
-            batch_size=4, learning_rate=1e-3, max_length=64,
-        ),
-    ),
-}
+
+def _all() -> dict:
+    return {name: entry for task in all_tasks() for name, entry in task.presets().items()}
 
 
 def preset_names() -> dict[str, str]:
     """Preset name -> one-line description."""
-    return {name: desc for name, (desc, _) in _PRESETS.items()}
+    return {name: desc for name, (desc, _) in _all().items()}
 
 
-def get_preset(name: str) -> RunConfig:
-    """A fresh copy of the named preset's config."""
-    if name not in _PRESETS:
-        raise DistillLabError(f"unknown preset {name!r}; allowed: {', '.join(_PRESETS)}", "preset")
-    return copy.deepcopy(_PRESETS[name][1])
+def get_preset(name: str):
+    """A fresh copy of the named preset's RunConfig."""
+    presets = _all()
+    if name not in presets:
+        raise DistillLabError(f"unknown preset {name!r}; allowed: {', '.join(presets)}", "preset")
+    return copy.deepcopy(presets[name][1])

@@ -45,41 +45,17 @@ def quality_columns(folder: Path) -> dict[str, dict]:
 
 
 def bench_columns(folder: Path) -> dict[str, dict]:
-    """Measurement columns from bench.json (written by bench.measure_run): latency p50 at batch 1 and the larger
-    batch on real lengths (ms), throughput (inputs/s), peak memory (MiB), weight bytes, parameters, FLOPs per input,
-    and quality for variants that results.json lacks (the int8 ones). Causal-LM runs (lm_bench) give prefill p50
-    (ms, batch 1) and decode tokens/s instead of the batch latencies; their FLOPs are per block of max_length."""
+    """Measurement columns from bench.json (written by the run's task's measure_run), per variant: the task's
+    bench_columns (tasks/<task>/bench.py) say which: latencies, throughput, memory, size, FLOPs and the int8
+    variants' quality."""
     bench = read_json_or_none(folder, "bench.json")
     if not bench or not isinstance(bench.get("variants"), dict):
         return {}
-    out = {}
-    for variant, v in bench["variants"].items():
-        if not isinstance(v, dict) or v.get("status") != "ok":
-            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
-            continue
-        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
-        real = sorted((r for r in v.get("latency") or [] if r.get("setting") == "real"), key=lambda r: r["batch_size"])
-        if real:
-            row["p50_ms_batch1"] = real[0]["p50_ms"]
-            row[f"p50_ms_batch{real[-1]['batch_size']}"] = real[-1]["p50_ms"]
-            row["throughput_per_s"] = real[-1]["throughput"]
-        if v.get("memory"):
-            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
-        if v.get("size"):
-            row["weight_bytes"] = v["size"]["weight_bytes"]
-            row["parameters"] = v["size"]["parameters"]
-            row["flops_per_input"] = v["size"]["flops_per_input_real"]
-        if v.get("prefill"):
-            row["prefill_ms"] = v["prefill"]["p50_ms"]
-        if v.get("decode"):
-            row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
-        if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
-            lm = bench.get("task") == "causal-lm"
-            for key in (LM_QUALITY_COLUMNS[:-1] if lm else
-                        ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention")):
-                row[key] = (v.get("quality") or {}).get(key)
-        out[variant] = row
-    return out
+    if bench.get("task") == "causal-lm":  # temporary: the task registry will pick the task's bench_columns
+        from distill_core.tasks.causal_lm.bench import bench_columns as task_bench_columns
+    else:
+        from distill_core.tasks.classification.bench import bench_columns as task_bench_columns
+    return task_bench_columns(bench)
 
 
 COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]

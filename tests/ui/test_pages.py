@@ -97,7 +97,7 @@ def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, ti
 
 
 def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teacher_dir, tmp_path):
-    from conftest import make_tiny_classifier
+    from tests.support.runs import make_tiny_classifier
 
     other = make_tiny_classifier(tmp_path / "three-labels", layers=2, labels=["pos", "neg", "neutral"])
     at = compose(open_page("pages/new_run.py"))
@@ -148,7 +148,7 @@ def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
 def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
     from distill_core.runs import jobs
 
-    from conftest import tiny_run_config
+    from tests.support.runs import tiny_run_config
 
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="waiting"))
     at = open_page("pages/runs.py", {"run_id": run_id})
@@ -159,7 +159,7 @@ def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
 def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(no_workers, tiny_teacher_dir):
     from distill_core.runs import jobs
 
-    from conftest import tiny_run_config
+    from tests.support.runs import tiny_run_config
 
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="training"))
     assert store.claim(run_id, 1, None) == "claimed"
@@ -222,7 +222,7 @@ def test_playground_continues_a_prompt_with_every_lm_variant(home_with_lm_run):
 
 
 def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, tmp_path):
-    from lm_fixtures import make_tiny_lm
+    from tests.support.lm import make_tiny_lm
 
     teacher = make_tiny_lm(tmp_path / "teacher", vocab_size=400)
     other = make_tiny_lm(tmp_path / "other", vocab_size=300)

@@ -27,14 +27,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill_core.measure import bench
-from distill_core.measure.bench import (MemoryRecord, RssSampler, SizeRecord, TimingStats, fmt_cell, kernel_peak_rss, percentile,
-                    time_stats)
-from distill_core.core.progress import ProgressEvent
+from distill_core.core.device import resolve_device
 from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.core.progress import ProgressEvent
+from distill_core.core.run_files import read_run
+from distill_core.measure.flops import flops_at, flops_curve
+from distill_core.measure.isolation import run_in_fresh_process
+from distill_core.measure.memory import RssSampler, kernel_peak_rss
+from distill_core.measure.records import (BenchConfig, MemoryRecord, SizeRecord, TimingStats, check_request, fmt_cell,
+                                          variant_rows, write_bench)
+from distill_core.measure.timing import PassTimer, percentile, time_stats, timed_passes
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS, continue_text, encode_prompt
 
 HELDOUT_FILE = "heldout.safetensors"
+TASK = "causal-lm"
+INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
+INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
 
 
 @dataclass
@@ -117,8 +125,8 @@ class LMVariantResult:
     wall_seconds: float | None = None  # the whole measuring process, spawn to result (s)
     quantization: dict | None = None
     latency: list = field(default_factory=list)  # empty: the classification batch records do not apply
-    memory: dict | None = None  # bench.MemoryRecord
-    size: dict | None = None  # bench.SizeRecord (FLOPs per block of block_size tokens)
+    memory: dict | None = None  # measure.records.MemoryRecord
+    size: dict | None = None  # measure.records.SizeRecord (FLOPs per block of block_size tokens)
     quality: dict | None = None  # lm_evaluate.block_quality + retention
     machine: dict | None = None
     prefill: dict | None = None  # PrefillRecord
@@ -186,7 +194,7 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
     from distill_core.models import students
 
     c = LMBenchConfig.from_dict(cfg)
-    device = bench.resolve_device(c.device)
+    device = resolve_device(c.device, "bench.device")
     threads = torch.get_num_threads()
     _import_model_code(ref, trust_remote_code, quantize)
     kernel_before = kernel_peak_rss()
@@ -196,7 +204,7 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
     tokenizer = lm_teacher.load_tokenizer(ref, trust_remote_code)
     load_seconds = time.perf_counter() - started
     length = min(block_size, getattr(model.config, "max_position_embeddings", None) or block_size)
-    curve = bench.flops_curve(model, length)  # on the fp32 model: int8 does the same multiply-adds
+    curve = flops_curve(model, length)  # on the fp32 model: int8 does the same multiply-adds
     parameters = sum(p.numel() for p in model.parameters())
     started = time.perf_counter()
     model.to(device)
@@ -206,15 +214,15 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
     load_seconds += time.perf_counter() - started
 
     ids = encode_prompt(tokenizer, prompt).to(device)
-    timer = bench.PassTimer(device)
+    timer = PassTimer(device)
     with torch.inference_mode():
         prefill = lambda: model(input_ids=ids, use_cache=True)  # noqa: E731
         prefill()  # warm-up, inside the memory window
         first = continue_text(model, tokenizer, prompt, max_new_tokens, stop_at_eos=False)
         sampler.stop()
-        timing = bench.BenchConfig(min_iterations=c.prefill_iterations, min_seconds=c.min_seconds,
-                                   max_seconds=c.max_seconds)
-        prefill_samples = bench.timed_passes([prefill], timer, timing)
+        timing = BenchConfig(min_iterations=c.prefill_iterations, min_seconds=c.min_seconds,
+                             max_seconds=c.max_seconds)
+        prefill_samples = timed_passes([prefill], timer, timing)
     runs = [continue_text(model, tokenizer, prompt, max_new_tokens, stop_at_eos=False) for _ in range(c.decode_runs)]
     kernel_peak = kernel_peak_rss()
     peak = sampler.peak
@@ -224,7 +232,7 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
                           delta_rss_bytes=peak - sampler.baseline, samples=sampler.samples,
                           cuda_peak_allocated_bytes=(torch.cuda.max_memory_allocated()
                                                      if device.startswith("cuda") else None))
-    flops = bench.flops_at(curve, length)
+    flops = flops_at(curve, length)
     size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
                       int8_elements=quantize_mod.int8_elements(model), flops_per_input_fixed=int(round(flops)),
                       flops_per_input_real=flops, fixed_length=length, flops_curve=curve)
@@ -257,7 +265,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     if unknown:
         raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(LM_VARIANTS)}", "variants")
     run_dir = Path(run_dir)
-    results, run_config = bench.read_run(run_dir)
+    results, run_config = read_run(run_dir)
     lm = run_config.get("lm") or {}
     prompt = cfg.prompt or lm.get("prompt") or "The"
     max_new_tokens = cfg.max_new_tokens or int(lm.get("max_new_tokens") or 32)
@@ -266,7 +274,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     heldout = run_dir / HELDOUT_FILE
     refs = {k: v for k, v in variant_refs(run_dir).items() if variants is None or k in variants}
     emit = on_progress or (lambda event: None)
-    device = bench.resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "bench.device")
     started = time.perf_counter()
     emit(ProgressEvent("bench", 0, len(refs), 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
@@ -277,8 +285,8 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
         emit(ProgressEvent("bench", i, len(refs), i / len(refs), message=f"measuring {name}"))
         args = (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt, max_new_tokens,
                 block_size, str(heldout) if heldout.exists() else None)
-        payload, wall = bench.run_in_fresh_process(measure_lm_variant, args, cfg.threads, cfg.variant_timeout_s,
-                                                   f"distill-lab-bench-{name}")
+        payload, wall = run_in_fresh_process(measure_lm_variant, args, cfg.threads, cfg.variant_timeout_s,
+                                             f"distill-lab-bench-{name}")
         if payload.get("status") != "ok":
             measured[name] = LMVariantResult(name=name, ref=ref, status="error", error=payload.get("error"),
                                              wall_seconds=wall).to_dict()
@@ -295,7 +303,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
         (((results.get("quality") or {}).get("variants") or {}).get("teacher") or {}).get("perplexity")
     lm_evaluate.add_retention(qualities, teacher_ppl)
     first_ok = next((v for v in measured.values() if v.get("machine")), None)
-    data = {"task": "causal-lm", "run_dir": str(run_dir), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    data = {"task": TASK, "run_dir": str(run_dir), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "wall_seconds": time.perf_counter() - started, "config": cfg.to_dict(),
             "prompt": prompt, "max_new_tokens": max_new_tokens,
             "machine": first_ok["machine"] if first_ok else machine.machine_record(device).to_dict(),
@@ -303,12 +311,56 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
             "quality": {"split": "held-out", "metric": "perplexity", "higher_is_better": False,
                         "distillation_gain": lm_evaluate.perplexity_gain(qualities)} if qualities else None}
     if write:
-        bench.write_bench(run_dir, data)
+        write_bench(run_dir, data)
     return data
+
+
+def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: list[str] | None = None,
+                on_progress=None, should_stop=None, write: bool = True, after_run: bool = False) -> dict:
+    """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
+    made of the BenchConfig settings that apply here (threads, device, quantization, quality, min_seconds,
+    variant_timeout_s, matmul_size; prompt and token count: the run's). `after_run`: called at the end of a run,
+    whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is measured."""
+    cfg = cfg or BenchConfig()
+    check_request(cfg, variants)
+    lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
+                           min_seconds=cfg.min_seconds, variant_timeout_s=cfg.variant_timeout_s,
+                           matmul_size=cfg.matmul_size,
+                           quality_variants=list(INT8_VARIANTS) if after_run else None)
+    return measure_lm_run(Path(run_dir), lm_cfg, variants, on_progress, should_stop, write)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading results
+
+
+def bench_columns(bench: dict) -> dict[str, dict]:
+    """Compare's measurement columns per variant from a causal-LM bench.json: prefill p50 (ms, batch 1), decode
+    tokens/s, peak memory (MiB), weight bytes, parameters, FLOPs per block of max_length tokens, and held-out quality
+    for variants that results.json lacks (the int8 ones)."""
+    if not isinstance(bench.get("variants"), dict):
+        return {}
+    out = {}
+    for variant, v in bench["variants"].items():
+        if not isinstance(v, dict) or v.get("status") != "ok":
+            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
+            continue
+        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
+        if v.get("memory"):
+            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
+        if v.get("size"):
+            row["weight_bytes"] = v["size"]["weight_bytes"]
+            row["parameters"] = v["size"]["parameters"]
+            row["flops_per_input"] = v["size"]["flops_per_input_real"]
+        if v.get("prefill"):
+            row["prefill_ms"] = v["prefill"]["p50_ms"]
+        if v.get("decode"):
+            row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
+        if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
+            for key in INT8_QUALITY_COLUMNS:
+                row[key] = (v.get("quality") or {}).get(key)
+        out[variant] = row
+    return out
 
 
 def decode_speedup(data: dict, variant: str) -> float | None:
@@ -321,7 +373,7 @@ def decode_speedup(data: dict, variant: str) -> float | None:
     return v / t if t and v else None
 
 
-def format_lm_bench_table(data: dict) -> str:
+def format_bench_table(data: dict) -> str:
     """bench.json of a causal-LM run as text: quality, size, memory, prefill and decode per variant."""
     def row(name: str, v: dict) -> str:
         q, s, m = v.get("quality") or {}, v["size"], v["memory"]
@@ -332,7 +384,7 @@ def format_lm_bench_table(data: dict) -> str:
                 f"{m['delta_rss_bytes'] / 1e6:>8.0f} {v['prefill']['p50_ms']:>10.1f} "
                 f"{v['decode']['tokens_per_s']:>12.1f} {(f'{ratio:.2f}x' if ratio else '-'):>7}")
 
-    lines, errors = bench.variant_rows(
+    lines, errors = variant_rows(
         data["variants"], f"{'variant':<13} {'ppl':>8} {'retention':>9} {'agree':>6} {'KL(t||v)':>8} {'size MB':>8} "
         f"{'params M':>8} {'peak MB':>8} {'prefill ms':>10} {'decode tok/s':>12} {'speedup':>7}", row)
     gain = (data.get("quality") or {}).get("distillation_gain")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from distill_core.core.config import DataConfig, LMConfig
+from distill_core.core.config import DataConfig
+from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.core.errors import DistillLabError
 
 BUILTIN_TEXT_SOURCES = {

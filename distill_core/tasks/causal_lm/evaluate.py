@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from distill_core.tasks.classification import evaluate
+from distill_core.measure import quality as evaluate
 from distill_core.tasks.causal_lm.losses import forward_kl, student_buckets, teacher_buckets
 from distill_core.tasks.causal_lm.teacher_cache import TopK
 

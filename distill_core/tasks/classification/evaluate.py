@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from distill_core.measure.quality import distillation_gain, retention
 from distill_core.tasks.classification.data import pad_batch, sorted_batches
 
 
@@ -80,20 +81,6 @@ def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins:
         if in_bin.any():
             ece += float(in_bin.float().mean()) * abs(float(correct[in_bin].mean()) - float(confidence[in_bin].mean()))
     return ece
-
-
-def retention(variant_metric: float, teacher_metric: float, higher_is_better: bool = True) -> float:
-    """A variant's quality as a fraction of the teacher's (1.0 = all kept). For a lower-is-better metric such as
-    perplexity it is teacher / variant: a student at twice the teacher's perplexity retains 0.5."""
-    if not higher_is_better:
-        variant_metric, teacher_metric = teacher_metric, variant_metric
-    return variant_metric / teacher_metric if teacher_metric else float("nan")
-
-
-def distillation_gain(student_metric: float, control_metric: float, higher_is_better: bool = True) -> float:
-    """Student quality minus control quality (same architecture, init, data and budget, no teacher); positive means
-    the teacher helped. For a lower-is-better metric such as perplexity it is control - student."""
-    return student_metric - control_metric if higher_is_better else control_metric - student_metric
 
 
 def quality_report(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None) -> dict:

@@ -1,0 +1,270 @@
+"""What a measurement records and how it is read back: the bench config, per-variant records, `<run_dir>/bench.json`
+(written atomically; its "task" key names the task whose harness wrote it) and the helpers tables are built from.
+
+Task-neutral: each task's harness (tasks/<task>/bench.py) fills these records; nothing here names a task's code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from distill_core.core.atomic import write_json
+from distill_core.core.errors import DistillLabError
+from distill_core.core.run_files import read_json
+from distill_core.measure.timing import time_stats
+
+VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
+
+
+@dataclass
+class BenchConfig:
+    """How to measure. Defaults keep the five variants of the reviews preset under 2 minutes on a 2-core CPU."""
+
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 32])  # batch 1 for latency; the largest: throughput
+    fixed_length: int = 128  # tokens per input in the "fixed" setting (capped by the model's positions)
+    sample_size: int = 128  # test inputs in the seeded "real" sample, the same for every variant
+    warmup_iterations: int = 2  # untimed passes per setting, after one pass over its longest batch
+    min_iterations: int = 10  # timed forward passes per setting, at least
+    min_seconds: float = 1.0  # timed seconds per setting, at least
+    max_seconds: float = 15.0  # stop a setting after this many seconds even short of the two minimums
+    threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
+    device: str = "auto"  # auto | cpu | cuda
+    quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
+    quality: bool = True  # evaluate every variant on the whole test split
+    memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
+    variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
+    reference_timer: bool = False  # also time the fixed setting with torch.utils.benchmark.Timer (a cross-check)
+    matmul_size: int = 2048  # n of the n x n x n fp32 matmul that measures the machine's peak (cached per machine)
+    seed: int = 0  # draws the "real" sample
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BenchConfig":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
+    """Raise DistillLabError (field "variants" or "quantization") for an unknown variant or int8 method."""
+    from distill_core.models.quantize import METHODS
+
+    unknown = sorted(set(variants or []) - set(VARIANTS))
+    if unknown:
+        raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(VARIANTS)}", "variants")
+    if cfg.quantization != "auto" and cfg.quantization not in METHODS:
+        raise DistillLabError(f"unknown method {cfg.quantization!r}; allowed: auto, {', '.join(METHODS)}",
+                              "quantization")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Result records
+
+
+@dataclass
+class TimingStats:
+    """What every timing record holds (time_stats): timed passes and their distribution in ms."""
+
+    iterations: int  # timed passes
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+    spread: float  # (p90 - p10) / p50
+
+
+@dataclass
+class LatencyRecord(TimingStats):
+    """One setting (input kind x batch size) of one variant. Times are per forward pass of the whole batch."""
+
+    setting: str  # "real" | "fixed"
+    batch_size: int
+    seconds: float  # sum of the timed passes (s)
+    padded_tokens: float  # mean tokens per input as computed (padding included)
+    throughput: float  # inputs per second: batch * iterations / seconds
+    tokens_per_s: float  # real (unpadded) tokens per second
+    flops_per_input: float  # forward FLOPs per input at the padded length (int8: the fp32 model's count)
+    gflops_per_s: float  # achieved: FLOPs executed / seconds / 1e9
+    peak_fraction: float | None = None  # gflops_per_s / this machine's fp32 matmul peak
+    timer_p50_ms: float | None = None  # torch.utils.benchmark.Timer median on the same input (fixed setting)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LatencyRecord":
+        return cls(**data)
+
+    @classmethod
+    def from_samples(cls, setting: str, batch_size: int, samples_ms: list[float], padded_tokens: float,
+                     real_tokens: float, flops_per_input: float, peak_gflops: float | None = None,
+                     timer_p50_ms: float | None = None) -> "LatencyRecord":
+        """`real_tokens` and `padded_tokens` are means per input over the timed passes."""
+        seconds = sum(samples_ms) / 1e3
+        inputs = batch_size * len(samples_ms)
+        gflops = flops_per_input * inputs / seconds / 1e9 if seconds else 0.0
+        return cls(setting=setting, batch_size=batch_size, seconds=seconds,
+                   **time_stats(samples_ms), padded_tokens=padded_tokens, throughput=inputs / seconds if seconds else 0.0,
+                   tokens_per_s=real_tokens * inputs / seconds if seconds else 0.0,
+                   flops_per_input=flops_per_input, gflops_per_s=gflops,
+                   peak_fraction=gflops / peak_gflops if peak_gflops else None, timer_p50_ms=timer_p50_ms)
+
+
+@dataclass
+class MemoryRecord:
+    """Resident memory of the measuring process while loading and running the variant (bytes)."""
+
+    baseline_rss_bytes: int  # before loading (torch and transformers already imported)
+    peak_rss_bytes: int  # highest seen while loading, quantizing, warming up and timing
+    delta_rss_bytes: int  # peak - baseline: what the variant costs
+    samples: int  # psutil samples taken (the kernel's max RSS also counts, for spikes between samples)
+    cuda_peak_allocated_bytes: int | None = None  # torch.cuda.max_memory_allocated, on GPU
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MemoryRecord":
+        return cls(**data)
+
+
+@dataclass
+class SizeRecord:
+    """What the variant is: its parameters, weight bytes and forward FLOPs."""
+
+    parameters: int  # of the fp32 model (quantizing changes the storage, not the count)
+    weight_bytes: int  # state-dict payload as measured: int8 data + scales for int8 variants (students.weight_bytes)
+    int8_elements: int  # int8 numbers among the weights (0 for fp32)
+    flops_per_input_fixed: int  # forward FLOPs for one input of `fixed_length` tokens
+    flops_per_input_real: float  # the same at each sample input's real length, averaged
+    fixed_length: int
+    flops_curve: list[float]  # FLOPs(L) = c0 + c1 L + c2 L^2, fitted exactly to counts at three lengths
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SizeRecord":
+        return cls(**data)
+
+
+@dataclass
+class VariantResult:
+    """Everything measured for one variant, or why it could not be measured."""
+
+    name: str
+    ref: str  # the fp32 model folder or reference it was loaded from
+    status: str  # "ok" | "error"
+    error: str | None = None
+    device: str | None = None
+    threads: int | None = None  # torch intra-op threads in the measuring process
+    load_seconds: float | None = None  # load (+ quantize) wall time (s)
+    wall_seconds: float | None = None  # the whole measuring process, spawn to result (s)
+    quantization: dict | None = None  # quantize.QuantizationRecord, for int8 variants
+    latency: list[LatencyRecord] = field(default_factory=list)
+    memory: MemoryRecord | None = None
+    size: SizeRecord | None = None
+    quality: dict | None = None  # evaluate.quality_report + retention, on the test split
+    machine: dict | None = None  # machine.MachineRecord of the measuring process
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["latency"] = [r.to_dict() for r in self.latency]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VariantResult":
+        data = dict(data)
+        data["latency"] = [LatencyRecord.from_dict(r) for r in data.get("latency") or []]
+        data["memory"] = MemoryRecord.from_dict(data["memory"]) if data.get("memory") else None
+        data["size"] = SizeRecord.from_dict(data["size"]) if data.get("size") else None
+        return cls(**{f.name: data.get(f.name) for f in fields(cls) if f.name in data})
+
+    def find(self, setting: str, batch_size: int) -> LatencyRecord | None:
+        return next((r for r in self.latency if r.setting == setting and r.batch_size == batch_size), None)
+
+
+@dataclass
+class BenchResult:
+    """One measurement of a run's variants: the contents of `<run_dir>/bench.json`."""
+
+    run_dir: str
+    created: str  # local time, ISO format
+    wall_seconds: float  # the whole measurement (s)
+    config: BenchConfig
+    machine: dict | None  # machine.MachineRecord of the first measuring process that ran
+    matmul_peak: dict | None  # machine.matmul_peak()
+    run_config: dict | None  # the run's config.json
+    variants: dict[str, VariantResult]
+    quality: dict | None = None  # {"metric", "split", "distillation_gain"}
+    task: str = "classification"  # the task whose harness measured it (bench.json files without one: classification)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        data["variants"] = {name: v.to_dict() for name, v in self.variants.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BenchResult":
+        data = dict(data)
+        data.setdefault("task", "classification")
+        data["config"] = BenchConfig.from_dict(data["config"])
+        data["variants"] = {name: VariantResult.from_dict(v) for name, v in data["variants"].items()}
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bench.json
+
+
+def write_bench(run_dir: Path, data: dict) -> Path:
+    """Write bench.json atomically (temp file, then rename)."""
+    path = Path(run_dir) / "bench.json"
+    write_json(path, data)
+    return path
+
+
+def load_bench(run_dir: str | Path) -> dict | None:
+    """The run's bench.json, or None when it has not been measured (DistillLabError when it is damaged)."""
+    return read_json(run_dir, "bench.json") if (Path(run_dir) / "bench.json").exists() else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading results
+
+
+def latency_of(bench: dict, variant: str, setting: str, batch_size: int) -> dict | None:
+    """The latency record (dict) of one variant / setting / batch size, or None."""
+    v = bench["variants"].get(variant) or {}
+    return next((r for r in v.get("latency") or [] if r["setting"] == setting and r["batch_size"] == batch_size),
+                None)
+
+
+def speedup(bench: dict, variant: str, setting: str = "real", batch_size: int | None = None) -> float | None:
+    """Teacher p50 / variant p50 at one setting and batch size (default: the largest), or None if either is missing."""
+    batch_size = batch_size or max(bench["config"]["batch_sizes"])
+    teacher, other = latency_of(bench, "teacher", setting, batch_size), latency_of(bench, variant, setting, batch_size)
+    return teacher["p50_ms"] / other["p50_ms"] if teacher and other and other["p50_ms"] else None
+
+
+def fmt_cell(value, spec: str, width: int) -> str:
+    """A right-aligned table cell; '-' for a missing (None or NaN) value."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return f"{'-':>{width}}" if missing else f"{value:>{width}{spec}}"
+
+
+def variant_rows(variants: dict, header: str, row) -> tuple[list[str], list[str]]:
+    """Table lines: `header`, then `row(name, record)` per measured variant ("error (below)" for a failed one);
+    and the failed variants' errors, to print under the table."""
+    lines, errors = [header], []
+    for name, v in variants.items():
+        if v["status"] != "ok":
+            errors.append(f"{name}: {v['error']}")
+            lines.append(f"{name:<13} error (below)")
+        else:
+            lines.append(row(name, v))
+    return lines, errors

@@ -1,0 +1,102 @@
+"""Text classification: a teacher classifier's soft labels teach a smaller classifier (Hinton et al., 2015)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    title = "Text classification"
+    quality = QualitySpec("accuracy", True,
+                          ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention",
+                           "distillation_gain"), split="test")
+    class_distributions = True
+
+    def presets(self) -> dict:
+        from distill_core.tasks.classification.presets import PRESETS
+
+        return PRESETS
+
+    # --- pre-flight
+    def teacher_config(self, config):
+        from distill_core.models import loading
+
+        return loading.load_config(config.teacher.model, config.teacher.trust_remote_code)
+
+    def model_from_config(self, hf_config):
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_config(hf_config)
+
+    def compatibility(self, config, teacher_config, student_config):
+        """A student with a trained head must predict the teacher's labels."""
+        from distill_core.models import loading
+
+        if config.student.kind != "model":
+            return None, None
+        student_labels = loading.trained_labels(student_config)
+        teacher_labels = None if config.teacher.finetune_epochs > 0 else loading.trained_labels(teacher_config)
+        if student_labels and teacher_labels and sorted(student_labels) != sorted(teacher_labels):
+            return (f"student predicts labels {student_labels} but the teacher predicts {teacher_labels}: soft "
+                    "targets need the same label space", "student.model")
+        return None, None
+
+    def preflight_notes(self, config, teacher_config, student_config) -> list[str]:
+        if config.student.kind != "model":
+            return []
+        t_vocab, s_vocab = getattr(teacher_config, "vocab_size", None), getattr(student_config, "vocab_size", None)
+        if t_vocab == s_vocab:
+            return []
+        return [f"student vocab ({s_vocab}) differs from the teacher's ({t_vocab}): fine for a classifier (it "
+                "tokenizes the texts itself), but its inputs are not the teacher's tokens"]
+
+    # --- the run
+    def prepare(self, ctx: RunContext) -> Prepared:
+        from distill_core.tasks.classification import run
+
+        return run.prepare(ctx)
+
+    def teacher_targets(self, ctx: RunContext, prepared: Prepared) -> Targets:
+        from distill_core.tasks.classification import run
+
+        return run.teacher_targets(ctx, prepared)
+
+    def train(self, ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
+        from distill_core.tasks.classification import run
+
+        return run.train(ctx, prepared, targets, phase, steps)
+
+    def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        from distill_core.tasks.classification import run
+
+        return run.teacher_quality(ctx, prepared, targets)
+
+    def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        from distill_core.tasks.classification import run
+
+        return run.evaluate_student(ctx, prepared, targets)
+
+    def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
+        from distill_core.tasks.classification import run
+
+        return run.results_extra(ctx, prepared, targets)
+
+    # --- measurement and reading results
+    def measure(self, run_dir: Path, cfg, variants=None, on_progress=None, should_stop=None, write=True,
+                after_run=False) -> dict:
+        from distill_core.tasks.classification import bench
+
+        return bench.measure_run(run_dir, cfg, variants, on_progress, should_stop, write, after_run)
+
+    def bench_columns(self, bench: dict) -> dict[str, dict]:
+        from distill_core.tasks.classification import bench as bench_mod
+
+        return bench_mod.bench_columns(bench)
+
+    def format_bench(self, bench: dict) -> str:
+        from distill_core.tasks.classification import bench as bench_mod
+
+        return bench_mod.format_bench_table(bench)

@@ -1,0 +1,70 @@
+"""New run's pre-flight panel: validate the draft, estimate teacher and student costs, and start the run."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from distill_core.core import config as run_config
+from distill_core.core.errors import DistillLabError
+from distill_core.views import preflight
+from pages.shared import fmt_bytes, fmt_count, start_run
+
+
+@st.cache_data(show_spinner="Pre-flight: building the models from their configs...", max_entries=64)
+def cached_preflight(config_json: str) -> dict:
+    return preflight.estimate(run_config.from_json(config_json)).to_dict()
+
+
+def _report(report: dict) -> None:
+    t, s = report["teacher"], report["student"]
+    st.caption(f"Student: {report['student_description']}. FLOPs per input of {s['seq_len']} tokens.")
+    st.table({
+        "": ["parameters", "weights", "FLOPs per input", "layers × width"],
+        "teacher": [fmt_count(t["parameters"]), fmt_bytes(t["weight_bytes"]), fmt_count(t["flops_per_input"]),
+                    f"{t['layers']} × {t['hidden_size']}"],
+        "student": [fmt_count(s["parameters"]), fmt_bytes(s["weight_bytes"]), fmt_count(s["flops_per_input"]),
+                    f"{s['layers']} × {s['hidden_size']}"],
+    })
+    a, b = st.columns(2)
+    a.metric("Estimated speedup", f"{report['flops_ratio']:.1f}×", help="Teacher FLOPs / student FLOPs: the "
+             "ideal; measured latency is on Compare after the run.")
+    b.metric("Size", f"{report['size_ratio']:.1f}× smaller")
+    a.metric("Training memory (est.)", fmt_bytes(report["train_memory_bytes"]),
+             help="Student weights, gradients and AdamW state (16 bytes per parameter) plus the teacher's weights.")
+    b.metric("Student inference weights", fmt_bytes(s["weight_bytes"]))
+    for note in report["notes"]:
+        st.info(note)
+    if report["blocking"]:
+        st.error(f"**{report['blocking_field']}**: {report['blocking']}")
+
+
+def draw(draft: dict) -> None:
+    """The panel for `draft` (a RunConfig dict): problems or costs, the config as JSON, and Start run."""
+    st.subheader("Pre-flight")
+    problem, report, config = None, None, None
+    try:
+        config = run_config.validate(run_config.from_dict(draft))
+    except DistillLabError as exc:
+        problem = exc
+    if config is not None:
+        try:
+            report = cached_preflight(config.to_json())
+        except DistillLabError as exc:
+            problem = exc
+    if problem is not None:
+        st.error(f"**{problem.field or 'config'}**: {problem}")
+    if report:
+        _report(report)
+    blocked = problem is not None or not report or bool(report.get("blocking"))
+    with st.expander("Config as JSON"):
+        st.code(json.dumps(draft, indent=2), language="json")
+    if st.button("Start run", type="primary", disabled=blocked, icon=":material/play_arrow:"):
+        run_id = start_run(config, name=draft["name"])
+        if run_id:
+            st.session_state["started_from_new_run"] = run_id
+    started = st.session_state.get("started_from_new_run")
+    if started:
+        st.success(f"Run `{started[:8]}` queued: it trains in the background.")
+        st.page_link("pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")

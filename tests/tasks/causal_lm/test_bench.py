@@ -1,0 +1,72 @@
+"""Causal-LM measurement: prefill and decode records, one variant measured in a spawned process, bench.json."""
+
+import json
+
+import pytest
+
+from distill_core.measure.records import BenchConfig
+from distill_core.runs import measuring
+from distill_core.views import compare
+
+from distill_core.tasks.causal_lm import bench as lm_bench
+
+from distill_core.runs import store
+
+from distill_core.runs import worker
+from distill_core.tasks.causal_lm.generate import Continuation
+from distill_core.runs.pipeline import run_experiment
+
+from tests.support.lm import tiny_lm_config, tiny_lm_dir
+
+QUICK = dict(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu",
+             variant_timeout_s=300, matmul_size=128)
+
+
+def test_prefill_and_decode_records_from_known_samples():
+    p = lm_bench.PrefillRecord.from_samples(8, [10.0, 20.0, 30.0])
+    assert (p.p50_ms, p.min_ms, p.iterations) == (20.0, 10.0, 3) and p.tokens_per_s == pytest.approx(400.0)
+    runs = [Continuation("a", 4, 50.0, 10.0, token_ms=[100.0] * 3), Continuation("a", 4, 70.0, 30.0,
+                                                                                  token_ms=[30.0] * 3)]
+    d = lm_bench.DecodeRecord.from_runs(runs)
+    assert d.tokens_per_s == 20.0 and d.runs == 2 and d.new_tokens == 4 and d.prefill_ms_p50 == 60.0
+    assert d.ms_per_token_p50 == pytest.approx(65.0)
+
+
+def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monkeypatch):
+    teacher = tiny_lm_dir(tmp_path_factory)
+    config = tiny_lm_config(teacher, control=False)
+    record = store.create_run(config.to_dict())
+    results = run_experiment(config, record.folder)
+    store.finish(record.id, "done", summary=worker.summarize(results))
+    # One spawned process (the int8 one: quantizing there is the harder path); the rest of the contract is shared.
+    quick = lm_bench.LMBenchConfig(**QUICK, quality_variants=["student-int8"])
+    data = lm_bench.measure_lm_run(record.folder, quick, variants=["student-int8"])
+    v = data["variants"]["student-int8"]
+    assert v["status"] == "ok", v["error"]
+    assert v["quantization"]["method"] == "torch-dynamic-int8" and v["size"]["int8_elements"] > 0
+    assert v["prefill"]["p50_ms"] > 0 and v["prefill"]["prompt_tokens"] == 3
+    assert v["decode"]["new_tokens"] == 6 and v["decode"]["tokens_per_s"] > 0
+    assert v["memory"]["delta_rss_bytes"] >= 0 and v["size"]["fixed_length"] == 32
+    q = v["quality"]
+    student = results["quality"]["variants"]["student"]
+    assert q["perplexity"] == pytest.approx(student["perplexity"], rel=0.05)
+    assert q["retention"] == pytest.approx(results["quality"]["variants"]["teacher"]["perplexity"] / q["perplexity"])
+    on_disk = json.loads((record.folder / "bench.json").read_text())
+    assert on_disk["task"] == "causal-lm" and on_disk["variants"]["student-int8"]["status"] == "ok"
+    assert "student-int8" in lm_bench.format_bench_table(on_disk)
+    row = next(r for r in compare.results_table([record.id]).rows if r["variant"] == "student-int8")
+    assert row["decode_tokens_per_s"] == v["decode"]["tokens_per_s"] and row["prefill_ms"] == v["prefill"]["p50_ms"]
+    assert row["perplexity"] == q["perplexity"] and row["weight_bytes"] == v["size"]["weight_bytes"]
+
+
+def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_factory, tmp_path, monkeypatch):
+    teacher = tiny_lm_dir(tmp_path_factory)
+    run = tmp_path / "run"
+    run_experiment(tiny_lm_config(teacher, control=False), run)
+    seen = {}
+    monkeypatch.setattr(lm_bench, "measure_lm_run", lambda *args: seen.setdefault("args", args) and {"ok": 1})
+    measuring.measure_run(run, BenchConfig(threads=1, min_seconds=0.5, matmul_size=128, quality=False),
+                          variants=["student"], write=False)
+    run_dir, cfg, variants = seen["args"][:3]
+    assert run_dir == run and variants == ["student"]
+    assert (cfg.threads, cfg.min_seconds, cfg.matmul_size, cfg.quality) == (1, 0.5, 128, False)

@@ -1,0 +1,62 @@
+"""Pre-flight: costs from configs alone match the built models; incompatible pairs are blocked with a reason."""
+
+import pytest
+
+from distill_core.views import preflight
+
+from distill_core.models import students
+from distill_core.core.errors import DistillLabError
+
+from tests.support.runs import make_tiny_classifier, tiny_run_config
+
+
+def test_keep_layers_costs_match_the_student_built_for_training(tiny_teacher_dir):
+    from distill_core.models import loading as models
+
+    config = tiny_run_config(tiny_teacher_dir)
+    report = preflight.estimate(config, seq_len=16)
+    teacher = models.load_classifier(str(tiny_teacher_dir), ["great", "other"])
+    student = students.keep_layers(teacher, students.evenly_spaced_layers(4, 2))
+    built = students.model_cost(student, 16)
+    assert report.student["parameters"] == built.parameters
+    assert report.student["flops_per_input"] == built.flops_per_input
+    assert report.teacher["layers"] == 4 and report.student["layers"] == 2
+    assert report.flops_ratio > 1.5 and report.size_ratio > 1.0
+    assert report.train_memory_bytes > report.teacher["weight_bytes"]
+    assert report.blocking is None
+
+
+def test_shrink_reports_the_narrower_width(tiny_teacher_dir):
+    config = tiny_run_config(tiny_teacher_dir)
+    config.student.kind, config.student.hidden_size, config.student.num_heads = "shrink", 16, 2
+    report = preflight.estimate(config, seq_len=16)
+    assert report.student["hidden_size"] == 16
+    assert report.student["parameters"] < report.teacher["parameters"]
+
+
+def test_a_student_with_another_label_space_is_blocked(tiny_teacher_dir, tmp_path):
+    other = make_tiny_classifier(tmp_path / "other", layers=2, labels=["pos", "neg", "neutral"])
+    config = tiny_run_config(tiny_teacher_dir)
+    config.student.kind, config.student.model = "model", str(other)
+    report = preflight.estimate(config, seq_len=16)
+    assert report.blocking_field == "student.model"
+    assert "label space" in report.blocking
+
+
+def test_a_causal_lm_student_with_another_vocabulary_is_blocked():
+    from types import SimpleNamespace
+
+    from distill_core.core.config import RunConfig, StudentConfig
+
+    run = RunConfig(task="causal-lm", student=StudentConfig(kind="model", model="x"))
+    reason, field = preflight.vocabulary_verdict(run, SimpleNamespace(vocab_size=49152),
+                                                 SimpleNamespace(vocab_size=50257))
+    assert field == "student.model"
+    assert reason.startswith("student vocab (50257) differs from teacher vocab (49152)")
+
+
+def test_an_unreadable_teacher_is_an_error_naming_the_model(tmp_path):
+    config = tiny_run_config(tmp_path / "missing")
+    with pytest.raises(DistillLabError) as err:
+        preflight.estimate(config)
+    assert "model" in err.value.field

@@ -1,0 +1,115 @@
+"""The HTML report: self-contained, escaped, with the run's tables, charts and config; runs without results noted."""
+
+import json
+import re
+import time
+
+import pytest
+
+from distill_core.views import report
+
+from distill_core.runs import store
+from distill_core.core.config import RunConfig
+from distill_core.core.errors import DistillLabError
+
+from tests.support.runs import fake_results
+
+EVIL = "<script>alert('x')</script> & co"
+MACHINE = {"cpu_model": "Test CPU 9000", "physical_cores": 2, "logical_cores": 4, "threads": 2, "gpu": None,
+           "cuda": None, "os": "Linux", "python": "3.12", "torch": "2.9", "transformers": "4.57", "torchao": None}
+
+
+def variant_bench(p50_b1: float, p50_b32: float, weight_mib: float, accuracy=None) -> dict:
+    """One bench.json variant entry, as bench.VariantResult.to_dict writes it (trimmed to what is read)."""
+    latency = [{"setting": "real", "batch_size": b, "p50_ms": p, "throughput": b * 1000 / p}
+               for b, p in ((1, p50_b1), (32, p50_b32))]
+    return {"name": "x", "ref": "x", "status": "ok", "latency": latency,
+            "memory": {"baseline_rss_bytes": 0, "peak_rss_bytes": 300 * 2**20, "delta_rss_bytes": 300 * 2**20,
+                       "samples": 10},
+            "size": {"parameters": 1_000_000, "weight_bytes": int(weight_mib * 2**20), "int8_elements": 0,
+                     "flops_per_input_fixed": 1e9, "flops_per_input_real": 5e8, "fixed_length": 128,
+                     "flops_curve": [0, 1, 0]},
+            "quality": {"accuracy": accuracy, "agreement": 0.9, "retention": accuracy / 0.9} if accuracy else None,
+            "machine": MACHINE}
+
+
+HISTORY = {"teacher-finetune": [],
+           "student": [{"step": 5, "loss": 0.7, "lr": 1e-4}, {"step": 10, "val_accuracy": 0.8, "seconds": 1.0}],
+           "control": [{"step": 5, "loss": 0.9, "lr": 1e-4}, {"step": 10, "val_accuracy": 0.75, "seconds": 1.0}]}
+
+
+def finished_run(name: str, temperature: float = 2.0) -> store.RunRecord:
+    config = RunConfig(name=name).to_dict()
+    config["loss"]["temperature"] = temperature
+    record = store.create_run(config, name=name)
+    assert store.claim(record.id, 1, None) == "claimed"
+    (record.folder / "results.json").write_text(json.dumps(fake_results(0.86, 0.83)))
+    (record.folder / "history.json").write_text(json.dumps(HISTORY))
+    (record.folder / "bench.json").write_text(json.dumps({
+        "run_dir": str(record.folder), "created": "2026-01-01T00:00:00", "wall_seconds": 60.0,
+        "config": {"batch_sizes": [1, 32]}, "machine": MACHINE, "matmul_peak": None, "run_config": config,
+        "quality": {"metric": "accuracy", "split": "test", "distillation_gain": 0.03},
+        "variants": {"teacher": variant_bench(20.0, 300.0, 87.0), "student": variant_bench(7.0, 100.0, 58.0),
+                     "student-int8": variant_bench(4.0, 60.0, 15.0, accuracy=0.85),
+                     "control": variant_bench(7.0, 100.0, 58.0)}}))
+    store.finish(record.id, "done")
+    return store.get_run(record.id)
+
+
+@pytest.fixture
+def page_of_two():
+    a, b = finished_run(EVIL), finished_run("t4", temperature=4.0)
+    return a, b, report.html_report([a.id, b.id])
+
+
+def test_report_escapes_run_names(page_of_two):
+    a, _, page = page_of_two
+    assert "<script>alert('x')</script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page
+
+
+def test_report_is_self_contained_with_plotly_inline_once(page_of_two):
+    _, _, page = page_of_two
+    assert 'src="http' not in page and "src='http" not in page
+    assert "<link" not in page
+    assert page.count("Plotly.newPlot") >= 4  # scatter, cost bars, two training curves
+    assert len(page) > 3_000_000  # plotly.js (several MB) is in the page
+    from plotly.offline import get_plotlyjs
+
+    assert page.count(get_plotlyjs()[:200]) == 1
+
+
+def test_report_has_date_ids_machine_tables_and_configs(page_of_two):
+    a, b, page = page_of_two
+    assert time.strftime("%Y-%m-%d") in page
+    assert a.id in page and b.id in page and "done" in page
+    assert "Test CPU 9000" in page
+    assert "keeps teacher layers [0, 5]" in page and "minilm" in page
+    assert "latency p50, batch 1 (ms)" in page and "weights (MiB)" in page
+    assert "distillation gain" in page and "+3.00 points" in page
+    assert "loss.temperature" in page  # the config diff
+    diff = page.split("Settings that differ")[1].split("<details")[0]
+    assert "loss.alpha" not in diff  # same in both runs
+    assert page.count("<details>") == 2 and "full config" in page
+
+
+def test_run_without_results_gets_a_note_not_charts():
+    done = finished_run("done one")  # first: a queued run would hold the one job slot's queue
+    queued = store.create_run(RunConfig(name="waiting").to_dict(), name="waiting")
+    page = report.html_report([queued.id])
+    assert "No results for this run yet" in page and queued.id in page
+    assert "no measured variants yet" in page
+    assert "Plotly.newPlot" not in page
+    mixed = report.html_report([done.id, queued.id])
+    assert "No results for this run yet" in mixed and mixed.count("Plotly.newPlot") == 3
+
+
+def test_report_of_an_unknown_run_raises_a_user_error():
+    with pytest.raises(DistillLabError, match="no run with id"):
+        report.html_report(["20990101-000000-abcdef"])
+
+
+def test_report_filename_names_the_first_run():
+    assert report.report_filename(["20260101-120000-a1b2c3", "x"]) == "distill-lab-report-20260101-120000-a1b2c3.html"
+    assert report.report_filename([]) == "distill-lab-report.html"
+    assert re.fullmatch(r"distill-lab-report-[\w-]+\.html", report.report_filename(["../../etc/passwd"]))
