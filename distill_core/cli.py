@@ -10,13 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from distill_core.views import compare
-
-from distill_core.runs import jobs
-
-from distill_core.runs import store
-
-from distill_core.runs import worker
+from distill_core.runs import jobs, store, worker
+from distill_core.views import compare, tables
 from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
 from distill_core.core.errors import DistillLabError, RunCancelled
@@ -82,55 +77,6 @@ class ProgressBar:
             self.bar = None
 
 
-def format_lm_results(results: dict) -> str:
-    """The quality table of a finished causal-LM run, as text."""
-    q = results["quality"]
-    lines = [f"{'variant':<10} {'perplexity':>10} {'retention':>10} {'agreement':>10} {'KL(t||v)':>9}"]
-    for name, m in q["variants"].items():
-        lines.append(f"{name:<10} {m['perplexity']:>10.2f} {m['retention']:>10.3f} {m['agreement']:>10.3f} "
-                     f"{m['kl_from_teacher']:>9.4f}")
-    if q.get("distillation_gain") is not None:
-        lines.append(f"distillation gain (control - student perplexity): {q['distillation_gain']:+.2f}")
-    d, pf = results["data"], results["preflight"]
-    lines.append(f"held-out: {d['eval_blocks']} blocks of {d['block_size']} tokens; trained on {d['train_blocks']} "
-                 f"blocks; teacher top-{results['teacher_cache']['top_k']} cache "
-                 f"{results['teacher_cache']['bytes'] / 1e6:.1f} MB")
-    lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
-                 f"teacher {pf['teacher']['parameters'] / 1e6:.1f}M; FLOPs/block {pf['flops_ratio']:.1f}x fewer")
-    lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items()))
-    return "\n".join(lines)
-
-
-def format_results(results: dict) -> str:
-    """The quality table of a finished run, as text."""
-    if results.get("task") == "causal-lm":
-        return format_lm_results(results)
-    q = results["quality"]
-    lines = [f"{'variant':<10} {'accuracy':>9} {'macro-F1':>9} {'retention':>10} {'agreement':>10} {'KL(t||v)':>9}"]
-    for name, m in q["variants"].items():
-        lines.append(f"{name:<10} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} {m['retention']:>10.3f} "
-                     f"{m.get('agreement', float('nan')):>10.3f} {m.get('kl_from_teacher', float('nan')):>9.4f}")
-    if q.get("distillation_gain") is not None:
-        lines.append(f"distillation gain (student - control accuracy): {q['distillation_gain'] * 100:+.2f} points")
-    pf = results["preflight"]
-    lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
-                 f"teacher {pf['teacher']['parameters'] / 1e6:.1f}M; FLOPs/input {pf['flops_ratio']:.1f}x fewer")
-    t = results["timings"]
-    lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
-    return "\n".join(lines)
-
-
-def run_report(folder: Path) -> str:
-    """A finished run as text: the quality table, then the measurements when bench.json exists."""
-    text = format_results(read_json(folder, "results.json"))
-    if (Path(folder) / "bench.json").exists():
-        from distill_core.measure.records import load_bench
-        from distill_core.runs.measuring import format_bench_table
-
-        text += "\n\n" + format_bench_table(load_bench(folder))
-    return text
-
-
 def cmd_run(args) -> int:
     if args.config:
         cfg = config_mod.load(args.config)
@@ -162,7 +108,7 @@ def cmd_run(args) -> int:
         run_experiment(cfg, run_dir, on_progress=bar)
     finally:
         bar.close()
-    print(run_report(run_dir))
+    print(tables.run_report(run_dir))
     print(f"saved: {run_dir}")
     return 0
 
@@ -214,7 +160,7 @@ def _run_in_store(cfg: config_mod.RunConfig) -> int:
         print(f"run {run_id}: {status}", file=sys.stderr)
         return 130 if status == "cancelled" else 1
     folder = store.run_dir(run_id)
-    print(run_report(folder))
+    print(tables.run_report(folder))
     print(f"saved: {folder}")
     return 0
 
@@ -229,36 +175,18 @@ def _progress_text(r: store.RunRecord) -> str:
     return "100%" if r.status == "done" else f"{r.progress * 100:3.0f}%"
 
 
-def format_table(columns: list[str], rows: list[dict]) -> str:
-    """Rows of dicts as aligned text; floats with 4 decimals, None as '-'."""
-    def cell(v):
-        return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def cmd_list(args) -> int:
     runs = store.list_runs(status=args.status, limit=args.limit)
     if not runs:
         print("no runs yet; start one with `distill-lab run --detach`", file=sys.stderr)
         return 0
+    results_columns, results_cells = tables.summary_columns(runs)
     rows = []
-    for r in runs:
-        acc = (r.summary or {}).get("accuracy", {})
-        gain = (r.summary or {}).get("distillation_gain")
+    for r, cells in zip(runs, results_cells):
         rows.append({"id": r.id, "status": r.status + (" (cancelling)" if r.cancel_requested and
                                                         r.status == "running" else ""),
-                     "progress": _progress_text(r), "name": r.name, "created": _when(r.created),
-                     "student acc": acc.get("student"), "gain": gain,
-                     "student ppl": ((r.summary or {}).get("perplexity") or {}).get("student")})
-    columns = ["id", "status", "progress", "name", "created", "student acc", "gain"]
-    if any(row["student ppl"] is not None for row in rows):  # causal-LM runs: perplexity; gain in perplexity
-        columns.insert(6, "student ppl")
-    print(format_table(columns, rows))
+                     "progress": _progress_text(r), "name": r.name, "created": _when(r.created)} | cells)
+    print(tables.format_table(["id", "status", "progress", "name", "created"] + results_columns, rows))
     return 0
 
 
@@ -292,7 +220,7 @@ def cmd_show(args) -> int:
     results_path = r.folder / "results.json"
     if results_path.exists():
         print()
-        print(run_report(r.folder))
+        print(tables.run_report(r.folder))
     else:
         last = store.run_history(r.id)[-3:]
         for e in last:
@@ -336,19 +264,20 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from distill_core.measure.bench import resolve_run_dir
     from distill_core.measure.records import BenchConfig
-    from distill_core.runs.measuring import format_bench_table, measure_run, resolve_run_dir
 
     run_dir = resolve_run_dir(args.run)
+    task = tables.task_of(read_json(run_dir, "config.json"))
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds}
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
-        data = measure_run(run_dir, cfg, variants=args.variant, on_progress=bar)
+        data = task.measure(run_dir, cfg, variants=args.variant, on_progress=bar)
     finally:
         bar.close()
-    print(format_bench_table(data))
+    print(task.format_bench(data))
     print(f"saved: {run_dir / 'bench.json'}")
     return 0
 

@@ -7,16 +7,10 @@ import json
 
 import streamlit as st
 
-from distill_core.views import charts
-
-from distill_core.views import compare
-
-from distill_core.runs import export
-
-from distill_core.views import report
-
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
+from distill_core.runs import export, store
+from distill_core.views import charts, compare, report
+from distill_core.views.configs import config_diff
 from pages.shared import run_label
 
 st.title("Compare")
@@ -44,14 +38,15 @@ if len(threads) > 1:  # latencies at different thread counts do not belong on on
 elif threads:
     st.caption(f"Measured with {threads[0]} threads.")
 
+headline = list(dict.fromkeys(charts.row_metric(r) for r in rows))  # the runs' tasks' headline metrics
 quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
-                         key=lambda c: c not in ("accuracy", "perplexity"))  # each task's headline metric first
+                         key=lambda c: c not in headline)  # headline metrics first
 cost_options = sorted((c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
                        and any(r.get(c) is not None for r in rows)),
                       key=lambda c: (not c.startswith(("p50_ms", "prefill_ms", "decode")), c))  # latencies first
 a, b = st.columns(2)
-quality = a.selectbox("Quality", quality_options or ["accuracy"], format_func=charts.metric_label,
-                      key="quality_metric")
+quality = a.selectbox("Quality", quality_options or headline[:1] or [charts.row_metric({})],
+                      format_func=charts.metric_label, key="quality_metric")
 cost = b.selectbox("Cost (batch size)", cost_options or ["p50_ms_batch1"], format_func=charts.metric_label,
                    key="cost_metric")
 if not cost_options:
@@ -73,7 +68,7 @@ st.caption("Retention: a variant's quality as a share of its teacher's. Distilla
 
 st.subheader("Configs")
 configs = {by_id[i].name + f" ({i[:8]})": store.get_run(i).config for i in picked}
-diff = charts.config_diff(configs)
+diff = config_diff(configs)
 if len(picked) > 1:
     st.caption("Only the settings that differ.")
 st.dataframe(diff, width="stretch")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from distill_core.tasks import presets
-
 from distill_core.runs import store
+from distill_core.tasks import presets
+from distill_core.views import tables
 from pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"
@@ -62,20 +62,23 @@ with right:
         st.info("No runs yet: start the workshop preset, and this list fills in.")
     for record in runs:
         summary = record.summary or {}
-        metric = "perplexity" if "perplexity" in summary else "accuracy"
-        headline = summary.get(metric) or {}
+        task = tables.task_or_none(record.config)
+        metric = task.quality.metric if task else None
+        headline = (summary.get(metric) or {}) if metric else {}
         with st.container(border=True):
             top, bottom = st.columns([3, 2])
             top.markdown(f"**{record.name}** · `{record.id[:8]}`  \n{status_label(record.status)}")
             if record.status in ("queued", "running"):
                 bottom.progress(min(1.0, record.progress), text=f"{record.progress:.0%} · {record.phase or ''}")
             elif headline:
-                shown = (f"{v} {x:.1%}" if metric == "accuracy" else f"{v} {x:.1f}" for v, x in headline.items())
-                bottom.markdown(" · ".join(shown) + ("" if metric == "accuracy" else "  \n(perplexity)"))
+                percent = metric in tables.FRACTIONS  # a fraction shows in %; other metrics are named
+                shown = (f"{v} {x:.1%}" if percent else f"{v} {x:.1f}" for v, x in headline.items())
+                bottom.markdown(" · ".join(shown) + ("" if percent else f"  \n({metric})"))
                 gain = summary.get("distillation_gain")
                 if gain is not None:
-                    bottom.caption(f"distillation gain {gain * 100:+.1f} points" if metric == "accuracy" else
-                                   f"distillation gain {gain:+.2f} perplexity (control − student)")
+                    order = tables.gain_order(task.quality.higher_is_better).replace("-", "−")
+                    bottom.caption(f"distillation gain {tables.gain_text(gain, metric, 1)}" if percent else
+                                   f"distillation gain {tables.gain_text(gain, metric)} ({order})")
             elif record.error:
                 bottom.caption(record.error.splitlines()[0][:120])
     if runs:

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from distill_core.views import charts
-
-from distill_core.views import compare
-
-from distill_core.views import learn
-
-from distill_core.views import playground
 from distill_core.core.errors import DistillLabError
+from distill_core.views import charts, compare, learn, playground
 from pages.shared import pick_run
 
 st.title("Learn: how distillation works")
@@ -22,7 +16,8 @@ st.markdown(
     "classes are — that is what a student imitates in distillation. Dividing the logits by a **temperature T** "
     "before the softmax flattens the distribution so those small probabilities carry more weight.")
 
-runs = compare.runs_with_results(task="classification")
+# The lessons need a teacher that answers with probabilities over named classes.
+runs = [r for r in compare.runs_with_results() if getattr(compare.record_task(r), "class_distributions", False)]
 if not runs:
     st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**) and "
             "come back. Meanwhile, the comparison at the bottom of this page holds.")

@@ -7,18 +7,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from distill_core.views import charts
-
-from distill_core.views import compare
-
-from distill_core.runs import curves
-
-from distill_core.runs import jobs
-
 from distill_core.core import run_files
-
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
+from distill_core.runs import curves, jobs, store
+from distill_core.views import charts, compare
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
@@ -78,9 +70,10 @@ def run_detail(run_id: str, polled_status: str) -> None:
         st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
     pre = run_files.read_json_or_none(record.folder, "preflight.json")
     if pre:
+        unit = getattr(compare.record_task(record), "unit_name", "input")  # what one input is, for this task
         with st.expander("Pre-flight: what the student costs"):
             st.caption(pre.get("student_description", ""))
-            st.table({"": ["parameters", "weights", "FLOPs per input"],
+            st.table({"": ["parameters", "weights", f"FLOPs per {unit}"],
                       **{role: [fmt_count(pre[role]["parameters"]), fmt_bytes(pre[role]["weight_bytes"]),
                                 fmt_count(pre[role]["flops_per_input"])] for role in ("teacher", "student")}})
 

@@ -110,6 +110,8 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
 
     history = dict(prepared.history)
     student = _train_and_save(task, ctx, prepared, targets, "student", None, history)
+    where = f"{task.quality.metric} on the {task.quality.split} split"
+    ctx.progress("evaluate", f"student {where}")
     variants = {"teacher": task.teacher_quality(ctx, prepared, targets)}
     with ctx.timed("evaluate_s"):
         variants["student"] = task.evaluate(ctx, prepared, targets)
@@ -119,6 +121,7 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         prepared.student.load_state_dict(init_state)
         control = _train_and_save(task, ctx, prepared, targets, "control", student.steps, history)
         ctx.stop_if_asked("before the final evaluation; the trained student and control are saved")
+        ctx.progress("evaluate", f"control {where}", 0.5)
         with ctx.timed("evaluate_s"):
             variants["control"] = task.evaluate(ctx, prepared, targets)
     del init_state

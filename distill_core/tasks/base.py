@@ -100,6 +100,9 @@ class Task:
     section: tuple | None = None
     class_distributions: bool = False  # variants answer with probabilities over named classes (Learn's lessons)
     unit_name: str = "input"  # what one input is, for costs ("input", "block of max_length tokens")
+    # How variants answer in the Playground: "classes" (probabilities over named classes: `classify`),
+    # "continuation" (greedy text: `continue_text`), or None (no Playground for this task).
+    playground: str | None = None
 
     # --- config -----------------------------------------------------------------------------------------------
     def validate(self, config) -> None:
@@ -170,3 +173,30 @@ class Task:
     def format_bench(self, bench: dict) -> str:
         """bench.json as a text table (`distill-lab bench`, `distill-lab show`)."""
         return ""
+
+    def results_lines(self, results: dict) -> list[str]:
+        """Task-specific lines the text report prints under the quality table of results.json (data sizes,
+        caches...); the shared lines (distillation gain, student cost, timings) are the views' own."""
+        return []
+
+    # --- the Playground: a finished run's variants answer one input side by side ------------------------------
+    def load_variant(self, run_dir: Path, ref: str, trust_remote_code: bool) -> tuple[Any, Any, list[str]]:
+        """(fp32 model in eval mode on CPU, its tokenizer, class names in logit order; [] when the task has no
+        classes) of one variant of the finished run in `run_dir`, loaded from `ref` (a model folder, preset key or
+        hub id). The caller quantizes the int8 variants and caches the result."""
+        raise NotImplementedError(f"task {self.name!r} has no Playground")
+
+    def classify(self, model, tokenizer, text: str, max_length: int) -> tuple[list[float], float]:
+        """(playground "classes") One text's raw logits, in load_variant's label order, and the wall time of the
+        forward pass (ms). Inputs longer than `max_length` tokens are truncated."""
+        raise NotImplementedError(f"task {self.name!r} does not answer with classes")
+
+    def continue_text(self, model, tokenizer, prompt: str, max_new_tokens: int):
+        """(playground "continuation") A greedy continuation of `prompt`, batch 1: a record with `text` (without the
+        prompt), `prefill_ms` (ms to the first new token) and `decode_tokens_per_s` (tokens/s after the first)."""
+        raise NotImplementedError(f"task {self.name!r} does not continue texts")
+
+    def example_inputs(self, config: dict, n: int = 6) -> list[str]:
+        """Up to `n` held-out inputs of the run with this config (a config dict) to try in the Playground; [] when
+        its data offers none."""
+        return []

@@ -12,7 +12,6 @@ ms; the axis titles say so (`metric_label`).
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 
@@ -20,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from distill_core.views import tables
 from distill_core.views.learn import soft_targets
 
 # Okabe-Ito (colour-blind safe): teacher blue, student vermillion; their int8 versions the related lighter hue.
@@ -54,8 +54,7 @@ LATENCY_METRICS: dict[str, tuple[str, bool]] = {
 }
 _P50_BATCH = re.compile(r"^p50_ms_batch(\d+)$")
 # Stored value x scale = shown value: fractions become %, bytes become MiB.
-_SCALE = {"accuracy": 100.0, "macro_f1": 100.0, "agreement": 100.0, "retention": 100.0, "ece": 100.0,
-          "weight_bytes": 1 / 2**20}
+_SCALE = {c: 100.0 for c in tables.FRACTIONS} | {"weight_bytes": 1 / 2**20}
 _OTHER_LABELS = {"parameters": "parameters (M)", "flops_per_input": "GFLOPs per input", "ece": "calibration error (%)",
                  "distillation_gain": "distillation gain"}  # cells carry the unit: see gain_text
 _SCALE |= {"parameters": 1e-6, "flops_per_input": 1e-9, "distillation_gain": 100.0}
@@ -339,28 +338,30 @@ def class_probabilities(labels: list[str], probs_by_variant: dict[str, list[floa
 RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain"]
 
 
+def row_metric(row: dict) -> str:
+    """The headline quality metric of a comparison-table row's run (the row's "metric"; rows without one are the
+    default task's, as older classification results are)."""
+    return row.get("metric") or tables.task_of(None).quality.metric
+
+
 def gain_text(row: dict) -> str:
-    """The student row's distillation gain with its unit: accuracy points, or perplexity (control - student) for
-    causal-LM rows (their results carry perplexity, not accuracy)."""
-    raw = row.get("distillation_gain")
-    if not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        return "–"
-    if row.get("perplexity") is not None and row.get("accuracy") is None:
-        return f"{raw:+.2f} perplexity"
-    return f"{raw * 100:+.2f} points"
+    """The student row's distillation gain with its unit, from the row's metric: percentage points for a fraction
+    (accuracy), else the metric's own unit, named (perplexity: control - student)."""
+    return tables.gain_text(row.get("distillation_gain"), row_metric(row))
 
 
 def _quality_of(row: dict) -> str:
-    for column in ("accuracy", "perplexity"):
-        value = display_value(column, row.get(column))
-        if value is not None:
-            return f"{value:.2f}{'%' if column == 'accuracy' else ''} {column}"
-    return "–"
+    metric = row_metric(row)
+    value = display_value(metric, row.get(metric))
+    if value is None:
+        return "–"
+    return f"{value:.2f}{'%' if metric in tables.FRACTIONS else ''} {metric}"
 
 
 def retention_table(rows: list[dict]) -> pd.DataFrame:
-    """run, variant, quality (accuracy %, or perplexity), retention (%), agreement (%), distillation gain (see
-    gain_text; on the student row) as display strings; one row per comparison-table row."""
+    """run, variant, quality (the row's headline metric: % for a fraction, else as is), retention (%), agreement
+    (%), distillation gain (see gain_text; on the student row) as display strings; one row per comparison-table
+    row."""
     names = _run_labels(rows)
     out = []
     for r in rows:
@@ -393,37 +394,3 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
             cells.append(gain_text(r) if c == "distillation_gain" else _fmt(value, digits))
         data.append(cells)
     return pd.DataFrame(data, columns=["run", "variant"] + [metric_label(c) for c in columns])
-
-
-def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat |= _flatten(value, dotted + ".")
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "–"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
-    """Run name -> config (nested dicts) as a table of dotted keys (rows) x runs (columns), keeping only keys whose
-    values differ between runs (every key for a single run). A key a run lacks shows "–"; values are strings."""
-    flat = {name: _flatten(cfg or {}) for name, cfg in configs.items()}
-    keys: list[str] = []
-    for f in flat.values():
-        keys += [k for k in f if k not in keys]
-    _missing = object()
-    if len(flat) > 1:
-        keys = [k for k in keys
-                if len({json.dumps(f.get(k, _missing), sort_keys=True, default=repr) for f in flat.values()}) > 1]
-    frame = pd.DataFrame({name: [_cell(f.get(k)) for k in keys] for name, f in flat.items()}, index=keys,
-                         columns=list(flat))
-    frame.index.name = "setting"
-    return frame

@@ -2,7 +2,9 @@
 
 The one place such a table is built: the CLI's `show` and `export`, the dashboard and the HTML report all call
 `results_table`. Columns come from `COLUMN_SOURCES`, functions reading a run folder; to add columns (e.g. from a
-new measurement file), append a source rather than building another table elsewhere.
+new measurement file), append a source rather than building another table elsewhere. Which quality and measurement
+columns a run has is its task's to say (`Task.quality.columns`, `Task.bench_columns`); every row also carries its
+run's task, headline metric and whether higher is better, so charts and tables need not guess them.
 """
 
 from __future__ import annotations
@@ -14,62 +16,68 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json_or_none
+from distill_core.runs import store
+from distill_core.tasks import all_tasks
+from distill_core.tasks.base import Task
+from distill_core.views.tables import quality_of, task_or_none
 
 VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
-QUALITY_COLUMNS = ["accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
-# Causal-LM runs: perplexity on held-out blocks (lower is better; retention = teacher ppl / variant ppl, gain =
-# control ppl - student ppl, so positive still means the teacher helped), agreement = next-token top-1 agreement.
-LM_QUALITY_COLUMNS = ["perplexity", "agreement", "kl_from_teacher", "retention", "distillation_gain"]
+# What every row says about its run's quality measure (after the quality columns): task name, headline metric,
+# higher is better.
+METRIC_COLUMNS = ["task", "metric", "higher_is_better"]
 
 # A source reads one run folder and returns {variant: {column: value}}; absent files give {}.
 ColumnSource = Callable[[Path], dict[str, dict]]
 
 
 def quality_columns(folder: Path) -> dict[str, dict]:
-    """Quality per variant from results.json (test split); distillation gain on the student row."""
+    """Quality per variant from results.json (the task's held-out split), in the task's quality columns; the
+    distillation gain on the student row (in the metric's unit, positive when the teacher helped)."""
     results = read_json_or_none(folder, "results.json")
-    if not results or "quality" not in results:
-        return {}
+    if not results or "quality" not in results or task_or_none(results) is None:
+        return {}  # no results yet, or a task this install does not have (the run shows no rows)
+    task, metric, higher = quality_of(results)
     q = results["quality"]
-    columns = LM_QUALITY_COLUMNS if q.get("metric") == "perplexity" else QUALITY_COLUMNS
     out = {}
     for variant, m in q["variants"].items():
-        row = {c: m.get(c) for c in columns if c != "distillation_gain"}
+        row = {c: m.get(c) for c in task.quality.columns if c != "distillation_gain"}
         row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
-        out[variant] = row
+        out[variant] = row | {"task": task.name, "metric": metric, "higher_is_better": higher}
     return out
 
 
 def bench_columns(folder: Path) -> dict[str, dict]:
-    """Measurement columns from bench.json (written by the run's task's measure_run), per variant: the task's
-    bench_columns (tasks/<task>/bench.py) say which: latencies, throughput, memory, size, FLOPs and the int8
-    variants' quality."""
+    """Measurement columns from bench.json, as its task reads them (`Task.bench_columns`): latencies (ms), rates
+    (inputs/s, tokens/s), peak memory (MiB), weight bytes, parameters, FLOPs per input, and quality for the variants
+    that results.json lacks (the int8 ones)."""
     bench = read_json_or_none(folder, "bench.json")
-    if not bench or not isinstance(bench.get("variants"), dict):
+    task = task_or_none(bench)
+    if not bench or not isinstance(bench.get("variants"), dict) or task is None:
         return {}
-    if bench.get("task") == "causal-lm":  # temporary: the task registry will pick the task's bench_columns
-        from distill_core.tasks.causal_lm.bench import bench_columns as task_bench_columns
-    else:
-        from distill_core.tasks.classification.bench import bench_columns as task_bench_columns
-    return task_bench_columns(bench)
+    return task.bench_columns(bench)
 
 
 COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
 
 
-def _folder_task(folder: Path) -> str:
-    config = read_json_or_none(folder, "config.json") or {}
-    return config.get("task", "classification")
+def record_task(record: store.RunRecord) -> Task | None:
+    """The task of a stored run (its config's; the default for configs from before tasks), or None for a task this
+    install does not have."""
+    return task_or_none(record.config)
+
+
+def _folder_task(folder: Path) -> Task | None:
+    return task_or_none(read_json_or_none(folder, "config.json"))
 
 
 def runs_with_results(task: str | None = None) -> list[store.RunRecord]:
-    """Runs whose results.json exists (done, or cancelled after saving), newest first; optionally of one task."""
+    """Runs whose results.json exists (done, or cancelled after saving), newest first; optionally of one task (by
+    name). To pick runs by what their task can do, filter on `record_task(r)`."""
     runs = [r for r in store.list_runs() if (r.folder / "results.json").exists()]
-    return runs if task is None else [r for r in runs if _folder_task(r.folder) == task]
+    return runs if task is None else [r for r in runs if getattr(_folder_task(r.folder), "name", None) == task]
 
 
 @dataclass
@@ -94,13 +102,13 @@ def _variant_key(variant: str) -> tuple[int, str]:
 
 
 def results_table(run_ids: list[str]) -> ResultsTable:
-    """Runs (ids or unique prefixes) as one table: a row per variant that has any result. Unknown ids raise
+    """Runs (ids or unique prefixes) as one table: a row per variant that has any result. Quality columns are the
+    union of the runs' tasks' (in registry order), then METRIC_COLUMNS, then measurements as found. Unknown ids raise
     DistillLabError; runs without results add no rows."""
     records = [store.get_run(ref) for ref in run_ids]
-    tasks = {(r.config or {}).get("task", "classification") for r in records}
-    quality = LM_QUALITY_COLUMNS if tasks == {"causal-lm"} else \
-        QUALITY_COLUMNS + (["perplexity"] if "causal-lm" in tasks else [])
-    columns = list(RUN_COLUMNS) + list(quality)
+    names = {getattr(record_task(r), "name", None) for r in records}
+    quality = [c for t in all_tasks() if t.name in names for c in t.quality.columns]  # registry order
+    columns = list(RUN_COLUMNS) + list(dict.fromkeys(quality)) + METRIC_COLUMNS
     rows = []
     for record in records:
         cells: dict[str, dict] = {}
@@ -108,9 +116,14 @@ def results_table(run_ids: list[str]) -> ResultsTable:
             for variant, values in source(record.folder).items():
                 cells.setdefault(variant, {}).update(values)
                 columns += [c for c in values if c not in columns]
+        # The run's task and metric on every row, the int8 ones (measured only, not in results.json) too.
+        task = record_task(record)
+        shared = next(({c: v[c] for c in METRIC_COLUMNS} for v in cells.values() if v.get("metric")),
+                      {"task": task.name, "metric": task.quality.metric,
+                       "higher_is_better": task.quality.higher_is_better} if task else {})
         for variant in sorted(cells, key=_variant_key):
             rows.append({"run_id": record.id, "name": record.name, "status": record.status, "variant": variant}
-                        | cells[variant])
+                        | shared | cells[variant])
     return ResultsTable(columns, [{c: row.get(c) for c in columns} for row in rows])
 
 

@@ -1,28 +1,28 @@
-"""The Playground's engine: a finished run's variants answer one text side by side.
+"""The Playground's engine: a finished run's variants answer one input side by side.
 
 Variants load lazily into a small least-recently-used cache bounded by their weight bytes (`ModelCache`), so
-switching texts is instant and a long session does not grow without bound. Classification runs give class
-probabilities; causal-LM runs give greedy continuations (see lm_generate). Times are one forward pass (ms) on CPU
-with the threads in force, measured here in the app's process: a quick feel, not the measurement contract (that is
+switching inputs is instant and a long session does not grow without bound. How a variant is loaded and how it
+answers is its task's (`Task.load_variant`, and per `Task.playground`: "classes" gives class probabilities through
+`Task.classify`, "continuation" greedy text through `Task.continue_text`). Times are wall times (ms) on CPU with the
+threads in force, measured here in the app's process: a quick feel, not the measurement contract (that is
 bench.json).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from distill_core.models import loading as models
-
-from distill_core.runs import store
-
-from distill_core.models import students
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
+from distill_core.models import students
+from distill_core.runs import store
+from distill_core.tasks.base import Task
+from distill_core.views.tables import task_of
 
 VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 DEFAULT_CACHE_BYTES = 1536 * 2**20  # fp32 MiniLM teacher ~87 MiB; SmolLM2 teacher ~540 MiB
@@ -32,9 +32,9 @@ DEFAULT_CACHE_BYTES = 1536 * 2**20  # fp32 MiniLM teacher ~87 MiB; SmolLM2 teach
 class LoadedVariant:
     model: torch.nn.Module
     tokenizer: object
-    labels: list[str]  # class names in logit order (empty for causal LMs)
+    labels: list[str]  # class names in logit order (empty for tasks without classes)
     weight_bytes: int
-    task: str
+    task: str  # the run's task name
 
 
 @dataclass
@@ -79,11 +79,22 @@ class ModelCache:
         return list(self._items)
 
 
+def variant_refs(run_dir: Path) -> dict[str, tuple[str, bool]]:
+    """Variant -> (fp32 model folder or reference, quantize to int8) of a finished run folder: the teacher the run
+    used (results.json's teacher.model_ref), student/ and control/ as saved, int8 versions of teacher and student."""
+    teacher_ref = read_json(run_dir, "results.json")["teacher"]["model_ref"]
+    refs = {"teacher": (teacher_ref, False), "teacher-int8": (teacher_ref, True)}
+    for name in ("student", "control"):
+        if (run_dir / name / "config.json").exists():
+            refs[name] = (str(run_dir / name), False)
+    if "student" in refs:
+        refs["student-int8"] = (refs["student"][0], True)
+    return {v: refs[v] for v in VARIANTS if v in refs}
+
+
 def _refs(record: store.RunRecord) -> dict[str, tuple[str, bool]]:
     if not (record.folder / "results.json").exists():
         raise DistillLabError(f"run {record.id} has no results yet (status: {record.status})", "run")
-    from distill_core.tasks.causal_lm.generate import variant_refs  # the same for both tasks: the prepared teacher, student/, control/
-
     return variant_refs(record.folder)
 
 
@@ -92,8 +103,9 @@ def run_variants(run_id: str) -> dict[str, tuple[str, bool]]:
     return _refs(store.get_run(run_id))
 
 
-def run_task(run_id: str) -> str:
-    return (store.get_run(run_id).config or {}).get("task", "classification")
+def run_task(run_id: str) -> Task:
+    """The run's task (its config's; the default for configs from before tasks). ConfigError for an unknown one."""
+    return task_of(store.get_run(run_id).config)
 
 
 def _load(run_id: str, variant: str) -> LoadedVariant:
@@ -104,24 +116,14 @@ def _load(run_id: str, variant: str) -> LoadedVariant:
     ref, quantize = refs[variant]
     config = record.config or {}
     trust = bool((config.get("teacher") or {}).get("trust_remote_code")) and variant.startswith("teacher")
-    task = config.get("task", "classification")
-    if task == "causal-lm":
-        from distill_core.tasks.causal_lm import generate as lm_generate
-
-        model, tokenizer = lm_generate.load_variant_model(ref, trust)
-        labels = []
-    else:
-        label_names = read_json(record.folder, "results.json")["label_names"]
-        model = models.load_classifier(ref, label_names, trust)
-        tokenizer = models.load_tokenizer(ref, trust)
-        order = models.label_order(model, label_names)
-        labels = [label_names[order.index(i)] if i in order else str(i) for i in range(model.config.num_labels)]
+    task = task_of(config)
+    model, tokenizer, labels = task.load_variant(record.folder, ref, trust)
     if quantize:
         from distill_core.models.quantize import quantize_int8
 
         model, _ = quantize_int8(model, device="cpu")
     model.eval()
-    return LoadedVariant(model, tokenizer, labels, students.weight_bytes(model), task)
+    return LoadedVariant(model, tokenizer, labels, students.weight_bytes(model), task.name)
 
 
 _CACHE = ModelCache()
@@ -132,18 +134,35 @@ def loaded(run_id: str, variant: str, cache: ModelCache | None = None) -> Loaded
     return (cache or _CACHE).get((run_id, variant), lambda: _load(run_id, variant))
 
 
+def _task_answering(run_id: str, kind: str) -> Task:
+    task = run_task(run_id)
+    if task.playground != kind:
+        raise DistillLabError(f"run {run_id} is a {task.title or task.name} run: its variants do not answer with "
+                              f"{'classes' if kind == 'classes' else 'text'}", "run")
+    return task
+
+
 def classify(run_id: str, variant: str, text: str, max_length: int = 128, cache: ModelCache | None = None) -> Answer:
-    """Class probabilities of one text from one variant, with the forward time in ms."""
+    """Class probabilities of one text from one variant ("classes" tasks), with the forward time in ms; texts
+    longer than `max_length` tokens are truncated."""
     if not text.strip():
         raise DistillLabError("is empty; type a sentence to classify", "text")
+    task = _task_answering(run_id, "classes")
     item = loaded(run_id, variant, cache)
-    enc = item.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
-    with torch.inference_mode():
-        started = time.perf_counter()
-        logits = item.model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}).logits[0]
-        ms = (time.perf_counter() - started) * 1000
-    probs = torch.softmax(logits.float(), -1).tolist()
-    return Answer(variant, item.labels, probs, ms, logits.float().tolist())
+    logits, ms = task.classify(item.model, item.tokenizer, text, max_length)
+    probs = torch.softmax(torch.tensor(logits, dtype=torch.float32), -1).tolist()
+    return Answer(variant, item.labels, probs, ms, logits)
+
+
+def continue_text(run_id: str, variant: str, prompt: str, max_new_tokens: int = 32,
+                  cache: ModelCache | None = None):
+    """A greedy continuation of `prompt` by one variant ("continuation" tasks), batch 1: `text` (without the
+    prompt), `prefill_ms` (ms to the first new token), `decode_tokens_per_s`."""
+    if not prompt.strip():
+        raise DistillLabError("is empty; type the start of a text", "prompt")
+    task = _task_answering(run_id, "continuation")
+    item = loaded(run_id, variant, cache)
+    return task.continue_text(item.model, item.tokenizer, prompt, max_new_tokens)
 
 
 def teacher_logits(run_id: str, text: str, max_length: int = 128, cache: ModelCache | None = None
@@ -154,11 +173,6 @@ def teacher_logits(run_id: str, text: str, max_length: int = 128, cache: ModelCa
 
 
 def example_texts(run_id: str, n: int = 6) -> list[str]:
-    """A few held-out texts to pick from (the test split of the built-in reviews, else none)."""
-    source = ((store.get_run(run_id).config or {}).get("data") or {}).get("source", "reviews")
-    if source != "reviews":
-        return []
-    from distill_core.tasks.classification.data import reviews_test_texts
-
-    picks = [t for t in reviews_test_texts() if 40 <= len(t) <= 240]
-    return picks[:: max(1, len(picks) // n)][:n]
+    """Up to `n` held-out inputs of the run's data to pick from (the task's `example_inputs`; [] when none)."""
+    config = store.get_run(run_id).config or {}
+    return task_of(config).example_inputs(config, n)

@@ -14,12 +14,10 @@ import time
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from distill_core.views import charts
-
-from distill_core.views import compare
-
-from distill_core.runs import store
 from distill_core.core.run_files import read_json_or_none
+from distill_core.runs import store
+from distill_core.views import charts, compare, tables
+from distill_core.views.configs import config_diff
 
 _CSS = """
 body { font-family: Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; color: #2b2b2b; margin: 0;
@@ -107,8 +105,9 @@ def _student_text(record: store.RunRecord, results: dict) -> str:
             or "unknown")
     params = (preflight.get("student") or {}).get("parameters")
     ratio = preflight.get("flops_ratio")
+    unit = getattr(tables.task_or_none(results), "unit_name", "input")
     return (str(text) + (f", {params / 1e6:.1f}M parameters" if params else "")
-            + (f", {ratio:.1f}x fewer FLOPs per input than the teacher" if ratio else ""))
+            + (f", {ratio:.1f}x fewer FLOPs per {unit} than the teacher" if ratio else ""))
 
 
 def _run_card(record: store.RunRecord, results: dict | None) -> str:
@@ -142,9 +141,8 @@ def html_report(run_ids: list[str]) -> str:
     runs = [(r, read_json_or_none(r.folder, "results.json"), read_json_or_none(r.folder, "bench.json")) for r in records]
     with_results = [r.id for r, results, _ in runs if results]
     rows = compare.results_table(with_results).rows if with_results else []
-    quality = "accuracy" if any(r.get("accuracy") is not None for r in rows) else "perplexity"
-    cost = next((c for c in ("p50_ms_batch1", "prefill_ms") if any(r.get(c) is not None for r in rows)),
-                "p50_ms_batch1")
+    quality = charts.row_metric(rows[0]) if rows else charts.row_metric({})  # the first run's headline metric
+    cost = next(iter(charts.available_metrics(rows, "cost")), "p50_ms_batch1")  # batch-1 latency first
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
 
     body = [f"<h1>Distill Lab report</h1><p class='meta'>Generated {e(generated)} · {len(records)} "
@@ -154,14 +152,15 @@ def html_report(run_ids: list[str]) -> str:
 
     body.append("<h2>Comparison</h2>")
     if rows:
-        body.append("<p class='meta'>Quality on the held-out test split; latency is the median wall time of one "
+        body.append("<p class='meta'>Quality on each run's held-out split; latency is the median wall time of one "
                     "forward pass over the batch; peak memory is the measuring process's peak RSS minus its "
                     "baseline.</p>")
         body.append(_table(charts.comparison_table(rows)))
         body.append("<h2>Retention and distillation gain</h2><p class='meta'>Retention: a variant's quality as a "
-                    "share of the teacher's. Agreement: share of inputs where its top class equals the teacher's. "
-                    "Distillation gain: student minus control (same architecture, data and budget, no teacher), "
-                    "in percentage points.</p>")
+                    "share of the teacher's. Agreement: share of predictions where its top answer equals the "
+                    "teacher's. Distillation gain: how much better the student is than the control (same "
+                    "architecture, data and budget, no teacher), in percentage points for a percentage, else in "
+                    "the metric's own unit.</p>")
         body.append(_table(charts.retention_table(rows)))
         body.append("<h2>Quality vs latency</h2>")
         body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
@@ -184,7 +183,7 @@ def html_report(run_ids: list[str]) -> str:
     body.append("<h2>Configs</h2>")
     configs = {f"{r.name} ({r.id})": r.config or {} for r in records}
     if len(records) > 1:
-        diff = charts.config_diff(configs)
+        diff = config_diff(configs)
         body.append("<h3>Settings that differ</h3>")
         body.append(_table(diff, index=True) if len(diff) else "<p class='note'>The configs are identical.</p>")
     for label, cfg in configs.items():

@@ -1,6 +1,6 @@
 """Each task's part of the New run form, found by the task's name: `pages/task_forms/<name>.py`, the name with "-"
-(and any other character a module name cannot hold) written "_" ("causal-lm" -> causal_lm.py). A task without such
-a file (one a test or a plugin registers) gets the generic form, `generic.py`: no fields of its own. A form file
+(and any other character a module name cannot hold) written "_" (a task "my-task": my_task.py). A task without
+such a file (one a test or a plugin registers) gets the generic form, `generic.py`: no fields of its own. A form file
 defines only the hooks that differ; the others come from generic.py.
 
 The hooks, in the order the New run page calls them:

@@ -1,4 +1,4 @@
-"""Text classification's part of the New run form: fine-tuning the teacher first, the label column, transfer text,
+"""The text classifier's part of the New run form: fine-tuning the teacher first, the label column, transfer text,
 the cap on labeled examples and the hidden-state loss term."""
 
 from __future__ import annotations

@@ -240,7 +240,7 @@ def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, 
 def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
     import tomllib
 
-    from distill_core.tasks.classification.data import MAX_UPLOAD_BYTES
+    from distill_core.core.textfiles import MAX_UPLOAD_BYTES
 
     config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "localhost"

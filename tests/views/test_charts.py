@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from distill_core.views import charts
+from distill_core.views.configs import config_diff
 
 MiB = 2**20
 
@@ -151,7 +152,8 @@ def test_retention_table_formats_percent_and_points():
 
 
 def test_causal_lm_gain_is_in_perplexity_not_points():
-    row = {"run_id": "r", "name": "lm", "variant": "student", "perplexity": 171.8, "distillation_gain": 31.3}
+    row = {"run_id": "r", "name": "lm", "variant": "student", "perplexity": 171.8, "distillation_gain": 31.3,
+           "metric": "perplexity", "higher_is_better": False}  # compare.results_table rows carry their metric
     assert charts.retention_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
     assert charts.comparison_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
 
@@ -174,7 +176,7 @@ def test_config_diff_keeps_only_differing_keys():
     a = {"name": "a", "loss": {"temperature": 2.0, "alpha": 0.5}, "budget": {"unit": "steps", "value": 100}}
     b = {"name": "b", "loss": {"temperature": 4.0, "alpha": 0.5}, "budget": {"unit": "steps", "value": 100},
          "extra": [1, 2]}
-    diff = charts.config_diff({"run a": a, "run b": b})
+    diff = config_diff({"run a": a, "run b": b})
     assert isinstance(diff, pd.DataFrame)
     assert list(diff.columns) == ["run a", "run b"]
     assert list(diff.index) == ["name", "loss.temperature", "extra"]
@@ -182,7 +184,7 @@ def test_config_diff_keeps_only_differing_keys():
 
 
 def test_config_diff_of_one_run_lists_every_key():
-    diff = charts.config_diff({"only": {"loss": {"temperature": 2.0}, "seed": 0}})
+    diff = config_diff({"only": {"loss": {"temperature": 2.0}, "seed": 0}})
     assert list(diff.index) == ["loss.temperature", "seed"]
 
 

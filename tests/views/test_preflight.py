@@ -48,9 +48,11 @@ def test_a_causal_lm_student_with_another_vocabulary_is_blocked():
 
     from distill_core.core.config import RunConfig, StudentConfig
 
+    from distill_core.tasks import get_task
+
     run = RunConfig(task="causal-lm", student=StudentConfig(kind="model", model="x"))
-    reason, field = preflight.vocabulary_verdict(run, SimpleNamespace(vocab_size=49152),
-                                                 SimpleNamespace(vocab_size=50257))
+    reason, field = get_task(run.task).compatibility(run, SimpleNamespace(vocab_size=49152),
+                                                     SimpleNamespace(vocab_size=50257))
     assert field == "student.model"
     assert reason.startswith("student vocab (50257) differs from teacher vocab (49152)")
 

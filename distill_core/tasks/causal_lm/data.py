@@ -64,7 +64,7 @@ def load_texts(source: str, text_column: str = "text", field: str = "data.source
         return tweet_texts()
     if source.startswith("hub:"):
         return _hub_texts(source[len("hub:"):], text_column, field)
-    from distill_core.tasks.classification.data import read_text_file
+    from distill_core.core.textfiles import read_text_file
 
     path = Path(source).expanduser()
     if not path.is_file():

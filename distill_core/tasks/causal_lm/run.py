@@ -160,7 +160,6 @@ def teacher_quality(ctx: RunContext, prepared: Prepared, targets: Targets) -> di
 
 
 def evaluate_student(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-    ctx.progress("evaluate", "perplexity on the held-out blocks")
     return lm_evaluate.block_quality(prepared.student, prepared.state.data.test, targets.value.test,
                                      INFERENCE_BATCH, ctx.device)
 

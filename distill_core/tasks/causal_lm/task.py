@@ -17,6 +17,7 @@ class CausalLMTask(Task):
                           split="held-out")
     section = ("lm", LMConfig, validate_section)
     unit_name = "block"
+    playground = "continuation"
 
     def validate(self, config) -> None:
         validate_run(config)
@@ -96,3 +97,21 @@ class CausalLMTask(Task):
         from distill_core.tasks.causal_lm import bench as bench_mod
 
         return bench_mod.format_bench_table(bench)
+
+    def results_lines(self, results: dict) -> list[str]:
+        """The held-out and training blocks, and the teacher's top-k cache (MB)."""
+        d, cache = results["data"], results["teacher_cache"]
+        return [f"held-out: {d['eval_blocks']} blocks of {d['block_size']} tokens; trained on {d['train_blocks']} "
+                f"blocks; teacher top-{cache['top_k']} cache {cache['bytes'] / 1e6:.1f} MB"]
+
+    # --- the Playground
+    def load_variant(self, run_dir: Path, ref: str, trust_remote_code: bool):
+        from distill_core.tasks.causal_lm import generate
+
+        model, tokenizer = generate.load_variant_model(ref, trust_remote_code)
+        return model.eval(), tokenizer, []
+
+    def continue_text(self, model, tokenizer, prompt: str, max_new_tokens: int):
+        from distill_core.tasks.causal_lm import generate
+
+        return generate.continue_text(model, tokenizer, prompt, max_new_tokens)

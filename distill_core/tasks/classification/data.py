@@ -9,20 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from distill_core.core.config import DataConfig
-from distill_core.core.atomic import write_bytes
 from distill_core.core.errors import DistillLabError
+from distill_core.core.textfiles import preview_file, read_rows, read_text_file, save_upload  # noqa: F401 (the data API)
 
 BUILTIN_SOURCES = {
     "reviews": "product reviews labeled great/other (R modeldata; 4000 train, 1000 test)",
 }
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+_SOURCE_HINT = f"give a .csv or .jsonl path, or a built-in name: {', '.join(BUILTIN_SOURCES)}"
 
 
 @dataclass
@@ -134,69 +133,9 @@ def _hub_dataset(cfg: DataConfig):
     return _split_off(texts, labels, cfg.test_fraction, 0)
 
 
-def _read_text(p: Path, field: str = "data.source") -> str:
-    """The UTF-8 text of a data file; clear errors for missing, empty, oversized, binary or non-UTF-8 files."""
-    if not p.is_file():
-        raise DistillLabError(f"file {p} does not exist (give a .csv or .jsonl path, or a built-in name: "
-                              f"{', '.join(BUILTIN_SOURCES)})", field)
-    size = p.stat().st_size
-    if size == 0:
-        raise DistillLabError(f"file {p.name} is empty", field)
-    if size > MAX_UPLOAD_BYTES:
-        raise DistillLabError(f"file {p.name} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB",
-                              field)
-    raw = p.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise DistillLabError(f"file {p.name} looks binary; expected UTF-8 text (CSV, JSONL or TXT)", field)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DistillLabError(f"file {p.name} is not UTF-8 (byte {exc.start}); save it as UTF-8", field) from None
-
-
-def _read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
-    """Rows of a .csv or .jsonl file as dicts; clear errors for missing, oversized, binary or malformed files."""
-    import pandas as pd
-
-    p = Path(path).expanduser()
-    text = _read_text(p, field)
-    suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = []
-        # Lines end at \n, \r\n or \r (never inside valid JSON); str.splitlines would also cut a JSON string at U+2028.
-        for n, line in enumerate(re.split(r"\r\n?|\n", text), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (ValueError, RecursionError) as exc:  # also an integer too long to convert, or too deep nesting
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
-                raise DistillLabError(f"{p.name} line {n} is not valid JSON ({reason})", field) from None
-            if not isinstance(row, dict):
-                raise DistillLabError(f"{p.name} line {n} is not a JSON object", field)
-            rows.append(row)
-        return rows
-    if suffix in (".csv", ".tsv"):
-        import io
-        import warnings
-
-        sep = "\t" if suffix == ".tsv" else ","
-        try:
-            with warnings.catch_warnings():  # a row longer than the header would silently become an index
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
-        except Exception as exc:
-            hint = f"; a text containing {'a tab' if sep == chr(9) else 'a comma'} must be in double quotes" \
-                if isinstance(exc, (pd.errors.ParserError, pd.errors.ParserWarning)) else ""
-            raise DistillLabError(f"{p.name} is not a readable CSV: {str(exc).splitlines()[0]}{hint}",
-                                  field) from None
-        return frame.to_dict("records")
-    raise DistillLabError(f"unsupported file type {suffix!r}; allowed: .csv, .tsv, .jsonl", field)
-
-
 def read_labeled_file(path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
     """Texts and label names from a CSV/JSONL file; blank texts and rows without a label are refused."""
-    rows = _read_rows(path)
+    rows = read_rows(path, hint=_SOURCE_HINT)
     if not rows:
         raise DistillLabError(f"{Path(path).name} has no rows", "data.source")
     columns = list(rows[0].keys())
@@ -216,19 +155,6 @@ def read_labeled_file(path, text_column: str, label_column: str) -> tuple[list[s
         raise DistillLabError(f"every row has the label {labels[0]!r}; a classifier needs at least two classes",
                               "data.label_column")
     return texts, labels
-
-
-def read_text_file(path, text_column: str = "text") -> list[str]:
-    """Unlabeled texts from .txt (one per line), .csv or .jsonl (the text column), with the same file checks."""
-    p = Path(path).expanduser()
-    if p.suffix.lower() == ".txt":
-        if not p.is_file():
-            raise DistillLabError(f"file {p} does not exist", "data.transfer")
-        return [line.strip() for line in _read_text(p, "data.transfer").splitlines() if line.strip()]
-    rows = _read_rows(p, "data.transfer")
-    if rows and text_column not in rows[0]:
-        raise DistillLabError(f"column {text_column!r} is missing in {p.name}", "data.transfer")
-    return [str(r[text_column]) for r in rows if str(r.get(text_column) or "").strip()]
 
 
 def augment_text(text: str, rng: random.Random) -> str:
@@ -311,31 +237,3 @@ def pad_batch(ids: list[list[int]], pad_id: int):
         input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, :len(seq)] = 1
     return input_ids, mask
-
-
-def preview_file(path, n: int = 5) -> tuple[list[str], list[dict]]:
-    """(column names, first `n` rows) of a .csv/.tsv/.jsonl file, with the same checks as reading it for a run."""
-    rows = _read_rows(path)
-    if not rows:
-        raise DistillLabError(f"{Path(path).name} has no rows", "data.source")
-    return list(rows[0].keys()), rows[:n]
-
-
-def save_upload(filename: str, content: bytes) -> Path:
-    """Keep an uploaded data file under the data folder (uploads/<content hash>.<ext>) and return its path, so a run
-    config can name it and a rerun finds it. Refuses oversized files and unsupported types."""
-    from distill_core.core.home import data_home
-
-    suffix = Path(filename).suffix.lower()
-    if suffix not in (".csv", ".tsv", ".jsonl", ".ndjson", ".txt"):
-        raise DistillLabError(f"unsupported file type {suffix or filename!r}; allowed: .csv, .tsv, .jsonl, .txt",
-                              "data.source")
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise DistillLabError(f"file {filename} is {len(content) / 1e6:.1f} MB; the limit is "
-                              f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB", "data.source")
-    folder = data_home() / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(content).hexdigest()[:16]}{suffix}"
-    if not path.exists():
-        write_bytes(path, content)
-    return path

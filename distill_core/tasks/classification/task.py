@@ -14,6 +14,7 @@ class ClassificationTask(Task):
                           ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention",
                            "distillation_gain"), split="test")
     class_distributions = True
+    playground = "classes"
 
     def presets(self) -> dict:
         from distill_core.tasks.classification.presets import PRESETS
@@ -100,3 +101,19 @@ class ClassificationTask(Task):
         from distill_core.tasks.classification import bench as bench_mod
 
         return bench_mod.format_bench_table(bench)
+
+    # --- the Playground
+    def load_variant(self, run_dir: Path, ref: str, trust_remote_code: bool):
+        from distill_core.tasks.classification import playground
+
+        return playground.load_variant(run_dir, ref, trust_remote_code)
+
+    def classify(self, model, tokenizer, text: str, max_length: int) -> tuple[list[float], float]:
+        from distill_core.tasks.classification import playground
+
+        return playground.classify(model, tokenizer, text, max_length)
+
+    def example_inputs(self, config: dict, n: int = 6) -> list[str]:
+        from distill_core.tasks.classification import playground
+
+        return playground.example_inputs(config, n)

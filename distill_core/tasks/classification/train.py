@@ -7,7 +7,6 @@ Batches group similar lengths and pad only to the longest in the batch. The best
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 
@@ -17,7 +16,6 @@ import torch
 
 from distill_core.tasks.classification import evaluate
 from distill_core.tasks.classification.data import bucketed_batches, pad_batch
-from distill_core.core.errors import TrainingDiverged
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
 from distill_core.tasks.classification.losses import HIDDEN_LOSSES, distillation_loss, masked_mean

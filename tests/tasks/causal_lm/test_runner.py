@@ -5,9 +5,7 @@ import json
 import pytest
 import torch
 
-from distill_core import cli
-
-from distill_core.views import compare
+from distill_core.views import compare, tables
 
 from distill_core.tasks.causal_lm import run as lm_runner
 
@@ -84,7 +82,7 @@ def test_store_summary_cli_report_and_comparison_table(finished, monkeypatch):
     monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
     summary = store.get_run(record.id).summary
     assert set(summary["perplexity"]) == {"teacher", "student", "control"}
-    text = cli.format_results(results)
+    text = tables.quality_table(results)  # what `distill-lab show` prints first
     assert "perplexity" in text and "distillation gain (control - student perplexity)" in text
     table = compare.results_table([record.id])
     assert table.columns[:9] == ["run_id", "name", "status", "variant", "perplexity", "agreement",

@@ -313,6 +313,8 @@ def test_uploads_of_other_types_or_too_large_are_refused(isolated_home, monkeypa
     with pytest.raises(DistillLabError) as err:
         data.save_upload("model.bin", b"\x00")
     assert err.value.field == "data.source" and ".csv" in str(err.value)
-    monkeypatch.setattr(data, "MAX_UPLOAD_BYTES", 10)
+    from distill_core.core import textfiles
+
+    monkeypatch.setattr(textfiles, "MAX_UPLOAD_BYTES", 10)
     with pytest.raises(DistillLabError, match="limit"):
         data.save_upload("big.csv", b"x" * 11)

@@ -1,0 +1,149 @@
+"""Runs as text: the quality table of a finished run (driven by its task's QualitySpec), the run listing, and a run's
+full report (the quality table, then its task's measurement table). The CLI prints these; nothing here names a task.
+
+Also the lookups every view shares: which task wrote a saved file (`task_of`), and which metrics are fractions
+(shown in %, their gains in percentage points) — a table keyed by metric name, not by task.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from distill_core.core.config import RunConfig
+from distill_core.core.errors import DistillLabError
+from distill_core.core.run_files import read_json
+from distill_core.tasks import get_task
+from distill_core.tasks.base import QualitySpec, Task
+
+# Metrics stored as fractions of 1: shown in %, a gain in them is in percentage points.
+FRACTIONS = frozenset({"accuracy", "macro_f1", "ece", "agreement", "retention"})
+# column -> (header, width, number format) of the text quality table; other columns: their name, .4f
+_TEXT_COLUMNS = {"accuracy": ("accuracy", 9, ".4f"), "macro_f1": ("macro-F1", 9, ".4f"), "ece": ("ECE", 7, ".4f"),
+                 "perplexity": ("perplexity", 10, ".2f"), "retention": ("retention", 10, ".3f"),
+                 "agreement": ("agreement", 10, ".3f"), "kl_from_teacher": ("KL(t||v)", 9, ".4f")}
+# Columns every task's report shares, printed after the task's own, in this order.
+_SHARED_COLUMNS = ("retention", "agreement", "kl_from_teacher")
+# Short metric names for the run listing's "student <metric>" column.
+_SHORT = {"accuracy": "acc", "perplexity": "ppl"}
+
+
+def task_of(data: dict | None) -> Task:
+    """The task that wrote `data` (results.json, bench.json or a run config: its "task" key). Files from before
+    tasks were recorded have none: they are the RunConfig default's. ConfigError (field "task", with the allowed
+    names) for a task this install does not have."""
+    return get_task((data or {}).get("task") or RunConfig().task)
+
+
+def task_or_none(data: dict | None) -> Task | None:
+    """task_of, or None for a task this install does not have (for listings that skip what they cannot read)."""
+    try:
+        return task_of(data)
+    except DistillLabError:
+        return None
+
+
+def quality_of(results: dict) -> tuple[Task, str, bool]:
+    """(task, headline metric, higher is better) of a results.json; older files without the last two in their
+    quality take them from the task."""
+    task = task_of(results)
+    q = results.get("quality") or {}
+    return task, q.get("metric") or task.quality.metric, bool(q.get("higher_is_better",
+                                                                    task.quality.higher_is_better))
+
+
+def gain_text(gain: float | None, metric: str, digits: int = 2) -> str:
+    """A distillation gain with its unit: percentage points for a fraction metric (stored 0..1), else the metric's
+    own unit, named ("+3.00 points", "+31.30 perplexity"); "–" when missing."""
+    if not isinstance(gain, (int, float)) or isinstance(gain, bool) or not math.isfinite(gain):
+        return "–"
+    return f"{gain * 100:+.{digits}f} points" if metric in FRACTIONS else f"{gain:+.{digits}f} {metric}"
+
+
+def gain_order(higher_is_better: bool) -> str:
+    """How the gain was computed (so that positive means the teacher helped), for labels: "student - control"
+    when higher is better, else "control - student"."""
+    return "student - control" if higher_is_better else "control - student"
+
+
+def _text_columns(spec: QualitySpec) -> list[str]:
+    columns = [c for c in spec.columns if c != "distillation_gain"]
+    return [c for c in columns if c not in _SHARED_COLUMNS] + [c for c in _SHARED_COLUMNS if c in columns]
+
+
+def _cell(value, column: str) -> str:
+    _, width, spec = _TEXT_COLUMNS.get(column, (column, max(9, len(column) + 1), ".4f"))
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return f"{'-':>{width}}"
+    return f"{value:>{width}{spec}}"
+
+
+def quality_table(results: dict) -> str:
+    """A finished run's results.json as text: its task's quality columns per variant (fractions as 0..1,
+    perplexity as is, KL in nats), the distillation gain, the task's own lines, the student's cost next to the
+    teacher's (parameters in millions, FLOPs per the task's unit) and the phase timings (s)."""
+    task, metric, higher = quality_of(results)
+    q = results["quality"]
+    columns = _text_columns(task.quality)
+    header = " ".join(f"{label:>{width}}" for label, width, _ in
+                      (_TEXT_COLUMNS.get(c, (c, max(9, len(c) + 1), "")) for c in columns))
+    lines = [f"{'variant':<10} {header}"]
+    for name, m in q["variants"].items():
+        lines.append(f"{name:<10} " + " ".join(_cell(m.get(c), c) for c in columns))
+    gain = q.get("distillation_gain")
+    if gain is not None:
+        shown = f"{gain * 100:+.2f} points" if metric in FRACTIONS else f"{gain:+.2f}"
+        lines.append(f"distillation gain ({gain_order(higher)} {metric}): {shown}")
+    lines += task.results_lines(results)
+    pf = results["preflight"]
+    lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
+                 f"teacher {pf['teacher']['parameters'] / 1e6:.1f}M; FLOPs/{task.unit_name} "
+                 f"{pf['flops_ratio']:.1f}x fewer")
+    lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items()))
+    return "\n".join(lines)
+
+
+def run_report(folder: str | Path) -> str:
+    """A finished run as text: the quality table, then its task's measurement table when bench.json exists."""
+    text = quality_table(read_json(folder, "results.json"))
+    if (Path(folder) / "bench.json").exists():
+        bench = read_json(folder, "bench.json")
+        text += "\n\n" + task_of(bench).format_bench(bench)
+    return text
+
+
+def format_table(columns: list[str], rows: list[dict]) -> str:
+    """Rows of dicts as aligned text; floats with 4 decimals, None as '-'."""
+    def cell(v):
+        return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def student_column(metric: str) -> str:
+    """The run listing's column of the student's headline metric: "student acc", "student ppl"..."""
+    return f"student {_SHORT.get(metric, metric)}"
+
+
+def summary_columns(runs) -> tuple[list[str], list[dict]]:
+    """(columns, cells) of the run listing's results part, per run in order: the student's headline metric under
+    its own column (one per metric the runs' tasks use, in registry order; the stored summary is keyed by it) and
+    the distillation gain (in the metric's stored unit)."""
+    from distill_core.tasks import all_tasks
+
+    cells, used = [], set()
+    for r in runs:
+        task = task_or_none(r.config)
+        summary = r.summary or {}
+        row = {"gain": summary.get("distillation_gain")}
+        if task is not None:
+            column = student_column(task.quality.metric)
+            row[column] = (summary.get(task.quality.metric) or {}).get("student")
+            used.add(column)
+        cells.append(row)
+    metrics = [student_column(t.quality.metric) for t in all_tasks()]
+    return list(dict.fromkeys(c for c in metrics if c in used)) + ["gain"], cells
