@@ -264,7 +264,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from distill_core.measure.bench import resolve_run_dir
+    from distill_core.runs.folders import resolve_run_dir
     from distill_core.measure.records import BenchConfig
 
     run_dir = resolve_run_dir(args.run)

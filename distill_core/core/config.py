@@ -27,6 +27,16 @@ DEVICES = ("auto", "cpu", "cuda")
 # checks that know about tasks. This module names no task.
 _SECTIONS: dict[str, tuple[type, typing.Callable]] = {}  # key -> (dataclass, validate(section, check))
 _VALIDATORS: list[typing.Callable] = []  # validate(config) -> None, raise ConfigError
+_DEFAULT_TASK: list[str] = []  # the task of a config that names none (and of old results without a "task" key)
+
+
+def set_default_task(name: str) -> None:
+    _DEFAULT_TASK[:] = [name]
+
+
+def default_task() -> str:
+    """The task a config gets when it names none: the registry's first built-in task."""
+    return _DEFAULT_TASK[0] if _DEFAULT_TASK else ""
 
 
 def register_section(key: str, cls: type, validate_section: typing.Callable) -> None:
@@ -99,7 +109,7 @@ class BudgetConfig:
 @dataclass
 class RunConfig:
     name: str = "run"  # a label, never a path
-    task: str = "classification"  # a registered task (distill_core.tasks.registry); each brings its own section
+    task: str = field(default_factory=lambda: default_task())  # a registered task (tasks/registry.py)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -57,7 +57,7 @@ def _register_builtin() -> None:
     from distill_core.tasks.causal_lm.task import CausalLMTask
     from distill_core.tasks.classification.task import ClassificationTask
 
-    register(ClassificationTask())
+    config_mod.set_default_task(register(ClassificationTask()).name)
     register(CausalLMTask())
 
 

@@ -43,7 +43,7 @@ def _report(report: dict) -> None:
 def draw(draft: dict) -> None:
     """The panel for `draft` (a RunConfig dict): problems or costs, the config as JSON, and Start run."""
     st.subheader("Pre-flight")
-    problem, report, config = None, None, None
+    problem, report, config, estimated = None, None, None, True
     try:
         config = run_config.validate(run_config.from_dict(draft))
     except DistillLabError as exc:
@@ -53,11 +53,14 @@ def draw(draft: dict) -> None:
             report = cached_preflight(config.to_json())
         except DistillLabError as exc:
             problem = exc
+        except NotImplementedError:  # a task without pre-flight hooks (Task.teacher_config...): nothing to show
+            estimated = False
+            st.info(f"No pre-flight estimate: the task {draft['task']} does not describe its models before a run.")
     if problem is not None:
         st.error(f"**{problem.field or 'config'}**: {problem}")
     if report:
         _report(report)
-    blocked = problem is not None or not report or bool(report.get("blocking"))
+    blocked = problem is not None or (estimated and not report) or bool(report and report.get("blocking"))
     with st.expander("Config as JSON"):
         st.code(json.dumps(draft, indent=2), language="json")
     if st.button("Start run", type="primary", disabled=blocked, icon=":material/play_arrow:"):

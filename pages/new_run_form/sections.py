@@ -67,6 +67,8 @@ def student(draft: dict) -> None:
             depth = teacher_depth(t["model"], bool(t["trust_remote_code"]), draft["task"])
         except DistillLabError as exc:
             st.error(f"**teacher.model**: {exc}")
+        except NotImplementedError:  # a task without pre-flight hooks: no layer picker, its own defaults
+            pass
     if s["kind"] == "keep-layers" and depth:
         if st.session_state.get("layers_depth") != depth:  # another teacher: its own default layers
             st.session_state.pop("w:layers", None)

@@ -10,7 +10,7 @@ from distill_core.measure import flops, machine, records, timing
 
 from distill_core.models import students
 from distill_core.measure.records import BenchConfig, LatencyRecord
-from distill_core.runs.measuring import resolve_run_dir
+from distill_core.runs.folders import resolve_run_dir
 from distill_core.tasks.classification import bench
 from distill_core.tasks.classification.bench import VariantSpec
 from distill_core.core.errors import DistillLabError

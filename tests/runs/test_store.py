@@ -12,7 +12,7 @@ from distill_core import cli
 
 from distill_core.views import compare
 
-from distill_core.runs import store
+from distill_core.runs import database, store
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
 
@@ -172,13 +172,13 @@ def test_schema_version_is_recorded_and_a_newer_store_is_refused(isolated_home):
     store.list_runs()
     path = isolated_home / "store.sqlite3"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        conn.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
-    store._ready.clear()
+        conn.execute(f"PRAGMA user_version = {database.SCHEMA_VERSION + 1}")
+    database._ready.clear()
     with pytest.raises(DistillLabError, match="upgrade Distill Lab"):
         store.list_runs()
-    store._ready.clear()
+    database._ready.clear()
 
 
 def test_listing_a_thousand_runs_is_cheap():

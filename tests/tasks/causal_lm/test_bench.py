@@ -5,12 +5,12 @@ import json
 import pytest
 
 from distill_core.measure.records import BenchConfig
-from distill_core.runs import measuring
 from distill_core.views import compare
 
 from distill_core.tasks.causal_lm import bench as lm_bench
 
 from distill_core.runs import store
+from distill_core.tasks import get_task
 
 from distill_core.runs import worker
 from distill_core.tasks.causal_lm.generate import Continuation
@@ -65,8 +65,8 @@ def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_facto
     run_experiment(tiny_lm_config(teacher, control=False), run)
     seen = {}
     monkeypatch.setattr(lm_bench, "measure_lm_run", lambda *args: seen.setdefault("args", args) and {"ok": 1})
-    measuring.measure_run(run, BenchConfig(threads=1, min_seconds=0.5, matmul_size=128, quality=False),
-                          variants=["student"], write=False)
+    get_task("causal-lm").measure(run, BenchConfig(threads=1, min_seconds=0.5, matmul_size=128, quality=False),
+                                  variants=["student"], write=False)
     run_dir, cfg, variants = seen["args"][:3]
     assert run_dir == run and variants == ["student"]
     assert (cfg.threads, cfg.min_seconds, cfg.matmul_size, cfg.quality) == (1, 0.5, 128, False)
