@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from distill_core.core.atomic import write_json
+from distill_core.core.config import default_task
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
 from distill_core.measure.timing import time_stats
@@ -200,7 +201,8 @@ class BenchResult:
     run_config: dict | None  # the run's config.json
     variants: dict[str, VariantResult]
     quality: dict | None = None  # {"metric", "split", "distillation_gain"}
-    task: str = "classification"  # the task whose harness measured it (bench.json files without one: classification)
+    task: str = field(default_factory=lambda: default_task())  # the task whose harness measured it (files without
+    # one come from before tasks were recorded: the default task's)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -211,7 +213,7 @@ class BenchResult:
     @classmethod
     def from_dict(cls, data: dict) -> "BenchResult":
         data = dict(data)
-        data.setdefault("task", "classification")
+        data.setdefault("task", default_task())
         data["config"] = BenchConfig.from_dict(data["config"])
         data["variants"] = {name: VariantResult.from_dict(v) for name, v in data["variants"].items()}
         return cls(**{f.name: data.get(f.name) for f in fields(cls)})

@@ -2,8 +2,8 @@
 
 Tables: `runs` (one row per run: status, progress, heartbeat, config, summary) and `events` (progress reports in
 order; the live loss and evaluation curves); the file, its schema and transactions are runs/database.py. Every
-write is one short transaction, so a worker and the UI can write at the same time. A run's folder is `runs/<id>`; ids are
-generated here, never taken from run names (a name is a label shown to people, nothing more).
+write is one short transaction, so a worker and the UI can write at the same time. A run's folder is `runs/<id>`;
+ids are generated here, never taken from run names (a name is a label shown to people, nothing more).
 
 Liveness: a `queued` or `running` run whose worker process is gone (pid not alive) or whose heartbeat is older than
 `STALE_AFTER_S` is marked `interrupted` by whoever next reads the runs (`list_runs`, `get_run`, `claim`).

@@ -11,7 +11,7 @@ from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
 from distill_core.models import loading as models
 from distill_core.models import students
-from distill_core.tasks import task_names
+from distill_core.tasks import get_task, task_names
 from distill_core.tasks.classification import data as data_files  # upload and preview helpers, for every task
 from distill_core.views import preflight
 from pages.shared import widget_default
@@ -98,7 +98,7 @@ def student(draft: dict) -> None:
 
 def _any_builtin(source: str) -> bool:
     """Whether `source` is a built-in data name of some task (not a file path or a hub id)."""
-    return any(source in form_for(name).builtin_sources() for name in task_names())
+    return any(source in form_for(name).builtin_sources(get_task(name)) for name in task_names())
 
 
 def _file_source(data_cfg: dict, form: SimpleNamespace) -> None:
@@ -128,7 +128,7 @@ def _file_source(data_cfg: dict, form: SimpleNamespace) -> None:
 def data(draft: dict, form: SimpleNamespace) -> None:
     st.subheader("Data")
     data_cfg = draft["data"]
-    builtin = form.builtin_sources()
+    builtin = form.builtin_sources(get_task(draft["task"]))
     origins = (["built-in"] if builtin else []) + ["file", "hub dataset"]
     widget_default("data_origin", "built-in" if builtin and _any_builtin(data_cfg["source"]) else (
         "hub dataset" if data_cfg["source"].startswith("hub:") else "file"))

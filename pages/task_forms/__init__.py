@@ -6,7 +6,7 @@ defines only the hooks that differ; the others come from generic.py.
 The hooks, in the order the New run page calls them:
     teacher_choices() -> dict[str, str]    preset teacher models, key -> description ({}: no "preset" origin)
     teacher_fields(teacher)                the task's teacher settings, under the model picker
-    builtin_sources() -> dict[str, str]    built-in data, name -> description ({}: no "built-in" origin)
+    builtin_sources(task) -> dict          built-in data, name -> description ({}: no "built-in" origin)
     data_columns(data_cfg, slot, columns)  columns beside the text column, drawn in `slot`: picked among a file's
                                            `columns`, or typed (columns None) for a hub dataset
     data_fields(data_cfg)                  the task's data settings, under the data source

@@ -19,7 +19,7 @@ def teacher_choices() -> dict[str, str]:
     return lm_teacher.preset_model_keys()
 
 
-def builtin_sources() -> dict[str, str]:
+def builtin_sources(task) -> dict[str, str]:
     from distill_core.tasks.causal_lm.data import BUILTIN_TEXT_SOURCES  # imports torch: only when drawn
 
     return dict(BUILTIN_TEXT_SOURCES)

@@ -29,7 +29,7 @@ def teacher_fields(teacher: dict) -> None:
                                                 key="w:finetune_layers")
 
 
-def builtin_sources() -> dict[str, str]:
+def builtin_sources(task) -> dict[str, str]:
     return dict(data.BUILTIN_SOURCES)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from distill_core.models import loading as models
 
 MAX_LENGTH_LABEL = "Max tokens per input"
@@ -16,9 +18,18 @@ def teacher_fields(teacher: dict) -> None:
     """No teacher settings beyond the model and trust_remote_code."""
 
 
-def builtin_sources() -> dict[str, str]:
-    """No built-in data: a file or a hub dataset."""
-    return {}
+def _is_a_name(source: str) -> bool:
+    """A built-in data name, not a file path nor hub:<id>."""
+    return bool(source) and not source.startswith("hub:") and Path(source).name == source and not Path(source).suffix
+
+
+def builtin_sources(task) -> dict[str, str]:
+    """The built-in data names the task's own presets read (the task knows those), each with its first preset."""
+    names: dict[str, str] = {}
+    for preset, (_, cfg) in task.presets().items():
+        if _is_a_name(cfg.data.source):
+            names.setdefault(cfg.data.source, f"as in preset {preset}")
+    return names
 
 
 def data_columns(data_cfg: dict, slot, columns: list[str] | None) -> None:

@@ -211,8 +211,8 @@ class ToyTask(Task):
                 continue
             payload, wall = isolation.run_in_fresh_process(_measure_variant, (name, str(folder), quick), 1, 120,
                                                            f"measure-{name}")
-            result = (VariantResult(name=name, ref=str(folder), status="error", error=payload["error"])
-                      if "error" in payload else VariantResult.from_dict(payload))
+            result = (VariantResult(name=name, ref=str(folder), status="error", error=payload.get("error"))
+                      if payload.get("status") != "ok" else VariantResult.from_dict(payload))
             result.wall_seconds = wall
             measured[name] = result
         bench = BenchResult(run_dir=str(run_dir), created=time.strftime("%Y-%m-%dT%H:%M:%S"),

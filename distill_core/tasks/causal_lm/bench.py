@@ -37,10 +37,10 @@ from distill_core.measure.memory import RssSampler, kernel_peak_rss
 from distill_core.measure.records import (BenchConfig, MemoryRecord, SizeRecord, TimingStats, check_request, fmt_cell,
                                           variant_rows, write_bench)
 from distill_core.measure.timing import PassTimer, percentile, time_stats, timed_passes
+from distill_core.tasks.causal_lm import NAME as TASK
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS, continue_text, encode_prompt
+from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE, load_heldout  # noqa: F401 (measure_lm_variant reads it)
 
-HELDOUT_FILE = "heldout.safetensors"
-TASK = "causal-lm"
 INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
 INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
 
@@ -139,29 +139,6 @@ class LMVariantResult:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Inside the measuring process
-
-
-def save_heldout(run_dir: Path, blocks: torch.Tensor, topk) -> Path:
-    """The run's evaluation blocks and the teacher's top-k for them, so measurement needs no teacher pass."""
-    from safetensors.torch import save_file
-
-    path = Path(run_dir) / HELDOUT_FILE
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({"blocks": blocks.int().contiguous(), "logprobs": topk.logprobs.contiguous(),
-               "indices": topk.indices.contiguous(), "tail": topk.tail.contiguous(),
-               "target": topk.target.contiguous()}, str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def load_heldout(path: str | Path):
-    """(blocks (n, L) int64, TopK) from heldout.safetensors."""
-    from safetensors.torch import load_file
-
-    from distill_core.tasks.causal_lm.teacher_cache import TopK
-
-    t = load_file(str(path))
-    return t["blocks"].long(), TopK(t["logprobs"], t["indices"], t["tail"], t["target"], hit=True)
 
 
 def _import_model_code(ref: str, trust_remote_code: bool, quantize: bool) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from distill_core.tasks.causal_lm import NAME
 from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
 from distill_core.tasks.causal_lm.config import LMConfig, validate_run, validate_section
 
 
 class CausalLMTask(Task):
-    name = "causal-lm"
+    name = NAME
     title = "Causal language model"
     quality = QualitySpec("perplexity", False,
                           ("perplexity", "agreement", "kl_from_teacher", "retention", "distillation_gain"),

@@ -33,8 +33,8 @@ from distill_core.measure.records import (VARIANTS, BenchConfig, BenchResult, La
                                           VariantResult, check_request, fmt_cell, latency_of, speedup, variant_rows,
                                           write_bench)
 from distill_core.measure.timing import PassTimer, reference_timer_ms, timed_passes
+from distill_core.tasks.classification import NAME as TASK
 
-TASK = "classification"
 SETTINGS = ("real", "fixed")
 INT8_QUALITY_COLUMNS = ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention")
 

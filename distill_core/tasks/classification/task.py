@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from distill_core.tasks.classification import NAME
 from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
 
 
 class ClassificationTask(Task):
-    name = "classification"
+    name = NAME
     title = "Text classification"
     quality = QualitySpec("accuracy", True,
                           ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention",

@@ -1,0 +1,111 @@
+"""The classification measurement harness: every setting measured, spawned measurement that survives a broken
+variant, bench.json with quality, cancelling between variants."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from distill_core.measure import records
+
+from distill_core.measure.records import BenchConfig
+from distill_core.runs.folders import resolve_run_dir
+from distill_core.tasks.classification import bench
+from distill_core.tasks.classification.bench import VariantSpec
+from distill_core.core.errors import DistillLabError
+from distill_core.runs.pipeline import run_experiment
+
+from tests.support.runs import LABELS
+
+QUICK = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
+             min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
+
+
+def test_real_batches_group_by_length_and_fixed_batches_have_the_fixed_length():
+    ids = [[1] * n for n in (5, 9, 2, 7, 3, 8)]
+    batches = bench.real_batches(ids, 2)
+    assert [sorted(len(x) for x in b) for b in batches] == [[2, 3], [5, 7], [8, 9]]
+    assert bench.real_batches(ids, 8)[0].__len__() == 8  # a sample smaller than a batch is repeated
+    fixed = bench.fixed_batch(ids, 3, 16)
+    assert len(fixed) == 3 and all(len(row) == 16 for row in fixed)
+
+
+def test_measure_variant_in_process_reports_every_setting(tiny_teacher_dir):
+    cfg = BenchConfig(**QUICK)
+    spec = VariantSpec("teacher-int8", str(tiny_teacher_dir), LABELS, quantize=True, max_length=32)
+    texts = ["a fine product", "it broke after a day and nobody answered my emails", "ok", "great value, works"]
+    result, logits = bench.measure_variant(spec, cfg, texts, [0, 1, 2, 3], peak_gflops=10.0)
+    assert result.status == "ok" and result.threads == torch.get_num_threads()
+    assert {(r.setting, r.batch_size) for r in result.latency} == {("real", 1), ("real", 4), ("fixed", 1),
+                                                                      ("fixed", 4)}
+    for r in result.latency:
+        assert r.iterations >= 2 and r.p50_ms > 0 and r.p50_ms <= r.p90_ms <= r.p99_ms
+    fixed = next(r for r in result.latency if r.setting == "fixed")
+    assert fixed.padded_tokens == 32 and fixed.flops_per_input == pytest.approx(result.size.flops_per_input_fixed)
+    assert result.quantization["method"] == "torch-dynamic-int8" and result.size.int8_elements > 0
+    assert result.memory.peak_rss_bytes >= result.memory.baseline_rss_bytes
+    assert len(logits) == len(texts) and len(logits[0]) == len(LABELS)
+
+
+@pytest.fixture(scope="module")
+def measured_run(tiny_teacher_dir, tmp_path_factory):
+    """A tiny run whose control/ folder was deleted, measured once: (run folder, bench dict). Spawning a measuring
+    process costs seconds, so the tests below share this one measurement."""
+    from tests.support.runs import tiny_run_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_LAB_HOME", str(tmp_path_factory.mktemp("bench-home")))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        run_dir = tmp_path_factory.mktemp("bench-run") / "run"
+        run_experiment(tiny_run_config(tiny_teacher_dir), run_dir)
+        shutil.rmtree(run_dir / "control")
+        data = bench.measure_run(run_dir, BenchConfig(**QUICK), variants=["teacher", "student-int8", "control"])
+    return run_dir, data
+
+
+def test_a_variant_that_fails_to_load_does_not_take_the_others_down(measured_run):
+    _, data = measured_run
+    control = data["variants"]["control"]
+    assert control["status"] == "error" and "control" in control["error"] and "not a folder" in control["error"]
+    assert control["latency"] == [] and control["wall_seconds"] > 0
+    for name in ("teacher", "student-int8"):
+        assert data["variants"][name]["status"] == "ok" and len(data["variants"][name]["latency"]) == 4
+    assert "control: " in bench.format_bench_table(data)
+
+
+def test_measure_run_writes_bench_json_with_quality_for_each_variant(measured_run):
+    run_dir, data = measured_run
+    on_disk = json.loads((run_dir / "bench.json").read_text())
+    assert on_disk == json.loads(json.dumps(data))
+    assert records.BenchResult.from_dict(on_disk).to_dict() == on_disk
+    teacher, student8 = data["variants"]["teacher"], data["variants"]["student-int8"]
+    assert teacher["quality"]["retention"] == 1.0 and teacher["quality"]["agreement"] == 1.0
+    assert 0 <= student8["quality"]["agreement"] <= 1 and student8["quality"]["retention"] is not None
+    assert student8["quantization"]["method"] == "torch-dynamic-int8" and student8["quantization"]["int8_elements"]
+    assert student8["size"]["weight_bytes"] < teacher["size"]["weight_bytes"]
+    assert data["machine"]["threads"] == 1 and data["run_config"]["name"] == "tiny"
+    assert data["matmul_peak"]["gflops_per_s"] > 0
+    table = bench.format_bench_table(data)
+    assert "student-int8" in table and "p50/p90/p99" in table and "torch-dynamic-int8" in table
+    assert records.speedup(data, "student-int8") > 0
+
+
+def test_measure_run_refuses_a_folder_that_is_not_a_finished_run(tmp_path):
+    with pytest.raises(DistillLabError, match="results.json"):
+        bench.measure_run(tmp_path, BenchConfig(**QUICK))
+
+
+def test_run_ids_resolve_to_the_data_folder(isolated_home):
+    (isolated_home / "runs" / "abc123").mkdir(parents=True)
+    assert resolve_run_dir("abc123") == isolated_home / "runs" / "abc123"
+    with pytest.raises(DistillLabError, match="neither a run folder"):
+        resolve_run_dir("nope")
+
+
+def test_a_cancelled_measurement_stops_before_the_next_variant(tiny_teacher_dir):
+    from distill_core.core.errors import RunCancelled
+
+    spec = VariantSpec("teacher", str(tiny_teacher_dir), LABELS, quantize=False, max_length=32)
+    with pytest.raises(RunCancelled, match="before teacher"):
+        bench.measure_variants([spec], BenchConfig(**QUICK), ["a text"], None, should_stop=lambda: True)
