@@ -4,7 +4,7 @@ import streamlit as st
 
 from distill_core.runs import store
 from distill_core.tasks import presets
-from distill_core.views import tables
+from distill_core.views import compare, tables
 from pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"
@@ -62,9 +62,8 @@ with right:
         st.info("No runs yet: start the workshop preset, and this list fills in.")
     for record in runs:
         summary = record.summary or {}
-        task = tables.task_or_none(record.config)
-        metric = task.quality.metric if task else None
-        headline = (summary.get(metric) or {}) if metric else {}
+        metric = tables.summary_metric(summary)  # the summary is keyed by the run's headline metric
+        headline = summary.get(metric) or {}
         with st.container(border=True):
             top, bottom = st.columns([3, 2])
             top.markdown(f"**{record.name}** · `{record.id[:8]}`  \n{status_label(record.status)}")
@@ -76,7 +75,8 @@ with right:
                 bottom.markdown(" · ".join(shown) + ("" if percent else f"  \n({metric})"))
                 gain = summary.get("distillation_gain")
                 if gain is not None:
-                    order = tables.gain_order(task.quality.higher_is_better).replace("-", "−")
+                    task = compare.record_task(record)
+                    order = tables.gain_order(task.quality.higher_is_better if task else True).replace("-", "−")
                     bottom.caption(f"distillation gain {tables.gain_text(gain, metric, 1)}" if percent else
                                    f"distillation gain {tables.gain_text(gain, metric)} ({order})")
             elif record.error:

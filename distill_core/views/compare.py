@@ -65,8 +65,9 @@ COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
 
 def record_task(record: store.RunRecord) -> Task | None:
     """The task of a stored run (its config's; the default for configs from before tasks), or None for a task this
-    install does not have."""
-    return task_or_none(record.config)
+    install does not have. Listed records carry no config: their folder's config.json says."""
+    config = record.config if record.config is not None else read_json_or_none(record.folder, "config.json")
+    return task_or_none(config)
 
 
 def _folder_task(folder: Path) -> Task | None:

@@ -129,21 +129,27 @@ def student_column(metric: str) -> str:
     return f"student {_SHORT.get(metric, metric)}"
 
 
+def summary_metric(summary: dict | None) -> str | None:
+    """The headline metric a run's stored summary is keyed by (runs.worker.summarize: {metric: {variant: value},
+    "distillation_gain": ..., "total_s": ...}); None before the run has results."""
+    return next((k for k, v in (summary or {}).items() if isinstance(v, dict)), None)
+
+
 def summary_columns(runs) -> tuple[list[str], list[dict]]:
     """(columns, cells) of the run listing's results part, per run in order: the student's headline metric under
-    its own column (one per metric the runs' tasks use, in registry order; the stored summary is keyed by it) and
-    the distillation gain (in the metric's stored unit)."""
+    its own column (one per metric the runs' summaries hold: registered tasks' metrics in registry order first) and
+    the distillation gain (in the metric's stored unit: a fraction for accuracy, perplexity as is)."""
     from distill_core.tasks import all_tasks
 
-    cells, used = [], set()
+    cells, used = [], []
     for r in runs:
-        task = task_or_none(r.config)
         summary = r.summary or {}
+        metric = summary_metric(summary)
         row = {"gain": summary.get("distillation_gain")}
-        if task is not None:
-            column = student_column(task.quality.metric)
-            row[column] = (summary.get(task.quality.metric) or {}).get("student")
-            used.add(column)
+        if metric is not None:
+            row[student_column(metric)] = (summary[metric] or {}).get("student")
+            used.append(student_column(metric))
         cells.append(row)
-    metrics = [student_column(t.quality.metric) for t in all_tasks()]
-    return list(dict.fromkeys(c for c in metrics if c in used)) + ["gain"], cells
+    known = [student_column(t.quality.metric) for t in all_tasks()]
+    columns = [c for c in dict.fromkeys(known) if c in used] + [c for c in dict.fromkeys(used) if c not in known]
+    return columns + ["gain"], cells
