@@ -25,7 +25,8 @@ from distill_core.measure.isolation import run_in_fresh_process  # noqa: E402
 from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
   # noqa: E402
 from distill_core.tasks.causal_lm import teacher as lm_teacher  # noqa: E402
-from distill_core.cli import apply_overrides, format_lm_results  # noqa: E402
+from distill_core.cli import apply_overrides  # noqa: E402
+from distill_core.views.tables import quality_table  # noqa: E402
 from distill_core.core.home import data_home  # noqa: E402
 from distill_core.tasks.presets import get_preset  # noqa: E402
 
@@ -96,7 +97,7 @@ def main() -> int:
         ("student decode tok/s >= 2x teacher", speed or float("nan"), bool(speed and speed >= 2.0)),
     ]
     print()
-    print(format_lm_results(results))
+    print(quality_table(results))
     print()
     print(bench_data)
     print(f"\nteacher: conversion this time {conversion_s:.1f} s (0 when already converted); cached load "

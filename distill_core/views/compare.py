@@ -22,8 +22,8 @@ from distill_core.runs import store
 from distill_core.tasks import all_tasks
 from distill_core.tasks.base import Task
 from distill_core.views.tables import quality_of, task_or_none
+from distill_core.core.variants import order_key
 
-VARIANT_ORDER = ("teacher", "teacher-int8", "student", "student-int8", "control")
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
 # What every row says about its run's quality measure (after the quality columns): task name, headline metric,
 # higher is better.
@@ -99,7 +99,7 @@ class ResultsTable:
 
 
 def _variant_key(variant: str) -> tuple[int, str]:
-    return (VARIANT_ORDER.index(variant) if variant in VARIANT_ORDER else len(VARIANT_ORDER), variant)
+    return order_key(variant)
 
 
 def results_table(run_ids: list[str]) -> ResultsTable:

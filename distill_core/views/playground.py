@@ -13,18 +13,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from distill_core.core.errors import DistillLabError
-from distill_core.core.run_files import read_json
 from distill_core.models import students
 from distill_core.runs import store
 from distill_core.tasks.base import Task
 from distill_core.views.tables import task_of
+from distill_core.core.variants import VARIANTS, variant_refs  # noqa: F401 (VARIANTS: the page lists them)
 
-VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 DEFAULT_CACHE_BYTES = 1536 * 2**20  # fp32 MiniLM teacher ~87 MiB; SmolLM2 teacher ~540 MiB
 
 
@@ -77,19 +75,6 @@ class ModelCache:
 
     def keys(self) -> list[tuple]:
         return list(self._items)
-
-
-def variant_refs(run_dir: Path) -> dict[str, tuple[str, bool]]:
-    """Variant -> (fp32 model folder or reference, quantize to int8) of a finished run folder: the teacher the run
-    used (results.json's teacher.model_ref), student/ and control/ as saved, int8 versions of teacher and student."""
-    teacher_ref = read_json(run_dir, "results.json")["teacher"]["model_ref"]
-    refs = {"teacher": (teacher_ref, False), "teacher-int8": (teacher_ref, True)}
-    for name in ("student", "control"):
-        if (run_dir / name / "config.json").exists():
-            refs[name] = (str(run_dir / name), False)
-    if "student" in refs:
-        refs["student-int8"] = (refs["student"][0], True)
-    return {v: refs[v] for v in VARIANTS if v in refs}
 
 
 def _refs(record: store.RunRecord) -> dict[str, tuple[str, bool]]:

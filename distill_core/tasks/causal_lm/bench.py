@@ -235,7 +235,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     its dict). Raises RunCancelled when `should_stop()` says so (checked between variants)."""
     from distill_core.tasks.causal_lm import evaluate as lm_evaluate
     from distill_core.measure import machine
-    from distill_core.tasks.causal_lm.generate import variant_refs
+    from distill_core.core.variants import variant_refs
 
     cfg = cfg or LMBenchConfig()
     unknown = sorted(set(variants or []) - set(LM_VARIANTS))

@@ -16,8 +16,8 @@ import torch
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
+from distill_core.core.variants import VARIANTS as LM_VARIANTS, variant_refs  # noqa: F401
 
-LM_VARIANTS = ("teacher", "teacher-int8", "student", "student-int8", "control")
 
 
 @dataclass
@@ -95,19 +95,6 @@ def load_variant_model(ref: str, trust_remote_code: bool = False):
 
     return (lm_teacher.load_causal_lm(ref, trust_remote_code),
             lm_teacher.load_tokenizer(ref, trust_remote_code))
-
-
-def variant_refs(run_dir: str | Path) -> dict[str, tuple[str, bool]]:
-    """Variant -> (fp32 model folder, quantize to int8) of a finished causal-LM run folder."""
-    run_dir = Path(run_dir)
-    teacher_ref = read_json(run_dir, "results.json")["teacher"]["model_ref"]
-    refs = {"teacher": (teacher_ref, False), "teacher-int8": (teacher_ref, True)}
-    for name in ("student", "control"):
-        if (run_dir / name / "config.json").exists():
-            refs[name] = (str(run_dir / name), False)
-    if "student" in refs:
-        refs["student-int8"] = (refs["student"][0], True)
-    return {v: refs[v] for v in LM_VARIANTS if v in refs}
 
 
 def load_run_variant(run_dir: str | Path, variant: str, device: str = "cpu"):

@@ -8,6 +8,7 @@ import torch
 from distill_core.tasks.causal_lm import generate as lm_generate
 
 from distill_core.tasks.causal_lm import teacher as lm_teacher
+from distill_core.core import variants
 from distill_core.core.errors import DistillLabError
 from distill_core.runs.pipeline import run_experiment
 
@@ -46,9 +47,9 @@ def test_one_token_has_no_decode_speed_and_an_empty_prompt_is_refused(teacher_di
 def test_run_variants_load_with_int8_made_on_the_fly(teacher_dir, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(DistillLabError, match="results.json does not exist"):
-        lm_generate.variant_refs(run)
+        variants.variant_refs(run)
     run_experiment(tiny_lm_config(teacher_dir, control=False), run)
-    refs = lm_generate.variant_refs(run)
+    refs = variants.variant_refs(run)
     assert list(refs) == ["teacher", "teacher-int8", "student", "student-int8"]
     model, tok = lm_generate.load_run_variant(run, "student-int8")
     assert any("quantized" in type(m).__module__ for m in model.modules())
