@@ -38,12 +38,9 @@ def build_store(n_runs: int, work: Path) -> str:
     from conftest import QUICK_BENCH, make_tiny_classifier, tiny_run_config
 
     from distill_core.measure.records import BenchConfig
-    from distill_core.tasks.classification import bench
-
-    from distill_core.runs import store
-
-    from distill_core.runs import worker
+    from distill_core.runs import store, worker
     from distill_core.runs.pipeline import run_experiment
+    from distill_core.tasks.classification import bench
 
     teacher = make_tiny_classifier(work / "teacher")
     config = tiny_run_config(teacher, name="real-run")

@@ -24,9 +24,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["DISTILL_LAB_MAX_JOBS"] = "1"
   # noqa: E402
-from distill_core.runs import jobs  # noqa: E402
-  # noqa: E402
-from distill_core.runs import store  # noqa: E402
+# noqa: E402
+from distill_core.runs import (
+    jobs,  # noqa: E402
+    store,  # noqa: E402
+)
 
 POLL_S = 0.01  # how often the bench looks at the store (s): the resolution of the submit timings
 

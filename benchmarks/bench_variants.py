@@ -22,19 +22,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
   # noqa: E402
-from distill_core.tasks.classification import bench  # noqa: E402
-  # noqa: E402
-from distill_core.models import quantize  # noqa: E402
 from distill_core.core.run_files import read_run  # noqa: E402
 from distill_core.measure.records import BenchConfig, VariantResult, speedup  # noqa: E402
+
+# noqa: E402
+from distill_core.models import quantize  # noqa: E402
+from distill_core.tasks.classification import bench  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_preset(home: Path, overrides: list[str]) -> Path:
     from distill_core.cli import apply_overrides
-    from distill_core.tasks.presets import get_preset
     from distill_core.runs.pipeline import run_experiment
+    from distill_core.tasks.presets import get_preset
 
     cfg = apply_overrides(get_preset("reviews-sentiment"), overrides)
     run_dir = home / "runs" / f"bench-variants-{int(time.time())}"

@@ -10,13 +10,13 @@ import threading
 import time
 from pathlib import Path
 
-from distill_core.runs import jobs, store, worker
-from distill_core.views import compare, tables
 from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
 from distill_core.core.errors import DistillLabError, RunCancelled
-from distill_core.tasks.presets import get_preset, preset_names
 from distill_core.core.run_files import read_json
+from distill_core.runs import jobs, store, worker
+from distill_core.tasks.presets import get_preset, preset_names
+from distill_core.views import compare, tables
 
 
 def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_mod.RunConfig:
@@ -264,8 +264,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from distill_core.runs.folders import resolve_run_dir
     from distill_core.measure.records import BenchConfig
+    from distill_core.runs.folders import resolve_run_dir
 
     run_dir = resolve_run_dir(args.run)
     task = tables.task_of(read_json(run_dir, "config.json"))

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from distill_core.runs import jobs
-
-from distill_core.runs import store
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.runs import jobs, store
 
 ACTIVE = ("queued", "running")
 # Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).

@@ -53,8 +53,7 @@ QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_it
 
 def _home_with_finished_run(tmp_path_factory, folder_name: str, config, measure):
     """A new data folder holding one `done` run of `config`, measured by `measure(run_folder)`."""
-    from distill_core.runs import store
-    from distill_core.runs import worker
+    from distill_core.runs import store, worker
     from distill_core.runs.pipeline import run_experiment
 
     home = tmp_path_factory.mktemp(folder_name)

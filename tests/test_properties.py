@@ -13,15 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distill_core.core import config
-
-from distill_core.tasks.classification import data
-
-from distill_core.tasks.causal_lm import data as lm_data
-
-from distill_core.runs import store
 from distill_core.core.config import DataConfig, RunConfig
-from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.core.errors import ConfigError, DistillLabError
+from distill_core.runs import store
+from distill_core.tasks.causal_lm import data as lm_data
+from distill_core.tasks.causal_lm.config import LMConfig
+from distill_core.tasks.classification import data
 
 UPLOAD_NAME = re.compile(r"[0-9a-f]{16}\.(csv|tsv|jsonl|ndjson|txt)")
 

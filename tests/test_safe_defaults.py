@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from distill_core.tasks import presets
 from distill_core.core.config import RunConfig, from_dict
+from distill_core.tasks import presets
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ["distill_core", "pages", "app.py", "scripts", "benchmarks"]

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from distill_core.models import students
 from distill_core.core.errors import DistillLabError
+from distill_core.models import students
 
 METHODS = ("torchao-int8-dynamic", "torchao-int8-weight-only", "torch-dynamic-int8")
 # Measured on the 2-core dev CPU (AMD EPYC; shared and loaded, so absolute times are inflated), eager (no

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from distill_core.models import loading as models
 from distill_core.core.config import StudentConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.models import loading as models
 
 
 def evenly_spaced_layers(n_teacher: int, n_student: int) -> list[int]:

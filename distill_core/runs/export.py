@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
+from distill_core.runs import store
 
 
 def model_zip(run_id: str, variant: str = "student") -> bytes:

@@ -13,11 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from distill_core.runs import store
-
-from distill_core.runs import worker
 from distill_core.core.config import RunConfig, validate
 from distill_core.core.home import data_home
+from distill_core.runs import store, worker
 
 _children: list[subprocess.Popen] = []  # workers this process started; polled so they never linger as zombies
 

@@ -21,9 +21,9 @@ import threading
 import time
 import traceback
 
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.home import data_home
+from distill_core.runs import store
 
 HEARTBEAT_S = 2.0  # seconds between heartbeats (store.STALE_AFTER_S is the limit)
 QUEUE_POLL_S = 0.25  # seconds between looks at the queue while waiting for a slot

@@ -18,11 +18,11 @@ from typing import Callable
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json_or_none
+from distill_core.core.variants import order_key
 from distill_core.runs import store
 from distill_core.tasks import all_tasks
 from distill_core.tasks.base import Task
 from distill_core.views.tables import quality_of, task_or_none
-from distill_core.core.variants import order_key
 
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
 # What every row says about its run's quality measure (after the quality columns): task name, headline metric,

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from distill_core.core.errors import DistillLabError
+from distill_core.core.variants import VARIANTS, variant_refs  # noqa: F401 (VARIANTS: the page lists them)
 from distill_core.models import students
 from distill_core.runs import store
 from distill_core.tasks.base import Task
 from distill_core.views.tables import task_of
-from distill_core.core.variants import VARIANTS, variant_refs  # noqa: F401 (VARIANTS: the page lists them)
 
 DEFAULT_CACHE_BYTES = 1536 * 2**20  # fp32 MiniLM teacher ~87 MiB; SmolLM2 teacher ~540 MiB
 

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import streamlit as st
 
 from distill_core.core import config as run_config
+from distill_core.core import textfiles as data_files  # upload and preview helpers, for every task
 from distill_core.core.errors import DistillLabError
 from distill_core.models import loading as models
 from distill_core.models import students
 from distill_core.tasks import get_task, task_names
-from distill_core.core import textfiles as data_files  # upload and preview helpers, for every task
 from distill_core.views import preflight
 from pages.shared import widget_default
 from pages.task_forms import form_for

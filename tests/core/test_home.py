@@ -6,7 +6,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from distill_core import cli
-
 from distill_core.core import home
 from distill_core.core.errors import DistillLabError
 

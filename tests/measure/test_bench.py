@@ -6,10 +6,8 @@ import pytest
 import torch
 
 from distill_core.measure import flops, machine, records, timing
-
-from distill_core.models import students
 from distill_core.measure.records import BenchConfig, LatencyRecord
-
+from distill_core.models import students
 from tests.support.runs import LABELS
 
 QUICK = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,

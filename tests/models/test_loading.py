@@ -6,8 +6,8 @@ import shutil
 import pytest
 import torch
 
-from distill_core.models import loading as models
 from distill_core.core.errors import DistillLabError
+from distill_core.models import loading as models
 
 LABELS = ["great", "other"]
 

@@ -5,13 +5,9 @@ import struct
 import pytest
 import torch
 
-from distill_core.models import loading as models
-
-from distill_core.models import quantize
-
-from distill_core.models import students
 from distill_core.core.errors import DistillLabError
-
+from distill_core.models import loading as models
+from distill_core.models import quantize, students
 from tests.support.runs import LABELS, make_tiny_classifier
 
 

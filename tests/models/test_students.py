@@ -3,11 +3,17 @@
 import pytest
 import torch
 
-from distill_core.models import loading as models
 from distill_core.core.config import StudentConfig
 from distill_core.core.errors import DistillLabError
-from distill_core.models.students import (evenly_spaced_layers, keep_layers, kept_layers, model_cost, shrink,
-                                   weight_bytes)
+from distill_core.models import loading as models
+from distill_core.models.students import (
+    evenly_spaced_layers,
+    keep_layers,
+    kept_layers,
+    model_cost,
+    shrink,
+    weight_bytes,
+)
 
 LABELS = ["great", "other"]
 

@@ -2,9 +2,7 @@
 
 import json
 
-from distill_core.runs import curves
-
-from distill_core.runs import store
+from distill_core.runs import curves, store
 
 
 def test_events_become_curves_per_phase():

@@ -5,10 +5,8 @@ import zipfile
 
 import pytest
 
-from distill_core.runs import export
-
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
+from distill_core.runs import export, store
 
 
 def test_student_zip_holds_the_save_pretrained_folder(home_with_run):

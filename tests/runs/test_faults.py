@@ -17,13 +17,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from distill_core.views import compare
-
-from distill_core.runs import jobs
-
-from distill_core.runs import store
 from distill_core.core.errors import DistillLabError
-
+from distill_core.runs import jobs, store
+from distill_core.views import compare
 from tests.support.workers import finished, folder_digest, long_config, student_step, training, wait_for
 
 pytestmark = pytest.mark.usefixtures("one_slot")

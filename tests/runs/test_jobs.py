@@ -11,14 +11,8 @@ import time
 import pytest
 
 from distill_core import cli
-
-from distill_core.runs import jobs
-
-from distill_core.runs import store
-
-from distill_core.runs import worker
 from distill_core.core.progress import ProgressEvent
-
+from distill_core.runs import jobs, store, worker
 from tests.support.runs import tiny_run_config
 from tests.support.workers import finished, folder_digest, long_config, training, wait_for
 

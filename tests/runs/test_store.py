@@ -9,13 +9,10 @@ import time
 import pytest
 
 from distill_core import cli
-
-from distill_core.views import compare
-
-from distill_core.runs import database, store
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
-
+from distill_core.runs import database, store
+from distill_core.views import compare
 from tests.support.runs import fake_results
 
 CONFIG = RunConfig(name="fake").to_dict()

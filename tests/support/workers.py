@@ -4,9 +4,8 @@ They also use conftest's `one_slot` fixture."""
 import hashlib
 import time
 
-from distill_core.runs import store
 from distill_core.core.config import BudgetConfig
-
+from distill_core.runs import store
 from tests.support.runs import tiny_run_config
 
 TIMEOUT_S = 120

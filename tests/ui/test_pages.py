@@ -147,7 +147,6 @@ def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
 
 def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
     from distill_core.runs import jobs
-
     from tests.support.runs import tiny_run_config
 
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="waiting"))
@@ -158,7 +157,6 @@ def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
 
 def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(no_workers, tiny_teacher_dir):
     from distill_core.runs import jobs
-
     from tests.support.runs import tiny_run_config
 
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="training"))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from distill_core.views import playground
 from distill_core.core.errors import DistillLabError
+from distill_core.views import playground
 from distill_core.views.playground import LoadedVariant, ModelCache
 
 

@@ -2,11 +2,9 @@
 
 import pytest
 
-from distill_core.views import preflight
-
-from distill_core.models import students
 from distill_core.core.errors import DistillLabError
-
+from distill_core.models import students
+from distill_core.views import preflight
 from tests.support.runs import make_tiny_classifier, tiny_run_config
 
 
@@ -47,7 +45,6 @@ def test_a_causal_lm_student_with_another_vocabulary_is_blocked():
     from types import SimpleNamespace
 
     from distill_core.core.config import RunConfig, StudentConfig
-
     from distill_core.tasks import get_task
 
     run = RunConfig(task="causal-lm", student=StudentConfig(kind="model", model="x"))

@@ -6,12 +6,10 @@ import time
 
 import pytest
 
-from distill_core.views import report
-
-from distill_core.runs import store
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
-
+from distill_core.runs import store
+from distill_core.views import report
 from tests.support.runs import fake_results
 
 EVIL = "<script>alert('x')</script> & co"

@@ -34,8 +34,16 @@ from distill_core.core.run_files import read_run
 from distill_core.measure.flops import flops_at, flops_curve
 from distill_core.measure.isolation import run_in_fresh_process
 from distill_core.measure.memory import RssSampler, kernel_peak_rss
-from distill_core.measure.records import (BenchConfig, MemoryRecord, SizeRecord, TimingStats, check_request, fmt_cell,
-                                          variant_rows, write_bench)
+from distill_core.measure.records import (
+    BenchConfig,
+    MemoryRecord,
+    SizeRecord,
+    TimingStats,
+    check_request,
+    fmt_cell,
+    variant_rows,
+    write_bench,
+)
 from distill_core.measure.timing import PassTimer, percentile, time_stats, timed_passes
 from distill_core.tasks.causal_lm import NAME as TASK
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS, continue_text, encode_prompt
@@ -164,11 +172,11 @@ def _import_model_code(ref: str, trust_remote_code: bool, quantize: bool) -> Non
 def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: bool, cfg: dict, prompt: str,
                        max_new_tokens: int, block_size: int, heldout: str | None) -> dict:
     """Measure one variant in this (fresh) process; returns LMVariantResult as a dict."""
-    from distill_core.tasks.causal_lm import evaluate as lm_evaluate
-    from distill_core.tasks.causal_lm import teacher as lm_teacher
     from distill_core.measure import machine
     from distill_core.models import quantize as quantize_mod
     from distill_core.models import students
+    from distill_core.tasks.causal_lm import evaluate as lm_evaluate
+    from distill_core.tasks.causal_lm import teacher as lm_teacher
 
     c = LMBenchConfig.from_dict(cfg)
     device = resolve_device(c.device, "bench.device")
@@ -233,9 +241,9 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
                    on_progress=None, should_stop=None, write: bool = True) -> dict:
     """Measure the variants of a finished causal-LM run, one spawned process each, and write bench.json (returns
     its dict). Raises RunCancelled when `should_stop()` says so (checked between variants)."""
-    from distill_core.tasks.causal_lm import evaluate as lm_evaluate
-    from distill_core.measure import machine
     from distill_core.core.variants import variant_refs
+    from distill_core.measure import machine
+    from distill_core.tasks.causal_lm import evaluate as lm_evaluate
 
     cfg = cfg or LMBenchConfig()
     unknown = sorted(set(variants or []) - set(LM_VARIANTS))

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from distill_core.core.config import DataConfig
-from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.tasks.causal_lm.config import LMConfig
 
 BUILTIN_TEXT_SOURCES = {
     "reviews": "product review texts (R modeldata; 5000 reviews)",

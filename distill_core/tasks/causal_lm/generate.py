@@ -16,8 +16,8 @@ import torch
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
-from distill_core.core.variants import VARIANTS as LM_VARIANTS, variant_refs  # noqa: F401
-
+from distill_core.core.variants import VARIANTS as LM_VARIANTS  # noqa: F401
+from distill_core.core.variants import variant_refs
 
 
 @dataclass

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from distill_core.core.config import BudgetConfig, DataConfig, LossConfig, RunConfig, StudentConfig, TeacherConfig
-from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.tasks.causal_lm import NAME as TASK
-
+from distill_core.tasks.causal_lm.config import LMConfig
 
 PRESETS: dict[str, tuple[str, RunConfig]] = {
     "smollm2-reviews": (

@@ -22,8 +22,8 @@ from distill_core.tasks.base import Prepared, RunContext, Targets, Trained
 from distill_core.tasks.causal_lm import evaluate as lm_evaluate
 from distill_core.tasks.causal_lm import teacher as lm_teacher
 from distill_core.tasks.causal_lm import teacher_cache as lm_teacher_cache
-from distill_core.tasks.causal_lm.heldout import save_heldout
 from distill_core.tasks.causal_lm.data import LMData, load_lm_data
+from distill_core.tasks.causal_lm.heldout import save_heldout
 from distill_core.tasks.causal_lm.train import LMTrainSpec, train_lm
 from distill_core.training.loop import steps_for_epochs
 

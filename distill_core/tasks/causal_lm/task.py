@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill_core.tasks.causal_lm import NAME
 from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
+from distill_core.tasks.causal_lm import NAME
 from distill_core.tasks.causal_lm.config import LMConfig, validate_run, validate_section
 
 

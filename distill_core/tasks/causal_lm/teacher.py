@@ -15,13 +15,12 @@ import json
 import os
 from pathlib import Path
 
-from distill_core.models import loading as models
-
-from distill_core.models import students
 from distill_core.core.atomic import replacing
 from distill_core.core.config import StudentConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import cache_dir
+from distill_core.models import loading as models
+from distill_core.models import students
 
 # Preset key -> (package, GGUF file name inside it, one-line description)
 _PRESET_LMS = {

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
-
-from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
 from distill_core.tasks.causal_lm.evaluate import block_quality
 from distill_core.tasks.causal_lm.losses import lm_distillation_loss
 from distill_core.tasks.causal_lm.teacher_cache import TopK
+from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
 
 
 @dataclass

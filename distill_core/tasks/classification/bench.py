@@ -29,9 +29,21 @@ from distill_core.core.run_files import read_run
 from distill_core.measure.flops import flops_at, flops_curve
 from distill_core.measure.isolation import run_in_fresh_process
 from distill_core.measure.memory import RssSampler, kernel_peak_rss
-from distill_core.measure.records import (VARIANTS, BenchConfig, BenchResult, LatencyRecord, MemoryRecord, SizeRecord,
-                                          VariantResult, check_request, fmt_cell, latency_of, speedup, variant_rows,
-                                          write_bench)
+from distill_core.measure.records import (
+    VARIANTS,
+    BenchConfig,
+    BenchResult,
+    LatencyRecord,
+    MemoryRecord,
+    SizeRecord,
+    VariantResult,
+    check_request,
+    fmt_cell,
+    latency_of,
+    speedup,
+    variant_rows,
+    write_bench,
+)
 from distill_core.measure.timing import PassTimer, reference_timer_ms, timed_passes
 from distill_core.tasks.classification import NAME as TASK
 
@@ -105,8 +117,7 @@ def measure_variant(spec: VariantSpec, cfg: BenchConfig, texts: list[str], sampl
     Call it in a fresh process after setting threads; the memory figures are this process's."""
     from distill_core.measure import machine
     from distill_core.models import loading as models
-    from distill_core.models import quantize
-    from distill_core.models import students
+    from distill_core.models import quantize, students
     from distill_core.tasks.classification import evaluate
     from distill_core.tasks.classification.data import encode, pad_batch
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill_core.tasks.classification import NAME
 from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
+from distill_core.tasks.classification import NAME
 
 
 class ClassificationTask(Task):

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from distill_core.tasks.classification import train as distill
-from distill_core.training.loop import steps_for_epochs
-
-from distill_core.models import loading as models
 from distill_core.core.atomic import replacing
 from distill_core.core.config import RunConfig
-from distill_core.tasks.classification.data import Splits, encode
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import cache_dir
+from distill_core.models import loading as models
+from distill_core.tasks.classification import train as distill
+from distill_core.tasks.classification.data import Splits, encode
+from distill_core.training.loop import steps_for_epochs
 
 
 @dataclass

@@ -10,15 +10,14 @@ import copy
 import time
 from dataclasses import dataclass
 
-
 import numpy as np
 import torch
 
+from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.tasks.classification import evaluate
 from distill_core.tasks.classification.data import bucketed_batches, pad_batch
-from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
-from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
 from distill_core.tasks.classification.losses import HIDDEN_LOSSES, distillation_loss, masked_mean
+from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
 
 
 @dataclass

@@ -5,17 +5,12 @@ import json
 import pytest
 
 from distill_core.measure.records import BenchConfig
-from distill_core.views import compare
-
-from distill_core.tasks.causal_lm import bench as lm_bench
-
-from distill_core.runs import store
-from distill_core.tasks import get_task
-
-from distill_core.runs import worker
-from distill_core.tasks.causal_lm.generate import Continuation
+from distill_core.runs import store, worker
 from distill_core.runs.pipeline import run_experiment
-
+from distill_core.tasks import get_task
+from distill_core.tasks.causal_lm import bench as lm_bench
+from distill_core.tasks.causal_lm.generate import Continuation
+from distill_core.views import compare
 from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
 QUICK = dict(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu",

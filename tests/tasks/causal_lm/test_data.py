@@ -2,10 +2,10 @@
 
 import pytest
 
-from distill_core.tasks.causal_lm import data as lm_data
 from distill_core.core.config import DataConfig
-from distill_core.tasks.causal_lm.config import LMConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.tasks.causal_lm import data as lm_data
+from distill_core.tasks.causal_lm.config import LMConfig
 
 
 class _WordTokenizer:

@@ -5,13 +5,11 @@ import math
 import pytest
 import torch
 
-from distill_core.tasks.causal_lm import generate as lm_generate
-
-from distill_core.tasks.causal_lm import teacher as lm_teacher
 from distill_core.core import variants
 from distill_core.core.errors import DistillLabError
 from distill_core.runs.pipeline import run_experiment
-
+from distill_core.tasks.causal_lm import generate as lm_generate
+from distill_core.tasks.causal_lm import teacher as lm_teacher
 from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
 

@@ -5,16 +5,11 @@ import json
 import pytest
 import torch
 
-from distill_core.views import compare, tables
-
-from distill_core.tasks.causal_lm import run as lm_runner
-
-from distill_core.runs import store
-
-from distill_core.runs import worker
 from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.runs import store, worker
 from distill_core.runs.pipeline import run_experiment
-
+from distill_core.tasks.causal_lm import run as lm_runner
+from distill_core.views import compare, tables
 from tests.support.lm import make_tiny_lm, tiny_lm_config, tiny_lm_dir
 
 

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from distill_core.tasks.causal_lm import teacher as lm_teacher
 from distill_core.core.config import StudentConfig
 from distill_core.core.errors import DistillLabError
-
+from distill_core.tasks.causal_lm import teacher as lm_teacher
 from tests.support.lm import make_tiny_lm, tiny_lm_dir
 
 

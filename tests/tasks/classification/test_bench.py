@@ -7,15 +7,13 @@ import shutil
 import pytest
 import torch
 
+from distill_core.core.errors import DistillLabError
 from distill_core.measure import records
-
 from distill_core.measure.records import BenchConfig
 from distill_core.runs.folders import resolve_run_dir
+from distill_core.runs.pipeline import run_experiment
 from distill_core.tasks.classification import bench
 from distill_core.tasks.classification.bench import VariantSpec
-from distill_core.core.errors import DistillLabError
-from distill_core.runs.pipeline import run_experiment
-
 from tests.support.runs import LABELS
 
 QUICK = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,

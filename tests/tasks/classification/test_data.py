@@ -11,11 +11,20 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill_core.models import loading as models
 from distill_core.core.config import DataConfig
-from distill_core.tasks.classification.data import (augment_text, bucketed_batches, encode, load_splits, load_transfer, pad_batch,
-                               read_labeled_file, read_text_file, sorted_batches)
 from distill_core.core.errors import DistillLabError
+from distill_core.models import loading as models
+from distill_core.tasks.classification.data import (
+    augment_text,
+    bucketed_batches,
+    encode,
+    load_splits,
+    load_transfer,
+    pad_batch,
+    read_labeled_file,
+    read_text_file,
+    sorted_batches,
+)
 
 ROWS = [{"review": f"review number {i} {'love it' if i % 3 else 'broke fast'}", "sentiment": "pos" if i % 3 else "neg",
          "stars": str(i % 5)} for i in range(30)]

@@ -4,8 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill_core.tasks.classification.losses import (distillation_loss, hard_label_loss, hidden_cosine_loss, hidden_mse_loss,
-                                 masked_mean, soft_target_loss)
+from distill_core.tasks.classification.losses import (
+    distillation_loss,
+    hard_label_loss,
+    hidden_cosine_loss,
+    hidden_mse_loss,
+    masked_mean,
+    soft_target_loss,
+)
 
 
 def _logits(seed: int, batch: int = 5, classes: int = 3) -> torch.Tensor:

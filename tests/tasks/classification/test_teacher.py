@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
-from distill_core.tasks.causal_lm import teacher as lm_teacher
-
-from distill_core.models import loading as models
 from distill_core.core.config import TeacherConfig
+from distill_core.models import loading as models
+from distill_core.tasks.causal_lm import teacher as lm_teacher
 from distill_core.tasks.classification.data import load_splits
 from distill_core.tasks.classification.teacher import prepare_teacher
-
 from tests.support.runs import tiny_run_config
 
 

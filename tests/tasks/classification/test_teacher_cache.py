@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from distill_core.models import loading as models
-
 from distill_core.tasks.classification import teacher_cache
 from distill_core.tasks.classification.teacher_cache import TeacherOutputs, cache_path, fingerprint, teacher_outputs
 

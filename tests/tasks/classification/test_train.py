@@ -8,12 +8,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from distill_core.core.errors import RunCancelled, TrainingDiverged
 from distill_core.models import loading as models
+from distill_core.models.students import keep_layers
+from distill_core.runs.pipeline import run_experiment
 from distill_core.tasks.classification.train import TrainSpec, train
 from distill_core.training.loop import _lr_factor, steps_for_epochs
-from distill_core.core.errors import RunCancelled, TrainingDiverged
-from distill_core.runs.pipeline import run_experiment
-from distill_core.models.students import keep_layers
 
 PAD = 0
 
