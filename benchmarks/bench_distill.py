@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-  # noqa: E402
 from distill_core.cli import apply_overrides  # noqa: E402
 from distill_core.models import loading as models  # noqa: E402
 from distill_core.tasks.classification.data import encode, load_splits  # noqa: E402

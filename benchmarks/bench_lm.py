@@ -19,15 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-  # noqa: E402
 from distill_core.cli import apply_overrides  # noqa: E402
 from distill_core.core.home import data_home  # noqa: E402
 from distill_core.measure.isolation import run_in_fresh_process  # noqa: E402
-
-# noqa: E402
 from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
-
-# noqa: E402
 from distill_core.tasks.causal_lm import teacher as lm_teacher  # noqa: E402
 from distill_core.tasks.presets import get_preset  # noqa: E402
 from distill_core.views.tables import quality_table  # noqa: E402

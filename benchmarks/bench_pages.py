@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TARGET_S = 1.5
 PAGES = ["pages/home.py", "pages/new_run.py", "pages/runs.py", "pages/compare.py", "pages/playground.py",
@@ -35,12 +35,11 @@ RESULT_FILES = ("config.json", "preflight.json", "history.json", "results.json",
 
 def build_store(n_runs: int, work: Path) -> str:
     """A data folder with one real finished, measured tiny run and `n_runs - 1` copies of its results."""
-    from conftest import QUICK_BENCH, make_tiny_classifier, tiny_run_config
-
     from distill_core.measure.records import BenchConfig
     from distill_core.runs import store, worker
     from distill_core.runs.pipeline import run_experiment
     from distill_core.tasks.classification import bench
+    from tests.support.runs import QUICK_BENCH, make_tiny_classifier, tiny_run_config
 
     teacher = make_tiny_classifier(work / "teacher")
     config = tiny_run_config(teacher, name="real-run")

@@ -20,15 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["DISTILL_LAB_MAX_JOBS"] = "1"
-  # noqa: E402
-# noqa: E402
-from distill_core.runs import (
-    jobs,  # noqa: E402
-    store,  # noqa: E402
-)
+from distill_core.runs import jobs, store  # noqa: E402
 
 POLL_S = 0.01  # how often the bench looks at the store (s): the resolution of the submit timings
 
@@ -54,7 +49,7 @@ def wait_events(run_id: str, timeout: float = 300) -> dict:
 
 
 def bench_submit(repeats: int) -> dict:
-    from conftest import make_tiny_classifier, tiny_run_config
+    from tests.support.runs import make_tiny_classifier, tiny_run_config
 
     teacher = make_tiny_classifier(Path(tempfile.mkdtemp(prefix="bench-teacher-")))
     config = tiny_run_config(teacher)

@@ -21,11 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-  # noqa: E402
 from distill_core.core.run_files import read_run  # noqa: E402
 from distill_core.measure.records import BenchConfig, VariantResult, speedup  # noqa: E402
-
-# noqa: E402
 from distill_core.models import quantize  # noqa: E402
 from distill_core.tasks.classification import bench  # noqa: E402
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from tests.support.runs import make_tiny_classifier, tiny_run_config
+from tests.support.runs import QUICK_BENCH, make_tiny_classifier, tiny_run_config
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +47,6 @@ def _hub_offline(monkeypatch):
 
 # Page tests (tests/ui) and the browser test share a finished, measured tiny run.
 
-QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
-                   min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
 
 
 def _home_with_finished_run(tmp_path_factory, folder_name: str, config, measure):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Callable, Sequence
 
 from distill_core.core.atomic import write_json
 from distill_core.core.config import default_task
@@ -269,3 +270,29 @@ def variant_rows(variants: dict, header: str, row) -> tuple[list[str], list[str]
         else:
             lines.append(row(name, v))
     return lines, errors
+
+
+def variant_columns(bench: dict, timing_columns: Callable[[dict], dict], int8_quality: Sequence[str]) -> dict[str, dict]:
+    """Compare's measurement columns per variant of a bench.json: {"bench_error": reason} for a variant that could
+    not be measured; else threads, what `timing_columns(variant record)` gives (the task's own latencies, in ms or
+    per second), peak memory (MiB), weight bytes, parameters, FLOPs per input, and for int8 variants the
+    `int8_quality` keys (results.json holds the fp32 variants' quality)."""
+    if not isinstance(bench.get("variants"), dict):
+        return {}
+    out = {}
+    for variant, v in bench["variants"].items():
+        if not isinstance(v, dict) or v.get("status") != "ok":
+            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
+            continue
+        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
+        row.update(timing_columns(v))
+        if v.get("memory"):
+            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
+        if v.get("size"):
+            row["weight_bytes"] = v["size"]["weight_bytes"]
+            row["parameters"] = v["size"]["parameters"]
+            row["flops_per_input"] = v["size"]["flops_per_input_real"]
+        if variant.endswith("-int8"):
+            row.update({key: (v.get("quality") or {}).get(key) for key in int8_quality})
+        out[variant] = row
+    return out

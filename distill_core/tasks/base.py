@@ -10,6 +10,7 @@ same initial weights -> train("control", same steps) -> evaluate -> results.json
 
 from __future__ import annotations
 
+import importlib
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +104,17 @@ class Task:
     # How variants answer in the Playground: "classes" (probabilities over named classes: `classify`),
     # "continuation" (greedy text: `continue_text`), or None (no Playground for this task).
     playground: str | None = None
+    # Where the run hooks and the measurement live, when a task keeps them as module functions: `steps_module` holds
+    # prepare, teacher_targets, train, teacher_quality, evaluate_student, results_extra; `bench_module` holds
+    # measure_run, bench_columns, format_bench_table. The methods below call them; a task may override instead.
+    steps_module: str | None = None
+    bench_module: str | None = None
+
+    def _module(self, attribute: str):
+        name = getattr(self, attribute)
+        if not name:
+            raise NotImplementedError(f"task {self.name!r} names no {attribute} and does not override this hook")
+        return importlib.import_module(name)
 
     # --- config -----------------------------------------------------------------------------------------------
     def validate(self, config) -> None:
@@ -136,43 +148,45 @@ class Task:
     # --- the run ------------------------------------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> Prepared:
         """Load data and teacher, build the student; raise DistillLabError for what the user must fix."""
-        raise NotImplementedError
+        return self._module("steps_module").prepare(ctx)
 
     def teacher_targets(self, ctx: RunContext, prepared: Prepared) -> Targets:
-        raise NotImplementedError
+        """The teacher's outputs the student learns from (computed once, cached across runs where possible)."""
+        return self._module("steps_module").teacher_targets(ctx, prepared)
 
     def train(self, ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
         """Train prepared.student in place. phase "student": with the teacher, within the config's budget;
         "control": hard targets only, exactly `steps` steps, same data the labels cover."""
-        raise NotImplementedError
+        return self._module("steps_module").train(ctx, prepared, targets, phase, steps)
 
     def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """The teacher's quality report on the held-out split (it must carry `quality.metric`)."""
-        raise NotImplementedError
+        return self._module("steps_module").teacher_quality(ctx, prepared, targets)
 
     def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """The quality report of prepared.student as it is now, on the same held-out split."""
-        raise NotImplementedError
+        return self._module("steps_module").evaluate_student(ctx, prepared, targets)
 
     def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """Task-specific parts of results.json (teacher, data sizes, label names...)."""
-        return {}
+        return self._module("steps_module").results_extra(ctx, prepared, targets) if self.steps_module else {}
 
     # --- after a run: measurement ---------------------------------------------------------------------------
     def measure(self, run_dir: Path, cfg, variants: list[str] | None = None, on_progress: ProgressFn | None = None,
                 should_stop: StopFn | None = None, write: bool = True, after_run: bool = False) -> dict:
         """Measure a finished run's variants and write bench.json (with "task": self.name); returns its dict.
         `cfg` is a measure.records.BenchConfig; `after_run`: the run's own results already hold some quality."""
-        raise NotImplementedError
+        return self._module("bench_module").measure_run(run_dir, cfg, variants, on_progress, should_stop, write,
+                                                        after_run)
 
     # --- reading results ------------------------------------------------------------------------------------
     def bench_columns(self, bench: dict) -> dict[str, dict]:
         """Compare's cost columns per variant from bench.json (latency, memory, size...)."""
-        return {}
+        return self._module("bench_module").bench_columns(bench) if self.bench_module else {}
 
     def format_bench(self, bench: dict) -> str:
         """bench.json as a text table (`distill-lab bench`, `distill-lab show`)."""
-        return ""
+        return self._module("bench_module").format_bench_table(bench) if self.bench_module else ""
 
     def results_lines(self, results: dict) -> list[str]:
         """Task-specific lines the text report prints under the quality table of results.json (data sizes,

@@ -55,3 +55,7 @@ def fake_results(student_acc: float, control_acc: float) -> dict:
                           "teacher": {"parameters": 22.7e6}, "student": {"parameters": 15.2e6}, "flops_ratio": 3.0},
             "timings": {"total_s": 90.0}}
 
+
+# A measurement short enough for tests: batches 1 and 4, a few passes, one thread.
+QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
+                   min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)

@@ -41,6 +41,7 @@ from distill_core.measure.records import (
     TimingStats,
     check_request,
     fmt_cell,
+    variant_columns,
     variant_rows,
     write_bench,
 )
@@ -321,31 +322,17 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
 def bench_columns(bench: dict) -> dict[str, dict]:
     """Compare's measurement columns per variant from a causal-LM bench.json: prefill p50 (ms, batch 1), decode
-    tokens/s, peak memory (MiB), weight bytes, parameters, FLOPs per block of max_length tokens, and held-out quality
-    for variants that results.json lacks (the int8 ones)."""
-    if not isinstance(bench.get("variants"), dict):
-        return {}
-    out = {}
-    for variant, v in bench["variants"].items():
-        if not isinstance(v, dict) or v.get("status") != "ok":
-            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
-            continue
-        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
-        if v.get("memory"):
-            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
-        if v.get("size"):
-            row["weight_bytes"] = v["size"]["weight_bytes"]
-            row["parameters"] = v["size"]["parameters"]
-            row["flops_per_input"] = v["size"]["flops_per_input_real"]
-        if v.get("prefill"):
-            row["prefill_ms"] = v["prefill"]["p50_ms"]
-        if v.get("decode"):
-            row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
-        if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
-            for key in INT8_QUALITY_COLUMNS:
-                row[key] = (v.get("quality") or {}).get(key)
-        out[variant] = row
-    return out
+    tokens/s, and the shared ones (records.variant_columns; FLOPs per block of max_length tokens)."""
+    return variant_columns(bench, _generation_columns, INT8_QUALITY_COLUMNS)
+
+
+def _generation_columns(v: dict) -> dict:
+    row = {}
+    if v.get("prefill"):
+        row["prefill_ms"] = v["prefill"]["p50_ms"]
+    if v.get("decode"):
+        row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
+    return row
 
 
 def decode_speedup(data: dict, variant: str) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
+from distill_core.tasks.base import QualitySpec, Task
 from distill_core.tasks.causal_lm import NAME
 from distill_core.tasks.causal_lm.config import LMConfig, validate_run, validate_section
 
@@ -19,6 +19,8 @@ class CausalLMTask(Task):
     section = ("lm", LMConfig, validate_section)
     unit_name = "block"
     playground = "continuation"
+    steps_module = "distill_core.tasks.causal_lm.run"
+    bench_module = "distill_core.tasks.causal_lm.bench"
 
     def validate(self, config) -> None:
         validate_run(config)
@@ -50,54 +52,6 @@ class CausalLMTask(Task):
             return None, None
         reason = teacher.vocabulary_mismatch(teacher_config, student_config)
         return (reason, "student.model") if reason else (None, None)
-
-    # --- the run
-    def prepare(self, ctx: RunContext) -> Prepared:
-        from distill_core.tasks.causal_lm import run
-
-        return run.prepare(ctx)
-
-    def teacher_targets(self, ctx: RunContext, prepared: Prepared) -> Targets:
-        from distill_core.tasks.causal_lm import run
-
-        return run.teacher_targets(ctx, prepared)
-
-    def train(self, ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
-        from distill_core.tasks.causal_lm import run
-
-        return run.train(ctx, prepared, targets, phase, steps)
-
-    def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.causal_lm import run
-
-        return run.teacher_quality(ctx, prepared, targets)
-
-    def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.causal_lm import run
-
-        return run.evaluate_student(ctx, prepared, targets)
-
-    def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.causal_lm import run
-
-        return run.results_extra(ctx, prepared, targets)
-
-    # --- measurement and reading results
-    def measure(self, run_dir: Path, cfg, variants=None, on_progress=None, should_stop=None, write=True,
-                after_run=False) -> dict:
-        from distill_core.tasks.causal_lm import bench
-
-        return bench.measure_run(run_dir, cfg, variants, on_progress, should_stop, write, after_run)
-
-    def bench_columns(self, bench: dict) -> dict[str, dict]:
-        from distill_core.tasks.causal_lm import bench as bench_mod
-
-        return bench_mod.bench_columns(bench)
-
-    def format_bench(self, bench: dict) -> str:
-        from distill_core.tasks.causal_lm import bench as bench_mod
-
-        return bench_mod.format_bench_table(bench)
 
     def results_lines(self, results: dict) -> list[str]:
         """The held-out and training blocks, and the teacher's top-k cache (MB)."""

@@ -41,6 +41,7 @@ from distill_core.measure.records import (
     fmt_cell,
     latency_of,
     speedup,
+    variant_columns,
     variant_rows,
     write_bench,
 )
@@ -321,32 +322,16 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
 def bench_columns(bench: dict) -> dict[str, dict]:
     """Compare's measurement columns per variant from a classification bench.json: latency p50 at batch 1 and the
-    larger batch on real lengths (ms), throughput (inputs/s), peak memory (MiB), weight bytes, parameters, FLOPs per
-    input, and quality for variants that results.json lacks (the int8 ones)."""
-    if not isinstance(bench.get("variants"), dict):
+    larger batch on real lengths (ms), throughput (inputs/s), and the shared ones (records.variant_columns)."""
+    return variant_columns(bench, _latency_columns, INT8_QUALITY_COLUMNS)
+
+
+def _latency_columns(v: dict) -> dict:
+    real = sorted((r for r in v.get("latency") or [] if r.get("setting") == "real"), key=lambda r: r["batch_size"])
+    if not real:
         return {}
-    out = {}
-    for variant, v in bench["variants"].items():
-        if not isinstance(v, dict) or v.get("status") != "ok":
-            out[variant] = {"bench_error": (v or {}).get("error") if isinstance(v, dict) else "unreadable"}
-            continue
-        row = {"threads": (bench.get("machine") or {}).get("threads")}  # latencies only compare at equal threads
-        real = sorted((r for r in v.get("latency") or [] if r.get("setting") == "real"), key=lambda r: r["batch_size"])
-        if real:
-            row["p50_ms_batch1"] = real[0]["p50_ms"]
-            row[f"p50_ms_batch{real[-1]['batch_size']}"] = real[-1]["p50_ms"]
-            row["throughput_per_s"] = real[-1]["throughput"]
-        if v.get("memory"):
-            row["peak_memory_mib"] = v["memory"]["delta_rss_bytes"] / 2**20
-        if v.get("size"):
-            row["weight_bytes"] = v["size"]["weight_bytes"]
-            row["parameters"] = v["size"]["parameters"]
-            row["flops_per_input"] = v["size"]["flops_per_input_real"]
-        if variant.endswith("-int8"):  # fp32 variants' quality comes from results.json
-            for key in INT8_QUALITY_COLUMNS:
-                row[key] = (v.get("quality") or {}).get(key)
-        out[variant] = row
-    return out
+    return {"p50_ms_batch1": real[0]["p50_ms"], f"p50_ms_batch{real[-1]['batch_size']}": real[-1]["p50_ms"],
+            "throughput_per_s": real[-1]["throughput"]}
 
 
 def _quality_row(name: str, v: dict) -> str:

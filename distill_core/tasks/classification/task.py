@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill_core.tasks.base import Prepared, QualitySpec, RunContext, Targets, Task, Trained
+from distill_core.tasks.base import QualitySpec, Task
 from distill_core.tasks.classification import NAME
 
 
@@ -16,6 +16,8 @@ class ClassificationTask(Task):
                            "distillation_gain"), split="test")
     class_distributions = True
     playground = "classes"
+    steps_module = "distill_core.tasks.classification.run"
+    bench_module = "distill_core.tasks.classification.bench"
 
     def presets(self) -> dict:
         from distill_core.tasks.classification.presets import PRESETS
@@ -55,53 +57,6 @@ class ClassificationTask(Task):
         return [f"student vocab ({s_vocab}) differs from the teacher's ({t_vocab}): fine for a classifier (it "
                 "tokenizes the texts itself), but its inputs are not the teacher's tokens"]
 
-    # --- the run
-    def prepare(self, ctx: RunContext) -> Prepared:
-        from distill_core.tasks.classification import run
-
-        return run.prepare(ctx)
-
-    def teacher_targets(self, ctx: RunContext, prepared: Prepared) -> Targets:
-        from distill_core.tasks.classification import run
-
-        return run.teacher_targets(ctx, prepared)
-
-    def train(self, ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
-        from distill_core.tasks.classification import run
-
-        return run.train(ctx, prepared, targets, phase, steps)
-
-    def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.classification import run
-
-        return run.teacher_quality(ctx, prepared, targets)
-
-    def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.classification import run
-
-        return run.evaluate_student(ctx, prepared, targets)
-
-    def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-        from distill_core.tasks.classification import run
-
-        return run.results_extra(ctx, prepared, targets)
-
-    # --- measurement and reading results
-    def measure(self, run_dir: Path, cfg, variants=None, on_progress=None, should_stop=None, write=True,
-                after_run=False) -> dict:
-        from distill_core.tasks.classification import bench
-
-        return bench.measure_run(run_dir, cfg, variants, on_progress, should_stop, write, after_run)
-
-    def bench_columns(self, bench: dict) -> dict[str, dict]:
-        from distill_core.tasks.classification import bench as bench_mod
-
-        return bench_mod.bench_columns(bench)
-
-    def format_bench(self, bench: dict) -> str:
-        from distill_core.tasks.classification import bench as bench_mod
-
-        return bench_mod.format_bench_table(bench)
 
     # --- the Playground
     def load_variant(self, run_dir: Path, ref: str, trust_remote_code: bool):
