@@ -72,8 +72,8 @@ class ProgressRecorder:
         if self.forward is not None:
             self.forward(event)
         data = event.to_dict()
-        important = (data["phase"] != self.phase or data["message"] or "val_accuracy" in data["metrics"]
-                     or data["phase"] == "done")
+        evaluation = any(key.startswith("val_") for key in data["metrics"])  # every task's validation scores
+        important = data["phase"] != self.phase or data["message"] or evaluation or data["phase"] == "done"
         if data["phase"] != self.phase:
             self.flush()
         self.phase = data["phase"]
@@ -139,10 +139,10 @@ def wait_for_slot(run_id: str, pid: int, on_wait=None, cancel: CancelWatch | Non
 
 
 def summarize(results: dict) -> dict:
-    """Headline numbers kept in the store row: the quality metric per variant (accuracy, or perplexity for causal
-    LMs, under its own name), distillation gain, total seconds."""
+    """Headline numbers kept in the store row: the task's quality metric per variant under its own name (e.g.
+    accuracy, perplexity), distillation gain, total seconds."""
     q = results["quality"]
-    metric = q.get("metric", "accuracy")
+    metric = q["metric"]
     return {metric: {v: m[metric] for v, m in q["variants"].items()},
             "distillation_gain": q.get("distillation_gain"),
             "total_s": results["timings"].get("total_s")}

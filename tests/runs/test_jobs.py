@@ -99,12 +99,13 @@ def test_foreground_cli_run_goes_through_the_store(tiny_config, tmp_path, capsys
     assert store.run_history(run.id)[-1]["phase"] == "done"
 
 
-def test_progress_recorder_throttles_steps_but_keeps_phase_changes_and_evaluations():
+@pytest.mark.parametrize("validation_metric", ["val_accuracy", "val_perplexity"])
+def test_progress_recorder_throttles_steps_but_keeps_phase_changes_and_evaluations(validation_metric):
     run_id = store.create_run(tiny_run_config("t").to_dict()).id
     store.claim(run_id, 1, None)
     recorder = worker.ProgressRecorder(run_id)
     for step in range(1, 51):
-        metrics = {"loss": 1.0, **({"val_accuracy": 0.5} if step % 25 == 0 else {})}
+        metrics = {"loss": 1.0, **({validation_metric: 0.5} if step % 25 == 0 else {})}
         recorder(ProgressEvent("student", step, 50, step / 50, metrics))
     recorder(ProgressEvent("control", 1, 50, 0.02, {"loss": 1.0}))
     events = store.run_history(run_id)
