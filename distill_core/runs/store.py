@@ -202,11 +202,13 @@ def record_event(run_id: str, event: dict, progress: float | None = None) -> Non
 def claim(run_id: str, max_jobs: int, pid: int) -> str:
     """Try to move a queued run to `running`: 'claimed', 'wait' (slots busy or older runs first) or its status.
 
-    Atomic: the running count, the queue order and the update happen in one write transaction. First in, first out."""
-    now = time.time()
+    Atomic: the running count, the queue order and the update happen in one write transaction. First in, first out.
+    `started` is read once the write lock is held, so it is never earlier than the `finished` of the run whose slot
+    this one takes."""
     with _opened() as conn:
         mark_interrupted(conn)
         with transaction(conn):
+            now = time.time()
             row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 return "deleted"
@@ -231,8 +233,8 @@ def finish(run_id: str, status: str, error: str | None = None, summary: dict | N
     Only a run still active, or one marked interrupted while its worker was in fact alive, changes."""
     if status not in FINISHED:
         raise ValueError(f"not a final status: {status}")
-    now = time.time()
     with _opened() as conn, transaction(conn):
+        now = time.time()  # under the write lock: ordered with every other state change
         conn.execute("UPDATE runs SET status = ?, error = ?, summary = COALESCE(?, summary), finished = ?, "
                      "updated = ?, progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END "
                      "WHERE id = ? AND status IN ('queued', 'running', 'interrupted')",
@@ -243,10 +245,10 @@ def finish(run_id: str, status: str, error: str | None = None, summary: dict | N
 def request_cancel(ref: str) -> str:
     """Ask a run to stop and return its status after the call: a queued run is cancelled at once, a running
     one gets `cancel_requested` (its worker stops at the next step and saves what it has), others are unchanged."""
-    now = time.time()
     with _opened() as conn:
         mark_interrupted(conn)
         with transaction(conn):
+            now = time.time()
             run_id = resolve_run(conn, ref)
             status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
             if status == "queued":

@@ -1,9 +1,11 @@
 """The run store: statuses, queue claims, liveness, events, deletion, ids vs names, the comparison table, the CLI."""
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -257,3 +259,21 @@ def test_cli_show_of_a_run_with_damaged_results_names_the_file(capsys):
     assert cli.main(["show", record.id]) == 2
     err = capsys.readouterr().err
     assert "results.json is damaged" in err and "Traceback" not in err
+
+
+def test_a_claim_waiting_for_the_write_lock_is_stamped_when_it_gets_it():
+    """A run's `started` is never earlier than the moment its slot was free: the time is read under the lock
+    (it was read before waiting, so a run could look as if it started before the previous one finished)."""
+    run_id = store.create_run({"name": "waits"}).id
+    blocker = database.connect()
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock, e.g. a worker finishing its run
+    outcome = []
+    claimer = threading.Thread(target=lambda: outcome.append(store.claim(run_id, 1, os.getpid())))
+    claimer.start()
+    time.sleep(0.3)
+    released = time.time()
+    blocker.execute("COMMIT")
+    claimer.join(timeout=10)
+    blocker.close()
+    assert outcome == ["claimed"]
+    assert store.get_run(run_id).started >= released
