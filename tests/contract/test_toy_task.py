@@ -1,6 +1,6 @@
 """A new task is one folder: a toy task registered by this test alone (tests/contract/toy_task.py) runs through the
-shared pipeline, the worker process, `distill-lab run / show / bench`, Compare's table and the HTML report, with no
-file outside the tests edited for it."""
+shared pipeline, the worker process, `distill-lab run / show / bench`, Compare's table, every page and the HTML report,
+with no file outside the tests edited for it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from distill_core import cli
 from distill_core.core.config import from_dict
@@ -86,6 +87,23 @@ def test_a_toy_run_goes_through_the_cli_the_store_compare_and_the_report(toy_con
     html = report.html_report([run.id])
     assert "toy" in html and f"{100 * v['student']['accuracy']:.1f}" in html
 
+    # Every page renders with the toy run in the store; Compare draws it on the toy's own metric.
+    for page in ("pages/home.py", "pages/runs.py", "pages/compare.py", "pages/playground.py", "pages/learn.py"):
+        at = _open_page(page, {"run_id": run.id})
+        if page == "pages/compare.py":
+            assert at.selectbox(key="quality_metric").value == "accuracy"
+            assert len(at.get("plotly_chart")) >= 2
+
+
+def _open_page(page: str, state: dict) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    return at
+
 
 def test_a_toy_run_executes_in_a_worker_process(toy_config_file, toy_env, one_slot):
     config = from_dict(json.loads(toy_config_file.read_text()) | {"measure": False})
@@ -93,3 +111,12 @@ def test_a_toy_run_executes_in_a_worker_process(toy_config_file, toy_env, one_sl
     run = wait_for(lambda: finished(run_id), timeout=240)
     assert run.status == "done", run.error
     assert json.loads((run.folder / "results.json").read_text())["task"] == toy_task.NAME
+
+
+def test_a_task_module_that_cannot_be_imported_is_named_with_the_setting(monkeypatch):
+    from distill_core.tasks import registry
+
+    monkeypatch.setenv("DISTILL_LAB_TASKS", "tests.contract.toy_task, no_such_module_here")
+    with pytest.raises(ConfigError) as err:
+        registry._register_plugins()
+    assert err.value.field == "DISTILL_LAB_TASKS" and "no_such_module_here" in str(err.value)
