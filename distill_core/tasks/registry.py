@@ -29,11 +29,6 @@ def register(task: Task) -> Task:
     return task
 
 
-def unregister(name: str) -> None:
-    """Remove a task (tests that register a toy one clean up with this)."""
-    _TASKS.pop(name, None)
-
-
 def get_task(name: str) -> Task:
     """The task called `name`; ConfigError naming `task` and the allowed names otherwise."""
     if name not in _TASKS:

@@ -70,15 +70,10 @@ def record_task(record: store.RunRecord) -> Task | None:
     return task_or_none(config)
 
 
-def _folder_task(folder: Path) -> Task | None:
-    return task_or_none(read_json_or_none(folder, "config.json"))
-
-
-def runs_with_results(task: str | None = None) -> list[store.RunRecord]:
-    """Runs whose results.json exists (done, or cancelled after saving), newest first; optionally of one task (by
-    name). To pick runs by what their task can do, filter on `record_task(r)`."""
-    runs = [r for r in store.list_runs() if (r.folder / "results.json").exists()]
-    return runs if task is None else [r for r in runs if getattr(_folder_task(r.folder), "name", None) == task]
+def runs_with_results() -> list[store.RunRecord]:
+    """Runs whose results.json exists (done, or cancelled after saving), newest first. To pick runs by what their
+    task can do, filter on `record_task(r)`."""
+    return [r for r in store.list_runs() if (r.folder / "results.json").exists()]
 
 
 @dataclass
@@ -96,10 +91,6 @@ class ResultsTable:
 
     def to_dict(self) -> dict:
         return {"columns": self.columns, "rows": self.rows}
-
-
-def _variant_key(variant: str) -> tuple[int, str]:
-    return order_key(variant)
 
 
 def results_table(run_ids: list[str]) -> ResultsTable:
@@ -122,7 +113,7 @@ def results_table(run_ids: list[str]) -> ResultsTable:
         shared = next(({c: v[c] for c in METRIC_COLUMNS} for v in cells.values() if v.get("metric")),
                       {"task": task.name, "metric": task.quality.metric,
                        "higher_is_better": task.quality.higher_is_better} if task else {})
-        for variant in sorted(cells, key=_variant_key):
+        for variant in sorted(cells, key=order_key):
             rows.append({"run_id": record.id, "name": record.name, "status": record.status, "variant": variant}
                         | shared | cells[variant])
     return ResultsTable(columns, [{c: row.get(c) for c in columns} for row in rows])
