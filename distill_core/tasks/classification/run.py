@@ -48,6 +48,9 @@ class State:
     teacher_ids: list[list[int]]
     pool_texts: list[str]
     use_transfer: bool
+    val_ids: list[list[int]]  # validation texts in the student's tokens
+    test_ids: list[list[int]]  # test texts in the student's tokens
+    test_teacher_logits: torch.Tensor | None = None  # (test, classes), filled once by the first evaluation
 
 
 def build_student(config, teacher_model, teacher_tokenizer, labels: list[str]) -> StudentPlan:
@@ -129,7 +132,8 @@ def prepare(ctx: RunContext) -> Prepared:
                  "student_description": plan.description}
     preflight["flops_ratio"] = preflight["teacher"]["flops_per_input"] / max(1, preflight["student"]["flops_per_input"])
     state = State(splits, prepared, teacher, teacher_tok, order, plan, pool_labels, student_ids, teacher_ids,
-                  pool_texts, use_transfer)
+                  pool_texts, use_transfer, encode(plan.tokenizer, splits.validation.texts, config.max_length),
+                  encode(plan.tokenizer, splits.test.texts, config.max_length))
     return Prepared(plan.model, plan.tokenizer, preflight, state,
                     history={"teacher-finetune": prepared.info.get("history", [])},
                     freeze_embeddings=config.freeze_embeddings and plan.pretrained_embeddings)
@@ -178,7 +182,7 @@ def _spec(ctx: RunContext, state: State, phase: str, steps: int | None) -> disti
 def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, steps: int | None) -> Trained:
     """The student on train + transfer texts with the teacher's logits; the control on the labeled rows alone."""
     s: State = prepared.state
-    val_ids = encode(s.plan.tokenizer, s.splits.validation.texts, ctx.config.max_length)
+    val_ids = s.val_ids
     val_labels = np.array(s.splits.validation.labels)
     spec = _spec(ctx, s, phase, steps)
     pad = s.plan.tokenizer.pad_token_id
@@ -197,11 +201,14 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
 
 
 def _test_teacher_logits(ctx: RunContext, s: State) -> torch.Tensor:
-    """The teacher's logits on the test split (cached like the training ones), in the splits' label order."""
-    test_ids = encode(s.teacher_tok, s.splits.test.texts, ctx.config.max_length)
-    return teacher_cache.teacher_outputs(s.prepared.fingerprint, s.teacher, test_ids, s.splits.test.texts,
-                                         ctx.config.max_length, s.teacher_tok.pad_token_id,
-                                         device=ctx.device).logits[:, s.order]
+    """The teacher's logits on the test split (cached like the training ones), in the splits' label order; computed
+    once per run and kept for the later evaluations."""
+    if s.test_teacher_logits is None:
+        test_ids = encode(s.teacher_tok, s.splits.test.texts, ctx.config.max_length)
+        s.test_teacher_logits = teacher_cache.teacher_outputs(
+            s.prepared.fingerprint, s.teacher, test_ids, s.splits.test.texts, ctx.config.max_length,
+            s.teacher_tok.pad_token_id, device=ctx.device).logits[:, s.order]
+    return s.test_teacher_logits
 
 
 def teacher_quality(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
@@ -214,8 +221,7 @@ def evaluate_student(ctx: RunContext, prepared: Prepared, targets: Targets) -> d
     """Quality of prepared.student on the test split (never seen in training or validation)."""
     s: State = prepared.state
     teacher_logits = _test_teacher_logits(ctx, s)
-    ids = encode(s.plan.tokenizer, s.splits.test.texts, ctx.config.max_length)
-    logits = evaluate.predict_logits(prepared.student, ids, s.plan.tokenizer.pad_token_id, device=ctx.device)
+    logits = evaluate.predict_logits(prepared.student, s.test_ids, s.plan.tokenizer.pad_token_id, device=ctx.device)
     return evaluate.quality_report(logits, torch.as_tensor(s.splits.test.labels), teacher_logits)
 
 
