@@ -54,7 +54,7 @@ def ours_examples_per_s(cfg, results, steps: int) -> float:
     """Our loop: cached teacher logits, length-bucketed batches, frozen embeddings (the preset's settings)."""
     from distill_core.tasks.classification import train as distill
 
-    splits = load_splits(cfg.data, cfg.seed)
+    splits = load_splits(cfg.data, cfg.data.seed)
     teacher, tok, student = _student_and_teacher(cfg, results)
     ids = encode(tok, splits.train.texts, cfg.max_length)
     from distill_core.tasks.classification.evaluate import predict_logits
@@ -73,7 +73,7 @@ def trainer_examples_per_s(cfg, results, steps: int) -> float:
     import torch.nn.functional as F
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    splits = load_splits(cfg.data, cfg.seed)
+    splits = load_splits(cfg.data, cfg.data.seed)
     teacher, tok, student = _student_and_teacher(cfg, results)
     enc = tok(splits.train.texts, truncation=True, max_length=cfg.max_length)
     rows = [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],

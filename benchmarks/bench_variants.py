@@ -53,7 +53,7 @@ def remeasure(run_dir: Path, name: str, cfg: BenchConfig, data: dict):
     results, run_config = read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == name)
     run_cfg = config_mod.from_dict(run_config)
-    test = load_splits(run_cfg.data, run_cfg.seed).test
+    test = load_splits(run_cfg.data, run_cfg.data.seed).test
     again_cfg = BenchConfig.from_dict({**cfg.to_dict(), "reference_timer": True, "quality": False})
     measured, _ = bench.measure_variants([spec], again_cfg, test.texts, None,
                                          peak=data["matmul_peak"])
@@ -68,7 +68,7 @@ def method_comparison(run_dir: Path, cfg: BenchConfig, data: dict) -> dict:
     results, run_config = read_run(run_dir)
     spec = next(s for s in bench.variant_specs(run_dir, results, run_config) if s.name == "teacher-int8")
     run_cfg = config_mod.from_dict(run_config)
-    test = load_splits(run_cfg.data, run_cfg.seed).test
+    test = load_splits(run_cfg.data, run_cfg.data.seed).test
     rows = {}
     for method in quantize.METHODS:
         method_cfg = BenchConfig.from_dict({**cfg.to_dict(), "quantization": method, "quality": False,

@@ -22,6 +22,8 @@ STUDENT_INITS = ("teacher", "base")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
+CONTROL_BUDGETS = ("same-steps", "teacher-compute")
+MAX_SEEDS = 20
 
 # Filled by the task registry (distill_core.tasks.registry) at import: config sections a task brings, and the
 # checks that know about tasks. This module names no task.
@@ -88,6 +90,7 @@ class DataConfig:
     transfer: str | None = None  # extra unlabeled text only the teacher labels: "augment", "tweets", or a file path
     transfer_copies: int = 1  # "augment": perturbed copies per training text
     transfer_limit: int | None = None  # cap on transfer examples; None: all
+    seed: int = 0  # draws the train/validation/test split and fine-tunes the teacher; the training seeds share it
 
 
 @dataclass
@@ -118,7 +121,11 @@ class RunConfig:
     batch_size: int = 32  # examples per optimiser step
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
     max_length: int = 128  # tokens per input after truncation (a language model: tokens per packed block)
-    seed: int = 0
+    seed: int = 0  # the first training seed (student and control init draws, data order, dropout)
+    seeds: int = 1  # training seeds seed, seed + 1, ...: student and control are trained once per seed, the teacher
+    #                 and its outputs once for all; the gain's interval and verdict come from them
+    control_budget: str = "same-steps"  # same-steps: the student's steps | teacher-compute: plus the steps whose
+    #                                     training FLOPs equal the teacher's labeling passes
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads (0: all cores)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
@@ -198,13 +205,21 @@ def _from_dict(cls, data: dict, prefix: str = ""):
     names = {f.name for f in dataclasses.fields(cls)}
     if cls is RunConfig:
         names = (names - {"sections"}) | set(_SECTIONS)
-        data = dict(data)
+        data = _data_seed_of_old_config(dict(data))
         sections = {key: data.pop(key) for key in list(data) if key in _SECTIONS}
         config = _from_dict_fields(cls, data, names, hints, prefix)
         for key, value in sections.items():
             config.sections[key] = _coerce(value, _SECTIONS[key][0], key)
         return config
     return _from_dict_fields(cls, data, names, hints, prefix)
+
+
+def _data_seed_of_old_config(data: dict) -> dict:
+    """A config written before data seeds (no `seeds`, no `data.seed`) drew its split with `seed`: keep it so."""
+    data_section = data.get("data", {})
+    if "seeds" not in data and "seed" in data and isinstance(data_section, dict) and "seed" not in data_section:
+        data["data"] = {**data_section, "seed": data["seed"]}
+    return data
 
 
 def _from_dict_fields(cls, data: dict, names: set, hints: dict, prefix: str):
@@ -307,7 +322,10 @@ def validate(c: RunConfig) -> RunConfig:
     _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
     _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
     _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
-    _check(0 <= c.seed < 2**32, "seed", "0 to 2^32 - 1", c.seed)
+    _check(0 <= c.seed < 2**32 - MAX_SEEDS, "seed", f"0 to 2^32 - {MAX_SEEDS + 1}", c.seed)
+    _check(1 <= c.seeds <= MAX_SEEDS, "seeds", f"1 to {MAX_SEEDS} training seeds", c.seeds)
+    _check(0 <= d.seed < 2**32, "data.seed", "0 to 2^32 - 1", d.seed)
+    _check(c.control_budget in CONTROL_BUDGETS, "control_budget", " | ".join(CONTROL_BUDGETS), c.control_budget)
     _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
     _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
     for key, (_, validate_section) in _SECTIONS.items():
@@ -315,6 +333,11 @@ def validate(c: RunConfig) -> RunConfig:
     for validate_fn in _VALIDATORS:
         validate_fn(c)
     return c
+
+
+def training_seeds(c: RunConfig) -> list[int]:
+    """The run's training seeds: seed, seed + 1, ..., `seeds` of them."""
+    return [c.seed + i for i in range(c.seeds)]
 
 
 def check(ok: bool, field_name: str, allowed: str, value) -> None:

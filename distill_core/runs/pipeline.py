@@ -8,17 +8,20 @@ bench.json (measurement), plus whatever the task keeps there.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from pathlib import Path
 
 import torch
 
 from distill_core.core.atomic import replacing, write_json
-from distill_core.core.config import RunConfig, validate
+from distill_core.core.config import RunConfig, training_seeds, validate
 from distill_core.core.device import resolve_device, set_threads
 from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
+from distill_core.measure import stats
 from distill_core.measure.records import BenchConfig
 from distill_core.tasks import get_task
 from distill_core.tasks.base import RunContext, Trained
@@ -70,12 +73,21 @@ def quality_summary(spec, variants: dict[str, dict]) -> dict:
             "distillation_gain": gain}
 
 
+def teacher_compute_steps(preflight: dict, labeled_inputs: int, batch_size: int) -> int:
+    """Control steps whose training FLOPs (forward + backward: 3x the student's forward, per input) equal the
+    teacher's forward passes over the `labeled_inputs` it labeled; FLOPs per input from pre-flight."""
+    teacher_flops = preflight["teacher"]["flops_per_input"] * labeled_inputs
+    step_flops = 3 * preflight["student"]["flops_per_input"] * batch_size
+    return int(math.ceil(teacher_flops / step_flops)) if step_flops > 0 else 0
+
+
 def _train_and_save(task, ctx: RunContext, prepared, targets, phase: str, steps: int | None,
-                    history: dict) -> Trained:
+                    history: dict, save: bool = True) -> Trained:
     with ctx.timed(f"{phase}_train_s"):
         trained = task.train(ctx, prepared, targets, phase, steps)
-    history[phase] = trained.history
-    save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
+    history[phase if save else f"{phase}-seed-{ctx.config.seed}"] = trained.history
+    if save:
+        save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
     write_json(ctx.run_dir / "history.json", history)
     if trained.stopped == "cancelled":
         if phase == "control":
@@ -86,9 +98,28 @@ def _train_and_save(task, ctx: RunContext, prepared, targets, phase: str, steps:
     return trained
 
 
+def _split_examples(report: dict, spec) -> list | None:
+    """Remove and return the report's per-example scores (kept out of results.json)."""
+    return report.pop(spec.example_scores, None) if spec.example_scores else None
+
+
+def _gain(spec, per_seed: list[dict], scores: dict[str, list]) -> dict | None:
+    """The gain report over the seeds (stats.gain_report), or None without per-example scores for every seed."""
+    if not spec.example_scores or any(s is None for s in scores["student"] + scores["control"]) or \
+            not scores["control"]:
+        return None
+    metrics = [(r["student"][spec.metric], r["control"][spec.metric]) for r in per_seed]
+    return stats.gain_report(spec.metric, spec.higher_is_better, [r["seed"] for r in per_seed], scores["student"],
+                             scores["control"], spec.link, spec.binary, metrics=metrics).to_dict()
+
+
 def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: ProgressFn | None = None,
                    should_stop: StopFn | None = None) -> dict:
     """Run the whole experiment into `run_dir` and return the results dict (also written to results.json).
+
+    With several training seeds the teacher, its outputs and the data are prepared once; student and control are
+    trained once per seed from the same initial weights. The first seed's student/ and control/ are saved (the
+    ones measured, exported and shown in the Playground); every seed's quality goes into the gain's interval.
 
     Raises DistillLabError subclasses for user-fixable problems (RunCancelled when `should_stop` says so)."""
     validate(config)
@@ -108,29 +139,70 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         prepared.student.get_input_embeddings().weight.requires_grad_(False)
     init_state = {k: v.clone() for k, v in prepared.student.state_dict().items()}
 
+    spec = task.quality
     history = dict(prepared.history)
-    student = _train_and_save(task, ctx, prepared, targets, "student", None, history)
-    where = f"{task.quality.metric} on the {task.quality.split} split"
-    ctx.progress("evaluate", f"student {where}")
-    variants = {"teacher": task.teacher_quality(ctx, prepared, targets)}
-    with ctx.timed("evaluate_s"):
-        variants["student"] = task.evaluate(ctx, prepared, targets)
-    control = None
-    if config.control:
-        # Same architecture, init, data and number of steps; hard targets only, so the teacher's effect is measured.
-        prepared.student.load_state_dict(init_state)
-        control = _train_and_save(task, ctx, prepared, targets, "control", student.steps, history)
-        ctx.stop_if_asked("before the final evaluation; the trained student and control are saved")
-        ctx.progress("evaluate", f"control {where}", 0.5)
+    seeds = training_seeds(config)
+    variants: dict[str, dict] = {}
+    scores: dict[str, list] = {"student": [], "control": []}
+    per_seed: list[dict] = []
+    where = f"{spec.metric} on the {spec.split} split"
+    extra_steps = (teacher_compute_steps(prepared.preflight, prepared.labeled_inputs, config.batch_size)
+                   if config.control_budget == "teacher-compute" else 0)
+    for i, seed in enumerate(seeds):
+        first = i == 0
+        sctx = dataclasses.replace(ctx, config=config.replace(seed=seed))  # shares timings and callbacks
+        of_seeds = f" (seed {seed}, {i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
+        if not first:
+            ctx.stop_if_asked(f"before training seed {seed}; the earlier seeds' student and control are saved")
+            prepared.student.load_state_dict(init_state)
+        torch.manual_seed(seed)
+        task.seed_student(sctx, prepared)
+        student = _train_and_save(task, sctx, prepared, targets, "student", None, history, save=first)
+        ctx.progress("evaluate", f"student {where}{of_seeds}")
+        if first:
+            variants["teacher"] = task.teacher_quality(ctx, prepared, targets)
+            _split_examples(variants["teacher"], spec)
         with ctx.timed("evaluate_s"):
-            variants["control"] = task.evaluate(ctx, prepared, targets)
+            report = task.evaluate(sctx, prepared, targets)
+        scores["student"].append(_split_examples(report, spec))
+        row = {"seed": seed, "student": report, "student_training": student.summary}
+        control = None
+        if config.control:
+            # Same architecture, init, data and steps (plus the teacher's compute when asked); hard targets only.
+            prepared.student.load_state_dict(init_state)
+            torch.manual_seed(seed)
+            task.seed_student(sctx, prepared)
+            control = _train_and_save(task, sctx, prepared, targets, "control", student.steps + extra_steps,
+                                      history, save=first)
+            ctx.stop_if_asked("before the control's evaluation; the trained student and control are saved")
+            ctx.progress("evaluate", f"control {where}{of_seeds}", 0.5)
+            with ctx.timed("evaluate_s"):
+                row["control"] = task.evaluate(sctx, prepared, targets)
+            scores["control"].append(_split_examples(row["control"], spec))
+            row["control_training"] = control.summary
+        if first:
+            variants["student"] = report
+            if control is not None:
+                variants["control"] = row["control"]
+            training = {"student": student.summary, "control": control.summary if control else None,
+                        "control_budget": config.control_budget, "control_extra_steps": extra_steps}
+        per_seed.append(row)
     del init_state
 
-    quality = quality_summary(task.quality, variants)
+    quality = quality_summary(spec, variants)
+    gain = _gain(spec, per_seed, scores)
+    if gain is not None:
+        quality["gain"] = gain
+        quality["distillation_gain"] = gain["mean"]
+        write_json(run_dir / "example_scores.json", {"seeds": seeds, **scores})
+    training["seeds"] = [{"seed": r["seed"], "student": r["student"][spec.metric],
+                          "control": r["control"][spec.metric] if "control" in r else None,
+                          "student_steps": r["student_training"]["steps"],
+                          "control_steps": r["control_training"]["steps"] if "control" in r else None}
+                         for r in per_seed]
     ctx.timings["total_s"] = time.monotonic() - started
     results = {"task": task.name, "config": config.to_dict(), **task.results_extra(ctx, prepared, targets),
-               "preflight": prepared.preflight, "quality": quality,
-               "training": {"student": student.summary, "control": control.summary if control else None},
+               "preflight": prepared.preflight, "quality": quality, "training": training,
                "timings": ctx.timings, "device": device, "threads": threads, "teacher_outputs_cached": targets.cached}
     write_json(run_dir / "results.json", results)
     del prepared, targets
@@ -141,6 +213,6 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
                          should_stop=should_stop, after_run=True)
         ctx.timings["total_s"] = time.monotonic() - started
         write_json(run_dir / "results.json", results)
-    metric = task.quality.metric
+    metric = spec.metric
     ctx.emit(ProgressEvent("done", 1, 1, 1.0, metrics={f"{v}_{metric}": q[metric] for v, q in variants.items()}))
     return results

@@ -29,6 +29,11 @@ class QualitySpec:
     higher_is_better: bool
     columns: tuple[str, ...]  # quality columns of the comparison table, headline first
     split: str = "test"  # the held-out data the metric is measured on, as the results say it
+    # The per-example scores a quality report carries under this key (dropped from results.json), whose mean gives
+    # the metric through `link` ("identity" | "exp"): they make the gain's paired test on the shared split.
+    example_scores: str | None = None
+    link: str = "identity"
+    binary: bool = False  # the scores are right (1) / wrong (0): McNemar's test applies
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Prepared:
     state: Any = None  # anything else the task's later hooks need (data, teacher, label order...)
     history: dict[str, list] = field(default_factory=dict)  # curves recorded while preparing (teacher fine-tune)
     freeze_embeddings: bool = False  # the student's input embeddings stay fixed during training
+    labeled_inputs: int = 0  # inputs the teacher labels for the student (a control given the teacher's compute)
 
 
 @dataclass
@@ -158,6 +164,14 @@ class Task:
         """Train prepared.student in place. phase "student": with the teacher, within the config's budget;
         "control": hard targets only, exactly `steps` steps, same data the labels cover."""
         return self._module("steps_module").train(ctx, prepared, targets, phase, steps)
+
+    def seed_student(self, ctx: RunContext, prepared: Prepared) -> None:
+        """Re-draw whatever is random in the student's initial weights for ctx.config.seed (torch is seeded with it
+        just before). Default: the steps module's `seed_student` where it has one; else nothing, the initial weights
+        are the same for every seed (e.g. copied layers)."""
+        module = self._module("steps_module") if self.steps_module else None
+        if module is not None and hasattr(module, "seed_student"):
+            module.seed_student(ctx, prepared)
 
     def teacher_quality(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """The teacher's quality report on the held-out split (it must carry `quality.metric`)."""

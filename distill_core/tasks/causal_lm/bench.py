@@ -226,6 +226,7 @@ def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: b
     if c.quality and heldout and (c.quality_variants is None or name in c.quality_variants):
         blocks, topk = load_heldout(heldout)
         quality = lm_evaluate.block_quality(model, blocks, topk, device=device)
+        quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
     return LMVariantResult(
         name=name, ref=ref, status="ok", device=device, threads=threads, load_seconds=load_seconds,
         quantization=qrecord.to_dict() if qrecord else None, memory=memory.to_dict(), size=size.to_dict(),

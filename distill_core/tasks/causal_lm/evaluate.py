@@ -22,16 +22,20 @@ from distill_core.tasks.causal_lm.teacher_cache import TopK
 @torch.inference_mode()
 def block_quality(model, blocks: torch.Tensor, teacher: TopK | None = None, batch_size: int = 8,
                   device: str = "cpu") -> dict:
-    """{"perplexity", "nll", "tokens"} and, with the teacher's TopK for the same blocks, "agreement" and
+    """{"perplexity", "nll", "tokens", "block_nll" (mean nats per token of each block: equal-length blocks, so
+    perplexity = exp(mean block_nll))} and, with the teacher's TopK for the same blocks, "agreement" and
     "kl_from_teacher"."""
     model.eval()
     nll_sum, agree, kl_sum, tokens = 0.0, 0, 0.0, 0
+    block_nll: list[float] = []
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start:start + batch_size].to(device)
         logits = model(input_ids=batch).logits[:, :-1].float()
         targets = batch[:, 1:]
         logprobs = F.log_softmax(logits, dim=-1)
-        nll_sum += float(-logprobs.gather(-1, targets.unsqueeze(-1)).sum())
+        token_nll = -logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        nll_sum += float(token_nll.sum())
+        block_nll += token_nll.double().mean(-1).tolist()
         tokens += targets.numel()
         if teacher is not None:
             t = teacher.rows(slice(start, start + batch_size))
@@ -39,7 +43,7 @@ def block_quality(model, blocks: torch.Tensor, teacher: TopK | None = None, batc
             s_logp = student_buckets(logits, t.indices.to(device).long())
             kl_sum += float(forward_kl(teacher_buckets(t.logprobs, t.tail).to(device), s_logp).sum())
     nll = nll_sum / max(1, tokens)
-    report = {"perplexity": math.exp(min(nll, 700.0)), "nll": nll, "tokens": tokens}
+    report = {"perplexity": math.exp(min(nll, 700.0)), "nll": nll, "tokens": tokens, "block_nll": block_nll}
     if teacher is not None:
         report["agreement"] = agree / max(1, tokens)
         report["kl_from_teacher"] = kl_sum / max(1, tokens)

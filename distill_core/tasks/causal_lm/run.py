@@ -87,7 +87,7 @@ def prepare(ctx: RunContext) -> Prepared:
     teacher.to(ctx.device)
 
     ctx.progress("data", "loading and packing the text", 0.5)
-    data = load_lm_data(config.data, config.lm, config.max_length, tokenizer, config.seed)
+    data = load_lm_data(config.data, config.lm, config.max_length, tokenizer, config.data.seed)
     if len(data.train) < config.batch_size:
         raise DistillLabError(f"{config.batch_size} is larger than the {len(data.train)} training blocks; lower "
                               "batch_size or add text", "batch_size")
@@ -98,7 +98,15 @@ def prepare(ctx: RunContext) -> Prepared:
     state = State(teacher_ref, lm_teacher.teacher_fingerprint(teacher_ref), teacher, data)
     # Trained embeddings are shared knowledge; with tied weights this also freezes the LM head (faster steps).
     return Prepared(student, student_tok, costs(teacher, student, description, config.max_length), state,
-                    freeze_embeddings=config.freeze_embeddings and config.student.kind != "shrink")
+                    freeze_embeddings=config.freeze_embeddings and config.student.kind != "shrink",
+                    labeled_inputs=len(data.train))
+
+
+def seed_student(ctx: RunContext, prepared: Prepared) -> None:
+    """A `shrink` student starts from fresh random weights: draw them again for this seed."""
+    if ctx.config.student.kind == "shrink":
+        model = prepared.student
+        model.load_state_dict(type(model)(model.config).state_dict())
 
 
 def _topk(ctx: RunContext, s: State, blocks: torch.Tensor, what: str, offset: int, total: int):

@@ -15,7 +15,7 @@ class CausalLMTask(Task):
     title = "Causal language model"
     quality = QualitySpec("perplexity", False,
                           ("perplexity", "agreement", "kl_from_teacher", "retention", "distillation_gain"),
-                          split="held-out")
+                          split="held-out", example_scores="block_nll", link="exp")
     section = ("lm", LMConfig, validate_section)
     unit_name = "block"
     playground = "continuation"

@@ -298,7 +298,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, len(specs), 0.0, message="loading the test split"))
     run_cfg = config_mod.from_dict(run_config)
-    test = load_splits(run_cfg.data, run_cfg.seed).test
+    test = load_splits(run_cfg.data, run_cfg.data.seed).test
     device = resolve_device(cfg.device, "bench.device")
     emit(ProgressEvent("bench", 0, len(specs), 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)

@@ -103,7 +103,7 @@ def prepare(ctx: RunContext) -> Prepared:
     """Splits, the prepared (fine-tuned, cached) teacher, the student plan and the pre-flight record."""
     config = ctx.config
     ctx.progress("data", "loading data")
-    splits = load_splits(config.data, config.seed)
+    splits = load_splits(config.data, config.data.seed)
     if len(splits.train) < config.batch_size:
         raise DistillLabError(f"{config.batch_size} is larger than the {len(splits.train)} training rows; "
                               "lower batch_size or add data", "batch_size")
@@ -136,7 +136,15 @@ def prepare(ctx: RunContext) -> Prepared:
                   encode(plan.tokenizer, splits.test.texts, config.max_length))
     return Prepared(plan.model, plan.tokenizer, preflight, state,
                     history={"teacher-finetune": prepared.info.get("history", [])},
-                    freeze_embeddings=config.freeze_embeddings and plan.pretrained_embeddings)
+                    freeze_embeddings=config.freeze_embeddings and plan.pretrained_embeddings,
+                    labeled_inputs=len(pool_texts))
+
+
+def seed_student(ctx: RunContext, prepared: Prepared) -> None:
+    """A `shrink` student starts from fresh random weights: draw them again for this seed."""
+    if ctx.config.student.kind == "shrink":
+        model = prepared.student
+        model.load_state_dict(type(model)(model.config).state_dict())
 
 
 def _hidden_layers(ctx: RunContext, state: State) -> list[int]:

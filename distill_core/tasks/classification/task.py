@@ -13,7 +13,7 @@ class ClassificationTask(Task):
     title = "Text classification"
     quality = QualitySpec("accuracy", True,
                           ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention",
-                           "distillation_gain"), split="test")
+                           "distillation_gain"), split="test", example_scores="correct", binary=True)
     class_distributions = True
     playground = "classes"
     steps_module = "distill_core.tasks.classification.run"

@@ -52,7 +52,7 @@ def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
     h.update(_model_identity(models.resolve(t.model)).encode())
     if t.finetune_epochs > 0:
         h.update(json.dumps([t.finetune_epochs, t.finetune_lr, t.finetune_layers, config.batch_size,
-                             config.max_length, config.seed, config.freeze_embeddings, splits.label_names]).encode())
+                             config.max_length, config.data.seed, config.freeze_embeddings, splits.label_names]).encode())
         h.update(json.dumps([splits.train.texts, splits.train.labels, splits.validation.texts]).encode())
     return h.hexdigest()[:20]
 
@@ -97,7 +97,7 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     spec = distill.TrainSpec(
         steps=steps_for_epochs(len(ids), config.batch_size, t.finetune_epochs), minutes=None,
         batch_size=config.batch_size, learning_rate=t.finetune_lr, alpha=0.0,
-        eval_every=config.budget.eval_every, seed=config.seed)
+        eval_every=config.budget.eval_every, seed=config.data.seed)
     started = time.monotonic()
     result = distill.train(model, "teacher-finetune", ids, np.array(splits.train.labels), tokenizer.pad_token_id,
                            spec, val_ids, np.array(splits.validation.labels), device=device,
