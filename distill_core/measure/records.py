@@ -21,19 +21,26 @@ from distill_core.measure.timing import time_stats
 
 @dataclass
 class BenchConfig:
-    """How to measure. Defaults keep the five variants of the reviews preset under 2 minutes on a 2-core CPU."""
+    """How to measure. Defaults measure the five variants of the reviews preset in under a minute on a 2-core CPU."""
 
     batch_sizes: list[int] = field(default_factory=lambda: [1, 32])  # batch 1 for latency; the largest: throughput
+    settings: list[str] = field(default_factory=lambda: ["real"])  # "real" lengths; "fixed" adds fixed_length inputs
     fixed_length: int = 128  # tokens per input in the "fixed" setting (capped by the model's positions)
     sample_size: int = 128  # test inputs in the seeded "real" sample, the same for every variant
+    cycle_batches: int = 8  # batches per timing cycle at most (spread over the sample's lengths)
+    sample_ms: float = 150.0  # one timing sample lasts about this long (whole cycles, at least one)
+    min_rounds: int = 9  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py)
+    timing_seconds: float = 10.0  # seconds of rounds, at least
+    max_timing_seconds: float = 60.0  # stop the rounds here even short of min_rounds
     warmup_iterations: int = 2  # untimed passes per setting, after one pass over its longest batch
+    # Tasks that time one variant after another (measure.timing.timed_passes) use these three:
     min_iterations: int = 10  # timed forward passes per setting, at least
     min_seconds: float = 1.0  # timed seconds per setting, at least
     max_seconds: float = 15.0  # stop a setting after this many seconds even short of the two minimums
     threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
-    quality: bool = True  # evaluate every variant on the whole test split
+    quality: bool = True  # every variant's quality on the test split (the run's own figures where it has them)
     memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
     variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
     reference_timer: bool = False  # also time the fixed setting with torch.utils.benchmark.Timer (a cross-check)
@@ -91,13 +98,40 @@ class LatencyRecord(TimingStats):
     gflops_per_s: float  # achieved: FLOPs executed / seconds / 1e9
     peak_fraction: float | None = None  # gflops_per_s / this machine's fp32 matmul peak
     timer_p50_ms: float | None = None  # torch.utils.benchmark.Timer median on the same input (fixed setting)
+    # Interleaved rounds (measure/rounds.py): p50 is then the median of per-round samples (each the mean ms per pass
+    # over a fixed cycle of batches), with its 95% interval; p90/p99/spread describe those samples.
+    p50_low_ms: float | None = None
+    p50_high_ms: float | None = None
+    samples_ms: list[float] | None = None  # one per round, in round order
+    passes_per_sample: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "LatencyRecord":
-        return cls(**data)
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    @classmethod
+    def from_rounds(cls, cycle: dict, samples_ms: list[float], peak_gflops: float | None = None,
+                    timer_p50_ms: float | None = None) -> "LatencyRecord":
+        """From per-round samples of one setting; `cycle` is what one sample covers (passes, tokens, FLOPs)."""
+        from distill_core.measure.stats import median_interval
+
+        median, low, high = median_interval(samples_ms)
+        batch_size, passes = cycle["batch_size"], cycle["passes"]
+        seconds = sum(samples_ms) * passes / 1e3
+        inputs = batch_size * passes * len(samples_ms)
+        rate = inputs / seconds if seconds else 0.0
+        gflops = cycle["flops_per_input"] * rate / 1e9
+        stats = time_stats(samples_ms)
+        stats.update(iterations=passes * len(samples_ms), p50_ms=median)
+        return cls(setting=cycle["setting"], batch_size=batch_size, seconds=seconds, **stats,
+                   padded_tokens=cycle["padded_tokens"], throughput=batch_size / median * 1e3 if median else 0.0,
+                   tokens_per_s=cycle["real_tokens"] * rate, flops_per_input=cycle["flops_per_input"],
+                   gflops_per_s=gflops, peak_fraction=gflops / peak_gflops if peak_gflops else None,
+                   timer_p50_ms=timer_p50_ms, p50_low_ms=low, p50_high_ms=high, samples_ms=list(samples_ms),
+                   passes_per_sample=passes)
 
     @classmethod
     def from_samples(cls, setting: str, batch_size: int, samples_ms: list[float], padded_tokens: float,
@@ -201,6 +235,8 @@ class BenchResult:
     run_config: dict | None  # the run's config.json
     variants: dict[str, VariantResult]
     quality: dict | None = None  # {"metric", "split", "distillation_gain"}
+    comparisons: list[dict] = field(default_factory=list)  # paired speed ratios (compare_pairs), interleaved only
+    conditions: dict | None = None  # load averages and a speed probe before and after (was the machine steady?)
     task: str = field(default_factory=lambda: default_task())  # the task whose harness measured it (files without
     # one come from before tasks were recorded: the default task's)
 
@@ -247,8 +283,15 @@ def latency_of(bench: dict, variant: str, setting: str, batch_size: int) -> dict
 
 
 def speedup(bench: dict, variant: str, setting: str = "real", batch_size: int | None = None) -> float | None:
-    """Teacher p50 / variant p50 at one setting and batch size (default: the largest), or None if either is missing."""
+    """The variant's speedup over the teacher at one setting and batch size (default: the largest): the median of
+    per-round ratios where the variants were timed in rounds (comparisons.py), else teacher p50 / variant p50; None
+    if either is missing."""
+    from distill_core.measure import comparisons
+
     batch_size = batch_size or max(bench["config"]["batch_sizes"])
+    record = comparisons.find(bench, "teacher", variant, setting, batch_size)
+    if record:
+        return record["ratio"]
     teacher, other = latency_of(bench, "teacher", setting, batch_size), latency_of(bench, variant, setting, batch_size)
     return teacher["p50_ms"] / other["p50_ms"] if teacher and other and other["p50_ms"] else None
 

@@ -263,3 +263,25 @@ def test_cli_run_with_a_bad_config_file_exits_2_naming_the_field(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith(message) and "Traceback" not in err
     assert store.list_runs() == [], "nothing is queued"
+
+
+def test_seeds_data_seed_and_control_budget_are_checked_and_named():
+    from distill_core.core import config as config_mod
+
+    for change, field_name in (({"seeds": 0}, "seeds"), ({"seeds": 21}, "seeds"),
+                               ({"control_budget": "double"}, "control_budget"),
+                               ({"data": {"seed": -1}}, "data.seed")):
+        with pytest.raises(ConfigError) as info:
+            config_mod.from_dict({"seeds": 1, **change})
+        assert info.value.field == field_name
+    c = config_mod.from_dict({"seed": 4, "seeds": 3, "data": {"seed": 9}})
+    assert config_mod.training_seeds(c) == [4, 5, 6] and c.data.seed == 9
+
+
+def test_a_config_from_before_data_seeds_keeps_drawing_its_split_by_seed():
+    from distill_core.core import config as config_mod
+
+    old = {"seed": 3, "data": {"source": "reviews"}}  # written before `seeds` and `data.seed` existed
+    assert config_mod.from_dict(old).data.seed == 3
+    assert config_mod.from_dict({"seed": 3, "seeds": 1}).data.seed == 0
+    assert config_mod.from_dict(config_mod.from_dict(old).to_dict()).data.seed == 3  # round trip keeps it

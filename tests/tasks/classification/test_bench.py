@@ -12,12 +12,13 @@ from distill_core.measure import records
 from distill_core.measure.records import BenchConfig
 from distill_core.runs.folders import resolve_run_dir
 from distill_core.runs.pipeline import run_experiment
-from distill_core.tasks.classification import bench
+from distill_core.tasks.classification import bench, bench_session
 from distill_core.tasks.classification.bench import VariantSpec
 from tests.support.runs import LABELS
 
-QUICK = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
-             min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
+QUICK = dict(batch_sizes=[1, 4], settings=["real", "fixed"], fixed_length=32, sample_size=8, warmup_iterations=1,
+             min_rounds=3, timing_seconds=0.0, sample_ms=5.0, threads=1, device="cpu", matmul_size=128,
+             variant_timeout_s=300)
 
 
 def test_real_batches_group_by_length_and_fixed_batches_have_the_fixed_length():
@@ -29,21 +30,31 @@ def test_real_batches_group_by_length_and_fixed_batches_have_the_fixed_length():
     assert len(fixed) == 3 and all(len(row) == 16 for row in fixed)
 
 
-def test_measure_variant_in_process_reports_every_setting(tiny_teacher_dir):
+def test_a_timing_cycle_spreads_over_the_lengths_and_keeps_its_order():
+    batches = [[n] for n in range(20)]
+    assert bench_session.cycle_of(batches, 5) == [[0], [5], [10], [14], [19]]
+    assert bench_session.cycle_of(batches[:3], 8) == batches[:3]
+
+
+def test_a_variant_session_reports_every_setting_and_times_samples(tiny_teacher_dir):
     cfg = BenchConfig(**QUICK)
     spec = VariantSpec("teacher-int8", str(tiny_teacher_dir), LABELS, quantize=True, max_length=32)
     texts = ["a fine product", "it broke after a day and nobody answered my emails", "ok", "great value, works"]
-    result, logits = bench.measure_variant(spec, cfg, texts, [0, 1, 2, 3], peak_gflops=10.0)
-    assert result.status == "ok" and result.threads == torch.get_num_threads()
-    assert {(r.setting, r.batch_size) for r in result.latency} == {("real", 1), ("real", 4), ("fixed", 1),
-                                                                      ("fixed", 4)}
-    for r in result.latency:
-        assert r.iterations >= 2 and r.p50_ms > 0 and r.p50_ms <= r.p90_ms <= r.p99_ms
-    fixed = next(r for r in result.latency if r.setting == "fixed")
-    assert fixed.padded_tokens == 32 and fixed.flops_per_input == pytest.approx(result.size.flops_per_input_fixed)
-    assert result.quantization["method"] == "torch-dynamic-int8" and result.size.int8_elements > 0
-    assert result.memory.peak_rss_bytes >= result.memory.baseline_rss_bytes
-    assert len(logits) == len(texts) and len(logits[0]) == len(LABELS)
+    session = bench_session.VariantSession(spec, cfg, texts, [0, 1, 2, 3], peak_gflops=10.0)
+    report = session.report
+    assert report["threads"] == torch.get_num_threads()
+    assert set(session.keys) == {"real/1", "real/4", "fixed/1", "fixed/4"}
+    fixed = report["cycles"]["fixed/4"]
+    assert fixed["padded_tokens"] == 32 and fixed["flops_per_input"] == pytest.approx(
+        report["size"]["flops_per_input_fixed"])
+    assert report["cycles"]["real/1"]["passes"] >= 4  # every input of the sample, whole cycles
+    samples = [session.sample("real/4") for _ in range(3)]
+    record = records.LatencyRecord.from_rounds(report["cycles"]["real/4"], samples, peak_gflops=10.0)
+    assert record.samples_ms == samples and record.p50_low_ms <= record.p50_ms <= record.p50_high_ms
+    assert record.iterations == 3 * report["cycles"]["real/4"]["passes"]
+    assert report["quantization"]["method"] == "torch-dynamic-int8" and report["size"]["int8_elements"] > 0
+    assert report["memory"]["peak_rss_bytes"] >= report["memory"]["baseline_rss_bytes"]
+    assert len(report["logits"]) == len(texts) and len(report["logits"][0]) == len(LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +80,7 @@ def test_a_variant_that_fails_to_load_does_not_take_the_others_down(measured_run
     assert control["latency"] == [] and control["wall_seconds"] > 0
     for name in ("teacher", "student-int8"):
         assert data["variants"][name]["status"] == "ok" and len(data["variants"][name]["latency"]) == 4
+        assert all(len(r["samples_ms"]) == data["conditions"]["rounds"] >= 3 for r in data["variants"][name]["latency"])
     assert "control: " in bench.format_bench_table(data)
 
 
@@ -85,8 +97,13 @@ def test_measure_run_writes_bench_json_with_quality_for_each_variant(measured_ru
     assert data["machine"]["threads"] == 1 and data["run_config"]["name"] == "tiny"
     assert data["matmul_peak"]["gflops_per_s"] > 0
     table = bench.format_bench_table(data)
-    assert "student-int8" in table and "p50/p90/p99" in table and "torch-dynamic-int8" in table
-    assert records.speedup(data, "student-int8") > 0
+    assert "student-int8" in table and "p50 ms (95% CI)" in table and "torch-dynamic-int8" in table
+    pair = next(c for c in data["comparisons"] if c["variant"] == "student-int8" and c["batch_size"] == 4
+                and c["setting"] == "real")
+    t = data["variants"]["teacher"]["latency"][1]["samples_ms"]
+    s = data["variants"]["student-int8"]["latency"][1]["samples_ms"]
+    assert pair["ratio"] == pytest.approx(sorted(a / b for a, b in zip(t, s))[1])  # the median of 3 paired ratios
+    assert records.speedup(data, "student-int8") == pair["ratio"]
 
 
 def test_measure_run_refuses_a_folder_that_is_not_a_finished_run(tmp_path):

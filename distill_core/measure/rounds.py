@@ -1,0 +1,176 @@
+"""Interleaved timing: every variant in its own long-lived process, timed in rounds so machine noise falls on all.
+
+Why: timing variant after variant lets a noisy minute land on one of them (two copies of one architecture measured
+15% apart). Here each variant is loaded once in a freshly spawned process (threads set first; its memory is its
+own), then the parent asks the processes in turn, one at a time, for one *sample* of each setting: the mean time of
+one pass over a fixed cycle of batches. A round asks every variant once, in an order rotated each round; rounds
+repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`). Samples of one round were taken seconds
+apart, so a ratio within a round (teacher / student) cancels most of what the machine did meanwhile.
+
+The task's harness supplies `setup(*args) -> session`, run in the child: `session.report` (a picklable dict: memory,
+size, quality... or {"error": reason}), `session.keys` (the settings it can time) and `session.sample(key) -> ms`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+
+from distill_core.core.device import set_threads
+from distill_core.core.errors import DistillLabError
+
+_POLL_S = 0.5
+
+
+@dataclass
+class RoundsPlan:
+    """How long to time: rounds and seconds (of the timing phase, after every process is ready)."""
+
+    min_rounds: int = 9  # 9 samples give a 96% order-statistic interval for the median (x(2), x(8))
+    min_seconds: float = 10.0
+    max_seconds: float = 60.0  # stop here even short of min_rounds (the intervals say how few samples there were)
+    setup_timeout_s: float = 600.0  # a process not ready after this is stopped (an error entry)
+
+
+@dataclass
+class Timed:
+    """What interleaved timing gives back: per variant, the setup report and the samples (ms) per key by round."""
+
+    reports: dict[str, dict]
+    samples: dict[str, dict] = field(default_factory=dict)  # name -> key -> [ms per round]
+    rounds: int = 0
+    setup_seconds: float = 0.0  # spawn to every process ready (s)
+    timing_seconds: float = 0.0
+
+
+def _serve(setup, args: tuple, threads: int, conn) -> None:
+    """A variant's process: threads first, `setup(*args)`, report; then one sample per request until "close"."""
+    set_threads(threads)
+    try:
+        session = setup(*args)
+        conn.send(("ready", session.report, list(session.keys)))
+    except DistillLabError as exc:
+        conn.send(("error", str(exc), []))
+        return
+    except BaseException as exc:  # anything else still becomes an entry the user can read
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        conn.send(("error", f"{type(exc).__name__}: {first}", []))
+        return
+    while True:
+        message = conn.recv()
+        if message[0] == "close":
+            return
+        try:
+            conn.send(("sample", float(session.sample(message[1]))))
+        except BaseException as exc:
+            conn.send(("error", f"{type(exc).__name__} while timing: {str(exc)[:300]}"))
+            return
+
+
+class _Variant:
+    def __init__(self, ctx, name: str, setup, args: tuple, threads: int):
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, child), name=f"distill-lab-bench-{name}",
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        self.keys: list[str] = []
+        self.report: dict | None = None
+
+    def receive(self, deadline: float, what: str):
+        """The child's next message; an ("error", reason) tuple when it dies or misses `deadline`."""
+        while not self.conn.poll(_POLL_S):
+            if not self.proc.is_alive() and not self.conn.poll(0.1):
+                return ("error", f"the measuring process died while {what} (exit code {self.proc.exitcode}); out "
+                                 "of memory is the usual cause")
+            if time.perf_counter() > deadline:
+                self.proc.terminate()
+                return ("error", f"stopped: still {what} after the time allowed")
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return ("error", f"the measuring process closed while {what}")
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("close",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+
+
+def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
+                     should_stop=None, on_round=None) -> Timed:
+    """Start one process per (name, setup, args) job, wait until all are ready, then time them in rounds.
+
+    A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
+    while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
+    (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress."""
+    ctx = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    variants = [_Variant(ctx, name, setup, args, threads) for name, setup, args in jobs]
+    timed = Timed(reports={})
+    try:
+        for v in variants:
+            kind, payload, keys = v.receive(started + plan.setup_timeout_s, "loading")
+            v.report, v.keys = (payload, keys) if kind == "ready" else ({"error": payload}, [])
+            timed.reports[v.name] = v.report
+        timed.setup_seconds = time.perf_counter() - started
+        live = [v for v in variants if v.keys]
+        timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
+        t0 = time.perf_counter()
+        while live:
+            if should_stop is not None:
+                should_stop()
+            shift = timed.rounds % len(live)
+            for v in live[shift:] + live[:shift]:
+                for key in v.keys:
+                    v.conn.send(("sample", key))
+                    kind, *rest = v.receive(time.perf_counter() + plan.setup_timeout_s, "timing")
+                    if kind != "sample":
+                        timed.reports[v.name] = {"error": rest[0]}
+                        timed.samples.pop(v.name, None)
+                        break
+                    timed.samples[v.name][key].append(rest[0])
+            live = [v for v in live if v.name in timed.samples]
+            timed.rounds += 1
+            elapsed = time.perf_counter() - t0
+            if on_round is not None:
+                on_round(timed.rounds, elapsed)
+            if elapsed >= plan.max_seconds or (timed.rounds >= plan.min_rounds and elapsed >= plan.min_seconds):
+                break
+        timed.timing_seconds = time.perf_counter() - t0
+    finally:
+        for v in variants:
+            v.close()
+    return timed
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15 minute load averages, where the platform reports them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def speed_probe_ms(repeats: int = 15) -> float:
+    """Median ms of a fixed numpy workload (a 256 x 256 float64 matmul, 8 times) in this process: taken before and
+    after a measurement, a change says the machine's speed changed between them (load, clocks)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((256, 256)), rng.standard_normal((256, 256))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(8):
+            a @ b
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return float(np.median(times))
