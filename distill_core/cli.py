@@ -82,7 +82,7 @@ def cmd_run(args) -> int:
         cfg = config_mod.load(args.config)
     else:
         cfg = get_preset(args.preset)
-    cfg = apply_overrides(cfg, args.set or [])
+    cfg = apply_overrides(cfg, (args.set or []) + ([f"seeds={args.seeds}"] if args.seeds is not None else []))
     if args.name:
         cfg = cfg.replace(name=args.name)
         config_mod.validate(cfg)
@@ -198,7 +198,17 @@ def _config_summary(c: dict) -> list[str]:
             f"data: {d['source']} (max train {d['max_train_examples'] or 'all'}, transfer {d['transfer'] or 'none'})",
             f"loss: T={lo['temperature']:g}, alpha={lo['alpha']:g}, hidden weight {lo['hidden_weight']:g}",
             f"budget: {b['value']:g} {b['unit']}; batch {c['batch_size']}, lr {c['learning_rate']:g}, "
-            f"max length {c['max_length']}, device {c['device']}, threads {c['threads']}"]
+            f"max length {c['max_length']}, device {c['device']}, threads {c['threads']}",
+            _seeds_summary(c)]
+
+
+def _seeds_summary(c: dict) -> str:
+    """Training seeds, data seed and control budget (configs from before seeds: one seed, the split drawn by it)."""
+    first, n = int(c.get("seed", 0)), int(c.get("seeds", 1))
+    seeds = ", ".join(str(first + i) for i in range(n))
+    data_seed = (c.get("data") or {}).get("seed", first)
+    return (f"seeds: {n} ({seeds}), data seed {data_seed}, control budget "
+            f"{c.get('control_budget', config_mod.CONTROL_BUDGETS[0])}")
 
 
 def cmd_show(args) -> int:
@@ -270,7 +280,9 @@ def cmd_bench(args) -> int:
     run_dir = resolve_run_dir(args.run)
     task = tables.task_of(read_json(run_dir, "config.json"))
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
-              "min_iterations": args.min_iterations, "min_seconds": args.min_seconds}
+              "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
+              "timing_seconds": args.timing_seconds,
+              "settings": [s.strip() for s in args.settings.split(",")] if args.settings else None}
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -290,7 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--preset", default="reviews-sentiment", choices=sorted(preset_names()))
     source.add_argument("--config", help="a run config JSON file (see `distill-lab config`)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. loss.alpha=0.7")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a field, e.g. loss.alpha=0.7, data.seed=1, control_budget=teacher-compute")
+    run.add_argument("--seeds", type=int, metavar="N",
+                     help="training seeds (same as --set seeds=N): student and control train once per seed, the "
+                          "teacher is shared; 3 or more give a verdict that covers seed-to-seed noise")
     run.add_argument("--name", help="a label for the run")
     run.add_argument("--run-dir", help="save into this folder instead, outside the run store (not in `list`)")
     run.add_argument("--detach", action="store_true",
@@ -334,8 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "
                                               "torchao-int8-weight-only or torch-dynamic-int8")
-    bench.add_argument("--min-iterations", type=int, help="timed passes per setting, at least (default 10)")
-    bench.add_argument("--min-seconds", type=float, help="timed seconds per setting, at least (default 1)")
+    bench.add_argument("--rounds", type=int, help="interleaved timing rounds, at least (default 9: each latency gets "
+                                                  "a 95%% interval)")
+    bench.add_argument("--timing-seconds", type=float, help="seconds of timing rounds, at least (default 10)")
+    bench.add_argument("--settings", help="input settings to time, comma-separated: real (default), fixed "
+                                          "(inputs of exactly 128 tokens)")
+    bench.add_argument("--min-iterations", type=int, help="tasks timed one variant at a time (causal LM prefill): "
+                                                          "timed passes, at least (default 10)")
+    bench.add_argument("--min-seconds", type=float, help="the same: timed seconds, at least (default 1)")
     bench.add_argument("--no-quality", action="store_true", help="skip the test-split quality (faster)")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -130,8 +130,8 @@ def finished_lm_home(tmp_path_factory):
     from distill_core.tasks.causal_lm import bench as lm_bench
     from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
-    quick = lm_bench.LMBenchConfig(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1,
-                                   device="cpu", matmul_size=128)
+    quick = lm_bench.LMBenchConfig(min_rounds=3, timing_seconds=0.0, sample_ms=5.0, threads=1, device="cpu",
+                                   matmul_size=128)
     return _home_with_finished_run(tmp_path_factory, "finished-lm-home",
                                    tiny_lm_config(tiny_lm_dir(tmp_path_factory), name="tiny-lm-ui"),
                                    lambda folder: lm_bench.measure_lm_run(folder, quick))

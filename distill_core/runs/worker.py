@@ -140,12 +140,17 @@ def wait_for_slot(run_id: str, pid: int, on_wait=None, cancel: CancelWatch | Non
 
 def summarize(results: dict) -> dict:
     """Headline numbers kept in the store row: the task's quality metric per variant under its own name (e.g.
-    accuracy, perplexity), distillation gain, total seconds."""
+    accuracy, perplexity), distillation gain (the mean over training seeds), total seconds; and when the run has a
+    gain report, its verdict key ("helped" | "no-effect" | "hurt") and the gain's 95% interval [low, high]."""
     q = results["quality"]
     metric = q["metric"]
-    return {metric: {v: m[metric] for v, m in q["variants"].items()},
-            "distillation_gain": q.get("distillation_gain"),
-            "total_s": results["timings"].get("total_s")}
+    summary = {metric: {v: m[metric] for v, m in q["variants"].items()},
+               "distillation_gain": q.get("distillation_gain"),
+               "total_s": results["timings"].get("total_s")}
+    gain = q.get("gain")
+    if isinstance(gain, dict) and gain.get("verdict"):
+        summary |= {"verdict": gain["verdict"], "gain_interval": gain.get("interval")}
+    return summary
 
 
 def execute(run_id: str, on_progress=None, on_wait=None, cancel: CancelWatch | None = None,

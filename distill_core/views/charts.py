@@ -1,8 +1,9 @@
-"""Figures and display tables for the dashboard and the HTML report: plotly only, never streamlit.
+"""Figures for the dashboard and the HTML report: plotly only, never streamlit (their tables: views/display.py).
 
 Inputs are the comparison table's rows (`compare.results_table(...).rows`: one dict per run x variant, missing
-cells None), a run's history.json, or plain lists. Every builder returns a figure (or a DataFrame) and never raises
-on missing data: an empty input gives a figure that says so. Colours are fixed per variant (`VARIANT_COLORS`), so a
+cells None), a run's history.json, or plain lists. Every builder returns a figure and never raises on missing data:
+an empty input gives a figure that says so. A value whose row carries its 95% interval (`<column>_low`/`_high`,
+e.g. a latency p50) is drawn with an error bar, in the unit of the drawn value. Colours are fixed per variant (`VARIANT_COLORS`), so a
 variant looks the same in every chart, on every page and in the report.
 
 Units: quality fractions (accuracy, macro-F1, agreement, retention) are shown in %, weight bytes in MiB, times in
@@ -15,7 +16,6 @@ import html
 import math
 import re
 
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -95,6 +95,31 @@ def display_value(column: str, value) -> float | None:
     return float(value) * _SCALE.get(column, 1.0)
 
 
+def interval_of(row: dict, column: str) -> tuple[float, float] | None:
+    """(low, high) of a row's `column` in the unit its label shows, from the row's `<column>_low`/`_high` (the 95%
+    interval compare.interval_columns adds); None when the row has none (older measurements)."""
+    low, high = display_value(column, row.get(f"{column}_low")), display_value(column, row.get(f"{column}_high"))
+    return (low, high) if low is not None and high is not None else None
+
+
+def error_bars(column: str, rows: list[dict]) -> dict | None:
+    """Plotly error_x / error_y for the drawn values of `column` over `rows` (in order): asymmetric arrays, `array`
+    = high - value and `arrayminus` = value - low, in the drawn unit; None entries for rows without an interval;
+    None when no row has one (nothing to draw)."""
+    spans = [(display_value(column, r.get(column)), interval_of(r, column)) for r in rows]
+    if not any(span for _, span in spans):
+        return None
+    return dict(type="data", symmetric=False, visible=True, thickness=1.5, width=4, color="#444444",
+                array=[max(0.0, span[1] - v) if span and v is not None else None for v, span in spans],
+                arrayminus=[max(0.0, v - span[0]) if span and v is not None else None for v, span in spans])
+
+
+def interval_hover(row: dict, column: str) -> str:
+    """" (95% CI 5.98–6.30)" for a hover label, in the drawn unit; "" without an interval."""
+    span = interval_of(row, column)
+    return f" (95% CI {span[0]:,.2f}–{span[1]:,.2f})" if span else ""
+
+
 def available_metrics(rows: list[dict], kind: str = "quality") -> dict[str, tuple[str, bool]]:
     """The metrics of one kind ("quality" or "cost") that at least one row has a value for, in display order;
     cost includes every p50_ms_batchN column present. For the pages' axis pickers."""
@@ -128,7 +153,7 @@ def empty_figure(message: str = EMPTY_MESSAGE, title: str | None = None) -> go.F
     return apply_layout(fig, title, height=320)
 
 
-def _run_labels(rows: list[dict]) -> dict[str, str]:
+def run_labels(rows: list[dict]) -> dict[str, str]:
     """run_id -> the name to show; runs sharing a name get the id's last 6 characters added."""
     names: dict[str, str] = {}
     for row in rows:
@@ -144,7 +169,7 @@ def _variants_in_order(variants) -> list[str]:
     return known + sorted(set(variants) - set(known))
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def fmt_number(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
@@ -175,7 +200,7 @@ def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: s
               and display_value(cost, r.get(cost)) is not None]
     if not points:
         return empty_figure(EMPTY_MESSAGE)
-    names = _run_labels(points)
+    names = run_labels(points)
     sizes = [display_value("weight_bytes", r.get("weight_bytes")) for r in points]
     largest = max((s for s in sizes if s), default=0.0)
     max_px = 46.0  # diameter of the largest bubble
@@ -186,16 +211,16 @@ def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: s
         diam = [max_px * math.sqrt(s / largest) if s and largest else max_px / 2 for _, s in mine]
         fig.add_trace(go.Scatter(
             x=[display_value(cost, r[cost]) for r, _ in mine], y=[display_value(quality, r[quality]) for r, _ in mine],
-            mode="markers", name=variant, legendgroup=variant,
+            error_x=error_bars(cost, [r for r, _ in mine]), mode="markers", name=variant, legendgroup=variant,
             marker=dict(color=variant_color(variant), symbol=VARIANT_SYMBOLS.get(variant, "circle"),
                         size=[max(d, 9.0) for d in diam], opacity=0.85,
                         line=dict(width=2 if variant.endswith("-int8") else 1,
                                   color=variant_color(variant) if variant.endswith("-int8") else "white")),
-            customdata=[[html.escape(names[str(r.get("run_id"))]), html.escape(variant), _fmt(s, 1)]
-                        for r, s in mine],
+            customdata=[[html.escape(names[str(r.get("run_id"))]), html.escape(variant), fmt_number(s, 1),
+                         interval_hover(r, cost)] for r, s in mine],
             hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[1]}}<br>{html.escape(q_label)}: %{{y:.2f}}"
-                           f"<br>{html.escape(c_label)}: %{{x:.2f}}<br>weights (MiB): %{{customdata[2]}}"
-                           "<extra></extra>")))
+                           f"<br>{html.escape(c_label)}: %{{x:.2f}}%{{customdata[3]}}<br>weights (MiB): "
+                           "%{customdata[2]}<extra></extra>")))
     xy = [(display_value(cost, r[cost]), display_value(quality, r[quality])) for r in points]
     # The front wants cost lower-better; a rate (tokens/s) is higher-better, so it is negated for the search.
     front = pareto_front([(-c if cost_higher_better else c, q) for c, q in xy], higher_better)
@@ -217,7 +242,7 @@ def cost_bars(rows: list[dict], metrics=("p50_ms_batch1", "peak_memory_mib", "we
     metrics = [m for m in metrics if any(display_value(m, r.get(m)) is not None for r in rows)]
     if not metrics:
         return empty_figure(EMPTY_MESSAGE)
-    names = _run_labels(rows)
+    names = run_labels(rows)
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=[metric_label(m) for m in metrics])
     shown = set()
@@ -229,9 +254,11 @@ def cost_bars(rows: list[dict], metrics=("p50_ms_batch1", "peak_memory_mib", "we
                 continue
             fig.add_trace(go.Bar(
                 x=[html.escape(f"{names[str(r.get('run_id'))]} / {variant}") for r in mine],
-                y=[display_value(metric, r[metric]) for r in mine], name=variant, legendgroup=variant,
-                showlegend=variant not in shown, marker_color=variant_color(variant), offsetgroup="all",
-                hovertemplate=f"%{{x}}<br>{html.escape(label)}: %{{y:,.2f}}<extra></extra>"), row=i, col=1)
+                y=[display_value(metric, r[metric]) for r in mine], error_y=error_bars(metric, mine), name=variant,
+                legendgroup=variant, showlegend=variant not in shown, marker_color=variant_color(variant),
+                offsetgroup="all", customdata=[[interval_hover(r, metric)] for r in mine],
+                hovertemplate=f"%{{x}}<br>{html.escape(label)}: %{{y:,.2f}}%{{customdata[0]}}<extra></extra>"),
+                row=i, col=1)
             shown.add(variant)
         fig.update_yaxes(title_text=label.split(" (")[-1].rstrip(")") if "(" in label else "", row=i, col=1,
                          rangemode="tozero")
@@ -330,67 +357,3 @@ def class_probabilities(labels: list[str], probs_by_variant: dict[str, list[floa
     fig.update_xaxes(title_text="probability (%)", range=[0, 100])
     fig.update_yaxes(autorange="reversed")
     return apply_layout(fig, None, height=140 + 28 * len(labels) * max(1, len(probs_by_variant)))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Display tables
-
-RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain"]
-
-
-def row_metric(row: dict) -> str:
-    """The headline quality metric of a comparison-table row's run (the row's "metric"; rows without one are the
-    default task's, as older classification results are)."""
-    return row.get("metric") or tables.task_of(None).quality.metric
-
-
-def gain_text(row: dict) -> str:
-    """The student row's distillation gain with its unit, from the row's metric: percentage points for a fraction
-    (accuracy), else the metric's own unit, named (perplexity: control - student)."""
-    return tables.gain_text(row.get("distillation_gain"), row_metric(row))
-
-
-def _quality_of(row: dict) -> str:
-    metric = row_metric(row)
-    value = display_value(metric, row.get(metric))
-    if value is None:
-        return "–"
-    return f"{value:.2f}{'%' if metric in tables.FRACTIONS else ''} {metric}"
-
-
-def retention_table(rows: list[dict]) -> pd.DataFrame:
-    """run, variant, quality (the row's headline metric: % for a fraction, else as is), retention (%), agreement
-    (%), distillation gain (see gain_text; on the student row) as display strings; one row per comparison-table
-    row."""
-    names = _run_labels(rows)
-    out = []
-    for r in rows:
-        out.append([names[str(r.get("run_id"))], r.get("variant"), _quality_of(r),
-                    _fmt(display_value("retention", r.get("retention")), 1),
-                    _fmt(display_value("agreement", r.get("agreement")), 1), gain_text(r)])
-    return pd.DataFrame(out, columns=RETENTION_COLUMNS)
-
-
-_TABLE_DIGITS = {"threads": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1, "kl_from_teacher": 4,
-                 "perplexity": 2, "distillation_gain": 2, "peak_memory_mib": 1, "weight_bytes": 1, "parameters": 2,
-                 "flops_per_input": 3, "throughput_per_s": 1, "decode_tokens_per_s": 1}
-
-
-def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    """The comparison table for display: run, variant, then every measured column with a unit in its header
-    (labels from metric_label, values scaled as labelled, missing "–"). Columns nobody has are left out."""
-    skip = {"run_id", "name", "status", "variant", "bench_error"}
-    columns = []  # the table's own column order, keeping columns that some row has a value for
-    for r in rows:
-        columns += [c for c in r if c not in skip and c not in columns]
-    columns = [c for c in columns if any(display_value(c, r.get(c)) is not None for r in rows)]
-    names = _run_labels(rows)
-    data = []
-    for r in rows:
-        cells = [names[str(r.get("run_id"))], r.get("variant")]
-        for c in columns:
-            digits = _TABLE_DIGITS.get(c, 2)
-            value = display_value(c, r.get(c))
-            cells.append(gain_text(r) if c == "distillation_gain" else _fmt(value, digits))
-        data.append(cells)
-    return pd.DataFrame(data, columns=["run", "variant"] + [metric_label(c) for c in columns])

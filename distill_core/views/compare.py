@@ -22,6 +22,7 @@ from distill_core.core.variants import order_key
 from distill_core.runs import store
 from distill_core.tasks import all_tasks
 from distill_core.tasks.base import Task
+from distill_core.views import verdict
 from distill_core.views.tables import quality_of, task_or_none
 
 RUN_COLUMNS = ["run_id", "name", "status", "variant"]
@@ -35,16 +36,23 @@ ColumnSource = Callable[[Path], dict[str, dict]]
 
 def quality_columns(folder: Path) -> dict[str, dict]:
     """Quality per variant from results.json (the task's held-out split), in the task's quality columns; the
-    distillation gain on the student row (in the metric's unit, positive when the teacher helped)."""
+    distillation gain on the student row (in the metric's unit, positive when the teacher helped; the mean over
+    training seeds), with `distillation_gain_low`/`_high` (its 95% interval), `verdict` (a stats.VERDICTS key) and
+    `seeds` (how many) when the run has a gain report."""
     results = read_json_or_none(folder, "results.json")
     if not results or "quality" not in results or task_or_none(results) is None:
         return {}  # no results yet, or a task this install does not have (the run shows no rows)
     task, metric, higher = quality_of(results)
     q = results["quality"]
+    report = verdict.gain_of(results)
+    interval = (report or {}).get("interval") or [None, None]
     out = {}
     for variant, m in q["variants"].items():
         row = {c: m.get(c) for c in task.quality.columns if c != "distillation_gain"}
         row["distillation_gain"] = q.get("distillation_gain") if variant == "student" else None
+        if report and variant == "student":
+            row |= {"distillation_gain_low": interval[0], "distillation_gain_high": interval[1],
+                    "verdict": report.get("verdict"), "seeds": len(report["per_seed"])}
         out[variant] = row | {"task": task.name, "metric": metric, "higher_is_better": higher}
     return out
 
@@ -60,7 +68,34 @@ def bench_columns(folder: Path) -> dict[str, dict]:
     return task.bench_columns(bench)
 
 
-COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
+def interval_columns(folder: Path) -> dict[str, dict]:
+    """The uncertainty of bench.json's latencies, in any task's latency records (measure/records.LatencyRecord) of
+    the "real" setting: `p50_ms_batch{B}_low`/`_high` (ms, the p50's 95% interval), and from its paired comparisons
+    `speedup_batch{B}` (teacher ms / variant ms) with `_low`, `_high` and `_verdict` ("faster" | "slower" |
+    comparisons.SAME), and the student's `vs_control_batch{B}` likewise. Older files without them give {}."""
+    bench = read_json_or_none(folder, "bench.json")
+    if not bench or not isinstance(bench.get("variants"), dict) or task_or_none(bench) is None:
+        return {}
+    out: dict[str, dict] = {}
+    for variant, v in bench["variants"].items():
+        if not isinstance(v, dict) or v.get("status") != "ok":
+            continue
+        for r in v.get("latency") or []:
+            if r.get("setting") == "real" and r.get("p50_low_ms") is not None:
+                key = f"p50_ms_batch{r['batch_size']}"
+                out.setdefault(variant, {}).update({f"{key}_low": r["p50_low_ms"], f"{key}_high": r["p50_high_ms"]})
+    prefixes = {"teacher": "speedup", "control": "vs_control"}
+    for c in bench.get("comparisons") or []:
+        prefix = prefixes.get(c.get("reference"))
+        if prefix is None or c.get("setting") != "real" or (prefix == "vs_control" and c["variant"] != "student"):
+            continue
+        key = f"{prefix}_batch{c['batch_size']}"
+        out.setdefault(c["variant"], {}).update({key: c["ratio"], f"{key}_low": c["low"], f"{key}_high": c["high"],
+                                                 f"{key}_verdict": c["verdict"]})
+    return out
+
+
+COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns, interval_columns]
 
 
 def record_task(record: store.RunRecord) -> Task | None:

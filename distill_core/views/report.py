@@ -1,7 +1,8 @@
 """The HTML report: chosen runs as one self-contained page (plotly.js inline, no network) to keep or send.
 
-Built from the same pieces as the dashboard: `compare.results_table` for the numbers and `charts` for the figures
-and display tables, so the report and the Compare page never disagree. Every piece of user text (run names, errors,
+Built from the same pieces as the dashboard: `compare.results_table` for the numbers, `charts` for the figures,
+`display` for the tables and `verdict` for the distillation gain's verdict, so the report and the Compare page never
+disagree. Every piece of user text (run names, errors,
 configs) is escaped here; figures escape their own labels.
 """
 
@@ -16,7 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from distill_core.core.run_files import read_json_or_none
 from distill_core.runs import store
-from distill_core.views import charts, compare, tables
+from distill_core.views import charts, compare, display, tables, verdict
 from distill_core.views.configs import config_diff
 
 _CSS = """
@@ -132,43 +133,93 @@ def _legend_swatches() -> str:
                     for v, c in charts.VARIANT_COLORS.items())
 
 
+def _verdict_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> str:
+    """Near the top: each run's verdict on the distillation gain in one line (runs from before training seeds: their
+    gain without an interval)."""
+    e = html.escape
+    items = []
+    for record, results, _ in runs:
+        line = verdict.headline(results)
+        gain = ((results or {}).get("quality") or {}).get("distillation_gain")
+        if line is None and gain is not None:
+            metric = tables.quality_of(results)[1] if tables.task_or_none(results) else ""
+            line = f"distillation gain {tables.gain_text(gain, metric)} (no interval or verdict: the run predates training seeds)"
+        if line:
+            items.append(f"<li><b>{e(record.name)}</b>: {e(line)}</li>")
+    if not items:
+        return ""
+    return ("<h2>Verdict</h2><p class='meta'>Did the teacher help? The student's quality minus the control's (same "
+            "architecture, data and budget, no teacher), with its 95% interval over training seeds (over the test "
+            f"split's examples for one seed).</p><ul>{''.join(items)}</ul>")
+
+
+def _seeds_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> list[str]:
+    """Per run with a gain report: its headline, the per-seed table, how to read the gain and the notes."""
+    e = html.escape
+    parts = []
+    for record, results, _ in runs:
+        gain = verdict.gain_of(results)
+        if gain is None:
+            continue
+        parts.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>"
+                     f"<p>{e(verdict.headline(results))}</p>{_table(display.seed_table(results))}"
+                     f"<p class='meta'>{e(verdict.unit_note(gain))}</p>")
+        parts += [f"<p class='note'>{e(n)}</p>" for n in verdict.notes(gain)]
+    return ["<h2>Distillation gain per training seed</h2>", *parts] if parts else []
+
+
+def _speed_section(rows: list[dict]) -> list[str]:
+    """Speedups from paired rounds with their 95% intervals, when the runs were measured that way."""
+    table = display.speed_table(rows)
+    if not len(table):
+        return []
+    return ["<h2>Speed</h2><p class='meta'>Each speedup is the median of per-round ratios (teacher ms / variant "
+            "ms, timed seconds apart in interleaved rounds) with its 95% interval; where the interval holds 1.0 "
+            "the table says \"no measurable difference\". Student vs control: the same architecture, so the "
+            "noise floor.</p>", _table(table)]
+
+
 def html_report(run_ids: list[str]) -> str:
-    """The runs (ids or unique id prefixes) as one self-contained HTML page: machine, run cards, the comparison
-    and retention tables, quality-vs-latency scatter, cost bars, training curves and configs. Opens offline
+    """The runs (ids or unique id prefixes) as one self-contained HTML page: each run's verdict, machine, run cards,
+    the comparison (latency with intervals) and retention tables, quality-vs-latency scatter, cost bars, speedups
+    with intervals, the gain per training seed, training curves and configs. Opens offline
     (plotly.js inline once). Unknown ids raise DistillLabError; runs without results get a note, not charts."""
     e = html.escape
     records = [store.get_run(ref) for ref in run_ids]
     runs = [(r, read_json_or_none(r.folder, "results.json"), read_json_or_none(r.folder, "bench.json")) for r in records]
     with_results = [r.id for r, results, _ in runs if results]
     rows = compare.results_table(with_results).rows if with_results else []
-    quality = charts.row_metric(rows[0]) if rows else charts.row_metric({})  # the first run's headline metric
+    quality = display.row_metric(rows[0]) if rows else display.row_metric({})  # the first run's headline metric
     cost = next(iter(charts.available_metrics(rows, "cost")), "p50_ms_batch1")  # batch-1 latency first
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
 
     body = [f"<h1>Distill Lab report</h1><p class='meta'>Generated {e(generated)} · {len(records)} "
             f"run{'s' if len(records) != 1 else ''} · variant colours: {_legend_swatches()}</p>",
-            _machine_section(runs), "<h2>Runs</h2>"]
+            _verdict_section(runs), _machine_section(runs), "<h2>Runs</h2>"]
     body += [_run_card(record, results) for record, results, _ in runs]
 
     body.append("<h2>Comparison</h2>")
     if rows:
-        body.append("<p class='meta'>Quality on each run's held-out split; latency is the median wall time of one "
-                    "forward pass over the batch; peak memory is the measuring process's peak RSS minus its "
-                    "baseline.</p>")
-        body.append(_table(charts.comparison_table(rows)))
+        body.append("<p class='meta'>Quality on each run's held-out split (the first training seed's models); "
+                    "latency is the median wall time of one forward pass over the batch, with its 95% interval in "
+                    "brackets where it was measured in rounds; peak memory is the measuring process's peak RSS minus "
+                    "its baseline.</p>")
+        body.append(_table(display.comparison_table(rows)))
         body.append("<h2>Retention and distillation gain</h2><p class='meta'>Retention: a variant's quality as a "
                     "share of the teacher's. Agreement: share of predictions where its top answer equals the "
                     "teacher's. Distillation gain: how much better the student is than the control (same "
                     "architecture, data and budget, no teacher), in percentage points for a percentage, else in "
-                    "the metric's own unit.</p>")
-        body.append(_table(charts.retention_table(rows)))
+                    "the metric's own unit, with its 95% interval and verdict where the run has them.</p>")
+        body.append(_table(display.retention_table(rows)))
         body.append("<h2>Quality vs latency</h2>")
         body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
         body.append("<h2>Cost</h2>")
         body.append(_figure(charts.cost_bars(rows)))
+        body += _speed_section(rows)
     else:
         body.append(f"<p class='note'>{e(charts.EMPTY_MESSAGE)}.</p>")
 
+    body += _seeds_section(runs)
     body.append("<h2>Training curves</h2>")
     for record, results, _ in runs:
         body.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>")

@@ -1,13 +1,12 @@
 """Runs as text: the quality table of a finished run (driven by its task's QualitySpec), the run listing, and a run's
 full report (the quality table, then its task's measurement table). The CLI prints these; nothing here names a task.
 
-Also the lookups every view shares: which task wrote a saved file (`task_of`), and which metrics are fractions
-(shown in %, their gains in percentage points) — a table keyed by metric name, not by task.
+Also the lookups every view shares: which task wrote a saved file (`task_of`); the units of quality numbers
+(FRACTIONS, gain_text, gain_order) live in views/units.py and are named here too.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from distill_core.core.config import RunConfig
@@ -15,9 +14,8 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
 from distill_core.tasks import get_task
 from distill_core.tasks.base import QualitySpec, Task
-
-# Metrics stored as fractions of 1: shown in %, a gain in them is in percentage points.
-FRACTIONS = frozenset({"accuracy", "macro_f1", "ece", "agreement", "retention"})
+from distill_core.views import verdict
+from distill_core.views.units import FRACTIONS, gain_order, gain_text, is_number  # noqa: F401 (named here too)
 # column -> (header, width, number format) of the text quality table; other columns: their name, .4f
 _TEXT_COLUMNS = {"accuracy": ("accuracy", 9, ".4f"), "macro_f1": ("macro-F1", 9, ".4f"), "ece": ("ECE", 7, ".4f"),
                  "perplexity": ("perplexity", 10, ".2f"), "retention": ("retention", 10, ".3f"),
@@ -52,20 +50,6 @@ def quality_of(results: dict) -> tuple[Task, str, bool]:
                                                                     task.quality.higher_is_better))
 
 
-def gain_text(gain: float | None, metric: str, digits: int = 2) -> str:
-    """A distillation gain with its unit: percentage points for a fraction metric (stored 0..1), else the metric's
-    own unit, named ("+3.00 points", "+31.30 perplexity"); "–" when missing."""
-    if not isinstance(gain, (int, float)) or isinstance(gain, bool) or not math.isfinite(gain):
-        return "–"
-    return f"{gain * 100:+.{digits}f} points" if metric in FRACTIONS else f"{gain:+.{digits}f} {metric}"
-
-
-def gain_order(higher_is_better: bool) -> str:
-    """How the gain was computed (so that positive means the teacher helped), for labels: "student - control"
-    when higher is better, else "control - student"."""
-    return "student - control" if higher_is_better else "control - student"
-
-
 def _text_columns(spec: QualitySpec) -> list[str]:
     columns = [c for c in spec.columns if c != "distillation_gain"]
     return [c for c in columns if c not in _SHARED_COLUMNS] + [c for c in _SHARED_COLUMNS if c in columns]
@@ -73,14 +57,15 @@ def _text_columns(spec: QualitySpec) -> list[str]:
 
 def _cell(value, column: str) -> str:
     _, width, spec = _TEXT_COLUMNS.get(column, (column, max(9, len(column) + 1), ".4f"))
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+    if not is_number(value):
         return f"{'-':>{width}}"
     return f"{value:>{width}{spec}}"
 
 
 def quality_table(results: dict) -> str:
     """A finished run's results.json as text: its task's quality columns per variant (fractions as 0..1,
-    perplexity as is, KL in nats), the distillation gain, the task's own lines, the student's cost next to the
+    perplexity as is, KL in nats; the first training seed's models), the distillation gain, its verdict and
+    per-seed table when the run has one (views/verdict.py), the task's own lines, the student's cost next to the
     teacher's (parameters in millions, FLOPs per the task's unit) and the phase timings (s)."""
     task, metric, higher = quality_of(results)
     q = results["quality"]
@@ -90,10 +75,15 @@ def quality_table(results: dict) -> str:
     lines = [f"{'variant':<10} {header}"]
     for name, m in q["variants"].items():
         lines.append(f"{name:<10} " + " ".join(_cell(m.get(c), c) for c in columns))
+    seeds = (verdict.gain_of(results) or {}).get("per_seed") or []
+    if len(seeds) > 1:
+        lines.append(f"(student and control above: seed {seeds[0].get('seed')}, the saved models)")
     gain = q.get("distillation_gain")
     if gain is not None:
+        over = f", mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
         shown = f"{gain * 100:+.2f} points" if metric in FRACTIONS else f"{gain:+.2f}"
-        lines.append(f"distillation gain ({gain_order(higher)} {metric}): {shown}")
+        lines.append(f"distillation gain ({gain_order(higher)} {metric}{over}): {shown}")
+    lines += verdict.gain_lines(results)
     lines += task.results_lines(results)
     pf = results["preflight"]
     lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
@@ -137,19 +127,21 @@ def summary_metric(summary: dict | None) -> str | None:
 
 def summary_columns(runs) -> tuple[list[str], list[dict]]:
     """(columns, cells) of the run listing's results part, per run in order: the student's headline metric under
-    its own column (one per metric the runs' summaries hold: registered tasks' metrics in registry order first) and
-    the distillation gain (in the metric's stored unit: a fraction for accuracy, perplexity as is)."""
+    its own column (one per metric the runs' summaries hold: registered tasks' metrics in registry order first),
+    the distillation gain (in the metric's stored unit: a fraction for accuracy, perplexity as is) and its verdict
+    in words (None for runs from before seeds)."""
     from distill_core.tasks import all_tasks
 
     cells, used = [], []
     for r in runs:
         summary = r.summary or {}
         metric = summary_metric(summary)
-        row = {"gain": summary.get("distillation_gain")}
+        row = {"gain": summary.get("distillation_gain"),
+               "verdict": verdict.verdict_text(summary.get("verdict")) or None}
         if metric is not None:
             row[student_column(metric)] = (summary[metric] or {}).get("student")
             used.append(student_column(metric))
         cells.append(row)
     known = [student_column(t.quality.metric) for t in all_tasks()]
     columns = [c for c in dict.fromkeys(known) if c in used] + [c for c in dict.fromkeys(used) if c not in known]
-    return columns + ["gain"], cells
+    return columns + ["gain", "verdict"], cells

@@ -1,14 +1,15 @@
 """Measure every variant of a causal-LM run: prefill latency, decode speed, memory, size and held-out quality.
 
 The classification harness's contract (bench.py), for generation: each variant (teacher, teacher-int8, student,
-student-int8, control) is measured in a freshly spawned process with its threads set first; int8 variants are made
-there with quantize.quantize_int8. Memory is the peak RSS over loading, quantizing and one warm-up of each
-measurement, minus the baseline taken after the libraries are imported. Then, at batch 1:
+student-int8, control) is loaded in a freshly spawned process of its own with its threads set first (int8 variants
+are made there with quantize.quantize_int8); memory is the peak RSS over loading, quantizing and one warm-up, minus
+the baseline taken after the libraries are imported. Then all variants are timed in interleaved rounds
+(measure/rounds.py; bench_session.py is the process's side), at batch 1:
 
-- prefill: one forward pass over the prompt's tokens (KV cache on), timed until at least `prefill_iterations`
-  passes and `min_seconds` (or `max_seconds`); p50 / p90 / p99 ms.
-- decode: `decode_runs` greedy generations of exactly `max_new_tokens` tokens (lm_generate.continue_text); decode
-  speed is the median over runs of (tokens after the first) / (their seconds); per-token gaps give p50 / p90 ms.
+- prefill: a sample is the mean ms of forward passes over the prompt's tokens (KV cache on); p50 over rounds with
+  its 95% interval.
+- decode: a sample is one greedy generation of exactly `max_new_tokens` tokens; its ms per token after the first.
+  Decode speed = 1000 / the median ms per token, with the interval.
 - quality: perplexity, agreement and KL(teacher || variant) on the run's held-out blocks (heldout.safetensors,
   written by the runner with the teacher's top-k for them); retention against the teacher's measured perplexity.
 
@@ -24,20 +25,13 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from distill_core.core.device import resolve_device
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
-from distill_core.measure.flops import flops_at, flops_curve
-from distill_core.measure.isolation import run_in_fresh_process
-from distill_core.measure.memory import RssSampler, kernel_peak_rss
+from distill_core.measure import comparisons, rounds
 from distill_core.measure.records import (
     BenchConfig,
-    MemoryRecord,
-    SizeRecord,
     TimingStats,
     check_request,
     fmt_cell,
@@ -45,10 +39,12 @@ from distill_core.measure.records import (
     variant_rows,
     write_bench,
 )
-from distill_core.measure.timing import PassTimer, percentile, time_stats, timed_passes
+from distill_core.measure.stats import median_interval
+from distill_core.measure.timing import percentile, time_stats
 from distill_core.tasks.causal_lm import NAME as TASK
-from distill_core.tasks.causal_lm.generate import LM_VARIANTS, continue_text, encode_prompt
-from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE, load_heldout  # noqa: F401 (measure_lm_variant reads it)
+from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_session
+from distill_core.tasks.causal_lm.generate import LM_VARIANTS
+from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE
 
 INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
 INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
@@ -60,10 +56,10 @@ class LMBenchConfig:
 
     prompt: str | None = None  # None: the run's lm.prompt
     max_new_tokens: int | None = None  # None: the run's lm.max_new_tokens
-    decode_runs: int = 3  # timed greedy generations per variant (after one warm-up)
-    prefill_iterations: int = 10  # timed prompt passes, at least
-    min_seconds: float = 1.0  # timed prefill seconds, at least
-    max_seconds: float = 10.0  # stop timing prefill after this many seconds even short of the minimums
+    min_rounds: int = 9  # interleaved rounds (one prefill sample and one generation per variant each), at least
+    timing_seconds: float = 5.0  # seconds of rounds, at least
+    max_timing_seconds: float = 90.0  # stop the rounds here even short of min_rounds
+    sample_ms: float = 100.0  # a prefill sample lasts about this long
     threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
@@ -84,40 +80,48 @@ class LMBenchConfig:
 
 @dataclass
 class PrefillRecord(TimingStats):
-    """One forward pass over the prompt at batch 1 (ms per pass)."""
+    """Forward passes over the prompt at batch 1 (ms per pass): p50 over rounds with its 95% interval."""
 
     prompt_tokens: int
     tokens_per_s: float  # prompt tokens / p50
+    p50_low_ms: float | None = None
+    p50_high_ms: float | None = None
+    samples_ms: list[float] | None = None  # one per round (each the mean of `passes_per_sample` passes)
+    passes_per_sample: int | None = None
 
     @classmethod
-    def from_samples(cls, prompt_tokens: int, samples_ms: list[float]) -> "PrefillRecord":
-        stats = time_stats(samples_ms)
-        p50 = stats["p50_ms"]
-        return cls(prompt_tokens=prompt_tokens, **stats,
-                   tokens_per_s=prompt_tokens / p50 * 1e3 if p50 else 0.0)
+    def from_rounds(cls, prompt_tokens: int, samples_ms: list[float], passes: int = 1) -> "PrefillRecord":
+        samples_ms = [x for x in samples_ms if math.isfinite(x)]
+        p50, low, high = median_interval(samples_ms)
+        stats = time_stats(samples_ms) | {"p50_ms": p50, "iterations": passes * len(samples_ms)}
+        return cls(prompt_tokens=prompt_tokens, **stats, tokens_per_s=prompt_tokens / p50 * 1e3 if p50 else 0.0,
+                   p50_low_ms=low, p50_high_ms=high, samples_ms=list(samples_ms), passes_per_sample=passes)
 
 
 @dataclass
 class DecodeRecord:
-    """Greedy decoding at batch 1 with the KV cache: `runs` generations of `new_tokens` tokens each."""
+    """Greedy decoding at batch 1 with the KV cache: one generation of `new_tokens` tokens per round."""
 
     new_tokens: int
-    runs: int
-    tokens_per_s: float  # median over runs of (new_tokens - 1) / seconds after the first token
-    tokens_per_s_runs: list[float]
-    ms_per_token_p50: float  # over every gap between consecutive tokens of every run
+    runs: int  # generations timed (one per round)
+    tokens_per_s: float  # 1000 / median ms per token after the first
+    tokens_per_s_low: float  # its 95% interval (from the ms per token interval)
+    tokens_per_s_high: float
+    ms_per_token_p50: float  # median over runs of each run's ms per token after the first
+    ms_per_token_low: float
+    ms_per_token_high: float
     ms_per_token_p90: float
     ms_per_token_p99: float
-    prefill_ms_p50: float  # call to first token inside generate (prefill + generate's own set-up)
+    samples_ms: list[float] = field(default_factory=list)  # ms per token, one per round
 
     @classmethod
-    def from_runs(cls, runs: list) -> "DecodeRecord":
-        gaps = [g for r in runs for g in r.token_ms] or [math.nan]
-        speeds = [r.decode_tokens_per_s for r in runs]
-        return cls(new_tokens=runs[0].new_tokens, runs=len(runs), tokens_per_s=float(np.median(speeds)),
-                   tokens_per_s_runs=speeds, ms_per_token_p50=percentile(gaps, 50),
-                   ms_per_token_p90=percentile(gaps, 90), ms_per_token_p99=percentile(gaps, 99),
-                   prefill_ms_p50=float(np.median([r.prefill_ms for r in runs])))
+    def from_rounds(cls, new_tokens: int, ms_per_token: list[float]) -> "DecodeRecord":
+        samples = [x for x in ms_per_token if math.isfinite(x) and x > 0] or [math.nan]
+        p50, low, high = median_interval(samples)
+        return cls(new_tokens=new_tokens, runs=len(samples), tokens_per_s=1e3 / p50, tokens_per_s_low=1e3 / high,
+                   tokens_per_s_high=1e3 / low, ms_per_token_p50=p50, ms_per_token_low=low, ms_per_token_high=high,
+                   ms_per_token_p90=percentile(samples, 90), ms_per_token_p99=percentile(samples, 99),
+                   samples_ms=samples)
 
 
 @dataclass
@@ -147,102 +151,26 @@ class LMVariantResult:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Inside the measuring process
-
-
-def _import_model_code(ref: str, trust_remote_code: bool, quantize: bool) -> None:
-    """Import the libraries and model class first, so the baseline RSS already holds their code."""
-    from transformers import AutoModelForCausalLM
-
-    from distill_core.tasks.causal_lm import teacher as lm_teacher
-
-    config = lm_teacher.load_teacher_config(ref, trust_remote_code)
-    try:
-        AutoModelForCausalLM._model_mapping[type(config)]  # imports the modeling module
-    except Exception:
-        pass
-    if quantize:
-        from distill_core.models.quantize import import_torchao
-
-        try:
-            import_torchao()
-        except ImportError:
-            pass
-
-
-def measure_lm_variant(name: str, ref: str, quantize: bool, trust_remote_code: bool, cfg: dict, prompt: str,
-                       max_new_tokens: int, block_size: int, heldout: str | None) -> dict:
-    """Measure one variant in this (fresh) process; returns LMVariantResult as a dict."""
-    from distill_core.measure import machine
-    from distill_core.models import quantize as quantize_mod
-    from distill_core.models import students
-    from distill_core.tasks.causal_lm import evaluate as lm_evaluate
-    from distill_core.tasks.causal_lm import teacher as lm_teacher
-
-    c = LMBenchConfig.from_dict(cfg)
-    device = resolve_device(c.device, "bench.device")
-    threads = torch.get_num_threads()
-    _import_model_code(ref, trust_remote_code, quantize)
-    kernel_before = kernel_peak_rss()
-    sampler = RssSampler(c.memory_interval_ms).start()
-    started = time.perf_counter()
-    model = lm_teacher.load_causal_lm(ref, trust_remote_code)
-    tokenizer = lm_teacher.load_tokenizer(ref, trust_remote_code)
-    load_seconds = time.perf_counter() - started
-    length = min(block_size, getattr(model.config, "max_position_embeddings", None) or block_size)
-    curve = flops_curve(model, length)  # on the fp32 model: int8 does the same multiply-adds
-    parameters = sum(p.numel() for p in model.parameters())
-    started = time.perf_counter()
-    model.to(device)
-    qrecord = None
-    if quantize:
-        model, qrecord = quantize_mod.quantize_int8(model, c.quantization, device)
-    load_seconds += time.perf_counter() - started
-
-    ids = encode_prompt(tokenizer, prompt).to(device)
-    timer = PassTimer(device)
-    with torch.inference_mode():
-        prefill = lambda: model(input_ids=ids, use_cache=True)  # noqa: E731
-        prefill()  # warm-up, inside the memory window
-        first = continue_text(model, tokenizer, prompt, max_new_tokens, stop_at_eos=False)
-        sampler.stop()
-        timing = BenchConfig(min_iterations=c.prefill_iterations, min_seconds=c.min_seconds,
-                             max_seconds=c.max_seconds)
-        prefill_samples = timed_passes([prefill], timer, timing)
-    runs = [continue_text(model, tokenizer, prompt, max_new_tokens, stop_at_eos=False) for _ in range(c.decode_runs)]
-    kernel_peak = kernel_peak_rss()
-    peak = sampler.peak
-    if kernel_peak is not None and kernel_before is not None and kernel_peak > kernel_before:
-        peak = max(peak, kernel_peak)
-    memory = MemoryRecord(baseline_rss_bytes=sampler.baseline, peak_rss_bytes=peak,
-                          delta_rss_bytes=peak - sampler.baseline, samples=sampler.samples,
-                          cuda_peak_allocated_bytes=(torch.cuda.max_memory_allocated()
-                                                     if device.startswith("cuda") else None))
-    flops = flops_at(curve, length)
-    size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
-                      int8_elements=quantize_mod.int8_elements(model), flops_per_input_fixed=int(round(flops)),
-                      flops_per_input_real=flops, fixed_length=length, flops_curve=curve)
-    quality = None
-    if c.quality and heldout and (c.quality_variants is None or name in c.quality_variants):
-        blocks, topk = load_heldout(heldout)
-        quality = lm_evaluate.block_quality(model, blocks, topk, device=device)
-        quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
-    return LMVariantResult(
-        name=name, ref=ref, status="ok", device=device, threads=threads, load_seconds=load_seconds,
-        quantization=qrecord.to_dict() if qrecord else None, memory=memory.to_dict(), size=size.to_dict(),
-        quality=quality, machine=machine.machine_record(device).to_dict(),
-        prefill=asdict(PrefillRecord.from_samples(ids.shape[1], prefill_samples)),
-        decode=asdict(DecodeRecord.from_runs(runs)), sample_text=first.text).to_dict()
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # A whole run
+
+
+def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: float) -> dict:
+    """LMVariantResult (as a dict) of one variant from its process's report and its samples per key."""
+    if "error" in report or not samples:
+        return LMVariantResult(name=name, ref=ref, status="error", error=report.get("error", "not timed"),
+                               wall_seconds=wall).to_dict()
+    keep = {k: report[k] for k in ("device", "threads", "load_seconds", "quantization", "memory", "size", "quality",
+                                   "machine", "sample_text")}
+    return LMVariantResult(name=name, ref=ref, status="ok", wall_seconds=wall, **keep,
+                           prefill=asdict(PrefillRecord.from_rounds(report["prompt_tokens"], samples[PREFILL],
+                                                                    report["prefill_passes"])),
+                           decode=asdict(DecodeRecord.from_rounds(report["new_tokens"], samples[DECODE]))).to_dict()
 
 
 def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, variants: list[str] | None = None,
                    on_progress=None, should_stop=None, write: bool = True) -> dict:
     """Measure the variants of a finished causal-LM run, one spawned process each, and write bench.json (returns
-    its dict). Raises RunCancelled when `should_stop()` says so (checked between variants)."""
+    its dict). Raises RunCancelled when `should_stop()` says so (checked before and between rounds)."""
     from distill_core.core.variants import variant_refs
     from distill_core.measure import machine
     from distill_core.tasks.causal_lm import evaluate as lm_evaluate
@@ -265,20 +193,30 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     started = time.perf_counter()
     emit(ProgressEvent("bench", 0, len(refs), 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
-    measured: dict[str, dict] = {}
-    for i, (name, (ref, int8)) in enumerate(refs.items()):
+    if should_stop and should_stop():
+        raise RunCancelled(f"cancelled while measuring (before {next(iter(refs), 'any variant')}); bench.json was "
+                           "not written")
+    conditions = {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
+    emit(ProgressEvent("bench", 0, len(refs), 0.0, message=f"loading {len(refs)} variants, one process each"))
+
+    def stop_check():
         if should_stop and should_stop():
-            raise RunCancelled(f"cancelled while measuring (before {name}); bench.json was not written")
-        emit(ProgressEvent("bench", i, len(refs), i / len(refs), message=f"measuring {name}"))
-        args = (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt, max_new_tokens,
-                block_size, str(heldout) if heldout.exists() else None)
-        payload, wall = run_in_fresh_process(measure_lm_variant, args, cfg.threads, cfg.variant_timeout_s,
-                                             f"distill-lab-bench-{name}")
-        if payload.get("status") != "ok":
-            measured[name] = LMVariantResult(name=name, ref=ref, status="error", error=payload.get("error"),
-                                             wall_seconds=wall).to_dict()
-        else:
-            measured[name] = payload | {"wall_seconds": wall}
+            raise RunCancelled("cancelled while timing the variants; bench.json was not written")
+
+    def on_round(done: int, elapsed: float):
+        emit(ProgressEvent("bench", done, cfg.min_rounds, min(0.99, 0.3 + 0.7 * done / max(1, cfg.min_rounds)),
+                           message=f"timing round {done}"))
+
+    jobs = [(name, open_session, (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt,
+                                  max_new_tokens, block_size, str(heldout) if heldout.exists() else None))
+            for name, (ref, int8) in refs.items()]
+    plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
+    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round)
+    conditions.update(load_after=rounds.load_average(), probe_ms_after=rounds.speed_probe_ms(), rounds=timed.rounds,
+                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds)
+    wall = timed.setup_seconds + timed.timing_seconds
+    measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall)
+                for name, (ref, _) in refs.items()}
     emit(ProgressEvent("bench", len(refs), len(refs), 1.0, message="measured"))
     from_results = ((results.get("quality") or {}).get("variants") or {})
     for name, v in measured.items():
@@ -295,6 +233,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
             "prompt": prompt, "max_new_tokens": max_new_tokens,
             "machine": first_ok["machine"] if first_ok else machine.machine_record(device).to_dict(),
             "matmul_peak": peak, "run_config": run_config, "variants": measured,
+            "comparisons": comparisons.compare_pairs(timed.samples), "conditions": conditions,
             "quality": {"split": "held-out", "metric": "perplexity", "higher_is_better": False,
                         "distillation_gain": lm_evaluate.perplexity_gain(qualities)} if qualities else None}
     if write:
@@ -305,13 +244,14 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
 def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: list[str] | None = None,
                 on_progress=None, should_stop=None, write: bool = True, after_run: bool = False) -> dict:
     """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
-    made of the BenchConfig settings that apply here (threads, device, quantization, quality, min_seconds,
-    variant_timeout_s, matmul_size; prompt and token count: the run's). `after_run`: called at the end of a run,
+    made of the BenchConfig settings that apply here (threads, device, quantization, quality, variant_timeout_s,
+    matmul_size, rounds and timing seconds; prompt and token count: the run's). `after_run`: called at the end of a run,
     whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is measured."""
     cfg = cfg or BenchConfig()
     check_request(cfg, variants)
     lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
-                           min_seconds=cfg.min_seconds, variant_timeout_s=cfg.variant_timeout_s,
+                           variant_timeout_s=cfg.variant_timeout_s, min_rounds=cfg.min_rounds,
+                           timing_seconds=cfg.timing_seconds, max_timing_seconds=cfg.max_timing_seconds,
                            matmul_size=cfg.matmul_size,
                            quality_variants=list(INT8_VARIANTS) if after_run else None)
     return measure_lm_run(Path(run_dir), lm_cfg, variants, on_progress, should_stop, write)
@@ -337,7 +277,12 @@ def _generation_columns(v: dict) -> dict:
 
 
 def decode_speedup(data: dict, variant: str) -> float | None:
-    """Variant decode tokens/s over the teacher's, or None when either is missing."""
+    """Variant decode speed over the teacher's: the median of per-round ratios where the variants were timed in rounds,
+    else tokens/s over the teacher's; None when either is missing."""
+    record = comparisons.find(data, "teacher", variant, "decode", 1)
+    if record:
+        return record["ratio"]
+
     def speed(name):
         v = data["variants"].get(name) or {}
         return (v.get("decode") or {}).get("tokens_per_s") if v.get("status") == "ok" else None
@@ -350,16 +295,24 @@ def format_bench_table(data: dict) -> str:
     """bench.json of a causal-LM run as text: quality, size, memory, prefill and decode per variant."""
     def row(name: str, v: dict) -> str:
         q, s, m = v.get("quality") or {}, v["size"], v["memory"]
+        p, d = v["prefill"], v["decode"]
+        prefill = f"{p['p50_ms']:.1f}" + (f" ({p['p50_low_ms']:.1f}-{p['p50_high_ms']:.1f})"
+                                          if p.get("p50_low_ms") is not None else "")
+        decode = f"{d['tokens_per_s']:.1f}" + (f" ({d['tokens_per_s_low']:.1f}-{d['tokens_per_s_high']:.1f})"
+                                               if d.get("tokens_per_s_low") is not None else "")
+        record = comparisons.find(data, "teacher", name, "decode", 1)
         ratio = decode_speedup(data, name)
+        speed = "-" if name == "teacher" else comparisons.speed_text(record) if record else \
+            (f"{ratio:.2f}x" if ratio else "-")
         return (f"{name:<13} {fmt_cell(q.get('perplexity'), '.2f', 8)} {fmt_cell(q.get('retention'), '.3f', 9)} "
                 f"{fmt_cell(q.get('agreement'), '.3f', 6)} {fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} "
                 f"{s['weight_bytes'] / 1e6:>8.1f} {s['parameters'] / 1e6:>8.2f} "
-                f"{m['delta_rss_bytes'] / 1e6:>8.0f} {v['prefill']['p50_ms']:>10.1f} "
-                f"{v['decode']['tokens_per_s']:>12.1f} {(f'{ratio:.2f}x' if ratio else '-'):>7}")
+                f"{m['delta_rss_bytes'] / 1e6:>8.0f} {prefill:>20} {decode:>20}  {speed}")
 
     lines, errors = variant_rows(
         data["variants"], f"{'variant':<13} {'ppl':>8} {'retention':>9} {'agree':>6} {'KL(t||v)':>8} {'size MB':>8} "
-        f"{'params M':>8} {'peak MB':>8} {'prefill ms':>10} {'decode tok/s':>12} {'speedup':>7}", row)
+        f"{'params M':>8} {'peak MB':>8} {'prefill ms (95% CI)':>20} {'decode tok/s (CI)':>20}  decode speedup "
+        "(95% CI)", row)
     gain = (data.get("quality") or {}).get("distillation_gain")
     mach = data.get("machine") or {}
     lines.append("")
@@ -367,9 +320,10 @@ def format_bench_table(data: dict) -> str:
         lines.append(f"distillation gain (control - student perplexity): {gain:+.2f}")
     first = next((v for v in data["variants"].values() if v["status"] == "ok"), None)
     if first:
-        lines.append(f"prefill: one forward pass over the {first['prefill']['prompt_tokens']}-token prompt, batch 1, "
-                     f"p50; decode: {data['max_new_tokens']} greedy tokens, batch 1, median of "
-                     f"{first['decode']['runs']} runs; speedup = decode tok/s over the teacher's; peak MB = peak "
+        lines.append(f"prefill: forward passes over the {first['prefill']['prompt_tokens']}-token prompt, batch 1, "
+                     f"p50 over rounds; decode: {data['max_new_tokens']} greedy tokens, batch 1, one generation per "
+                     f"round, {first['decode']['runs']} rounds; speedup = the median of per-round decode ratios over "
+                     "the teacher (\"no measurable difference\" when its 95% interval holds 1.0); peak MB = peak "
                      "RSS - baseline")
     lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores; torch {mach.get('torch')}, transformers {mach.get('transformers')}; measured in "

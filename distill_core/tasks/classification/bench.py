@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from distill_core.core.device import resolve_device
-from distill_core.core.errors import RunCancelled
+from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.measure import comparisons, rounds
@@ -160,6 +160,9 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
     cfg = cfg or BenchConfig()
     check_request(cfg, variants)
+    unknown = [s for s in cfg.settings if s not in SETTINGS] or ([] if cfg.settings else ["(none)"])
+    if unknown:
+        raise DistillLabError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(SETTINGS)}", "settings")
     run_dir = Path(run_dir)
     results, run_config = read_run(run_dir)
     run_cfg = config_mod.from_dict(run_config)

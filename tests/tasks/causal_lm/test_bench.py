@@ -9,22 +9,20 @@ from distill_core.runs import store, worker
 from distill_core.runs.pipeline import run_experiment
 from distill_core.tasks import get_task
 from distill_core.tasks.causal_lm import bench as lm_bench
-from distill_core.tasks.causal_lm.generate import Continuation
 from distill_core.views import compare
 from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
-QUICK = dict(decode_runs=2, prefill_iterations=2, min_seconds=0.0, max_seconds=2.0, threads=1, device="cpu",
+QUICK = dict(min_rounds=3, timing_seconds=0.0, sample_ms=5.0, threads=1, device="cpu",
              variant_timeout_s=300, matmul_size=128)
 
 
 def test_prefill_and_decode_records_from_known_samples():
-    p = lm_bench.PrefillRecord.from_samples(8, [10.0, 20.0, 30.0])
-    assert (p.p50_ms, p.min_ms, p.iterations) == (20.0, 10.0, 3) and p.tokens_per_s == pytest.approx(400.0)
-    runs = [Continuation("a", 4, 50.0, 10.0, token_ms=[100.0] * 3), Continuation("a", 4, 70.0, 30.0,
-                                                                                  token_ms=[30.0] * 3)]
-    d = lm_bench.DecodeRecord.from_runs(runs)
-    assert d.tokens_per_s == 20.0 and d.runs == 2 and d.new_tokens == 4 and d.prefill_ms_p50 == 60.0
-    assert d.ms_per_token_p50 == pytest.approx(65.0)
+    p = lm_bench.PrefillRecord.from_rounds(8, [10.0, 20.0, 30.0], passes=4)
+    assert (p.p50_ms, p.min_ms, p.iterations) == (20.0, 10.0, 12) and p.tokens_per_s == pytest.approx(400.0)
+    assert (p.p50_low_ms, p.p50_high_ms) == (10.0, 30.0)  # 3 samples: their range
+    d = lm_bench.DecodeRecord.from_rounds(4, [50.0, 40.0, float("nan"), 100.0])  # ms per token; a NaN is dropped
+    assert d.ms_per_token_p50 == 50.0 and d.tokens_per_s == 20.0 and d.runs == 3 and d.new_tokens == 4
+    assert (d.tokens_per_s_low, d.tokens_per_s_high) == (10.0, 25.0)
 
 
 def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monkeypatch):
@@ -60,8 +58,8 @@ def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_facto
     run_experiment(tiny_lm_config(teacher, control=False), run)
     seen = {}
     monkeypatch.setattr(lm_bench, "measure_lm_run", lambda *args: seen.setdefault("args", args) and {"ok": 1})
-    get_task("causal-lm").measure(run, BenchConfig(threads=1, min_seconds=0.5, matmul_size=128, quality=False),
+    get_task("causal-lm").measure(run, BenchConfig(threads=1, min_rounds=4, matmul_size=128, quality=False),
                                   variants=["student"], write=False)
     run_dir, cfg, variants = seen["args"][:3]
     assert run_dir == run and variants == ["student"]
-    assert (cfg.threads, cfg.min_seconds, cfg.matmul_size, cfg.quality) == (1, 0.5, 128, False)
+    assert (cfg.threads, cfg.min_rounds, cfg.matmul_size, cfg.quality) == (1, 4, 128, False)

@@ -1,0 +1,128 @@
+"""Issue 13 targets: the same run measured twice, in two `distill-lab bench` invocations, repeats.
+
+Usage:  .venv/bin/python benchmarks/bench_repeat.py RUN [--home DIR] [--times 2] [--bench-arg=--threads=2 ...]
+RUN is a finished run (folder or id), e.g. of `distill-lab run --preset reviews-sentiment`. Each measurement is a
+fresh `distill-lab bench RUN` process, one after the other; each one's bench.json is kept. Prints a table and
+PASS/FAIL per target, writes benchmarks/results/bench_repeat.json.
+
+Targets (2-core machine): every variant's speedup over the teacher, and int8 over fp32, at batch 1 and 32 within 5%
+of the first measurement's; each p50 of a later measurement inside the first's 95% interval, or the record shows
+the machine changed between them (load average or speed probe moved by more than 10%); student vs control (same
+architecture) within 3% of each other in every measurement; five variants measured in <= 60 s each time.
+Run it alone on a quiet machine: no tests, no helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from distill_core.measure import comparisons  # noqa: E402
+from distill_core.measure.records import latency_of  # noqa: E402
+from distill_core.runs.folders import resolve_run_dir  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PAIRS = [("teacher", v) for v in ("teacher-int8", "student", "student-int8", "control")] + \
+        [("student", "student-int8")]
+
+
+def measure_once(run: str, extra: list[str]) -> tuple[dict, float]:
+    """One `distill-lab bench RUN` in a fresh process: (its bench.json, wall seconds of the whole command)."""
+    exe = Path(sys.executable).with_name("distill-lab")
+    started = time.perf_counter()
+    subprocess.run([str(exe), "bench", run, *extra], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    return json.loads((resolve_run_dir(run) / "bench.json").read_text()), wall
+
+
+def machine_changed(a: dict, b: dict) -> str | None:
+    """Why two measurements ran on a machine in another state (load or speed probe moved > 10%), or None."""
+    ca, cb = a.get("conditions") or {}, b.get("conditions") or {}
+    probes_a = [ca.get("probe_ms_before"), ca.get("probe_ms_after")]
+    probes_b = [cb.get("probe_ms_before"), cb.get("probe_ms_after")]
+    if None not in probes_a + probes_b:
+        pa, pb = sum(probes_a) / 2, sum(probes_b) / 2
+        if abs(pb / pa - 1) > 0.10:
+            return f"speed probe {pa:.2f} -> {pb:.2f} ms"
+    la, lb = (ca.get("load_before") or [0])[0], (cb.get("load_before") or [0])[0]
+    if abs(lb - la) > 0.5:
+        return f"load average {la:.2f} -> {lb:.2f}"
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("--home", help="DISTILL_LAB_HOME for the run id")
+    parser.add_argument("--times", type=int, default=2)
+    parser.add_argument("--bench-arg", action="append", default=[], help="passed to distill-lab bench")
+    args = parser.parse_args()
+    if args.home:
+        os.environ["DISTILL_LAB_HOME"] = args.home
+    load_before = os.getloadavg()
+    runs = []
+    for i in range(args.times):
+        data, wall = measure_once(args.run, args.bench_arg)
+        (RESULTS / f"bench_repeat_{i + 1}.bench.json").write_text(json.dumps(data, indent=1))
+        runs.append((data, wall))
+    load_after = os.getloadavg()
+    first = runs[0][0]
+    batches = sorted(first["config"]["batch_sizes"])
+    rows, checks = [], []
+    print(f"{'measurement':<12} {'pair':<28} {'batch':>5} {'ratio (95% CI)':>22} {'vs first':>9}")
+    for i, (data, wall) in enumerate(runs):
+        for ref, var in PAIRS:
+            for batch in batches:
+                rec, base = comparisons.find(data, ref, var, "real", batch), comparisons.find(first, ref, var,
+                                                                                              "real", batch)
+                if not rec or not base:
+                    continue
+                moved = rec["ratio"] / base["ratio"] - 1
+                rows.append({"measurement": i + 1, "reference": ref, "variant": var, "batch_size": batch,
+                             "ratio": rec["ratio"], "low": rec["low"], "high": rec["high"], "vs_first": moved})
+                print(f"{i + 1:<12} {ref + ' / ' + var:<28} {batch:>5} "
+                      f"{rec['ratio']:>8.3f} ({rec['low']:.3f}-{rec['high']:.3f}) {moved * 100:>+8.1f}%")
+                if i:
+                    checks.append((f"#{i + 1} {var} over {ref} at b{batch} within 5% of #1", abs(moved) <= 0.05,
+                                   f"{moved * 100:+.1f}%"))
+        for batch in batches:
+            rec = comparisons.find(data, "control", "student", "real", batch)
+            if rec:
+                checks.append((f"#{i + 1} student vs control at b{batch} within 3%", abs(rec["ratio"] - 1) <= 0.03,
+                               f"{(rec['ratio'] - 1) * 100:+.1f}% ({rec['verdict']})"))
+        checks.append((f"#{i + 1} five variants measured in <= 60 s", wall <= 60, f"{wall:.1f} s (command), "
+                       f"{data['wall_seconds']:.1f} s (harness)"))
+        if i:
+            changed = machine_changed(first, data)
+            outside = []
+            for name in data["variants"]:
+                for batch in batches:
+                    a, b = latency_of(first, name, "real", batch), latency_of(data, name, "real", batch)
+                    if a and b and not a["p50_low_ms"] <= b["p50_ms"] <= a["p50_high_ms"]:
+                        outside.append(f"{name} b{batch} {b['p50_ms']:.1f} vs [{a['p50_low_ms']:.1f}, "
+                                       f"{a['p50_high_ms']:.1f}]")
+            checks.append((f"#{i + 1} every p50 inside #1's 95% interval, or the machine changed",
+                           not outside or changed is not None,
+                           f"{len(outside)} outside" + (f" ({'; '.join(outside)})" if outside else "")
+                           + (f"; machine changed: {changed}" if changed else "")))
+    print()
+    for name, ok, detail in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; machine "
+          f"{first['machine'].get('cpu_model')}, {first['machine'].get('threads')} threads")
+    RESULTS.mkdir(exist_ok=True)
+    out = {"run": args.run, "rows": rows, "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],
+           "walls": [w for _, w in runs], "conditions": [d.get("conditions") for d, _ in runs],
+           "load_before": load_before, "load_after": load_after, "machine": first["machine"]}
+    (RESULTS / "bench_repeat.json").write_text(json.dumps(out, indent=1))
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
