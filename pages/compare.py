@@ -1,5 +1,6 @@
-"""Compare: runs side by side — quality vs latency with the Pareto front, costs, retention and gain, config diff,
-and the exports (HTML report, CSV, JSON, the student folder)."""
+"""Compare: runs side by side — quality vs latency with the Pareto front, costs and speedups with their intervals,
+retention and gain with its verdict, a run's gain per training seed, config diff, and the exports (HTML report,
+CSV, JSON, the student folder)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 
 import streamlit as st
 
+from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import export, store
-from distill_core.views import charts, compare, report
+from distill_core.views import charts, compare, display, report, verdict
 from distill_core.views.configs import config_diff
 from pages.shared import run_label
 
@@ -38,14 +40,13 @@ if len(threads) > 1:  # latencies at different thread counts do not belong on on
 elif threads:
     st.caption(f"Measured with {threads[0]} threads.")
 
-headline = list(dict.fromkeys(charts.row_metric(r) for r in rows))  # the runs' tasks' headline metrics
+headline = list(dict.fromkeys(display.row_metric(r) for r in rows))  # the runs' tasks' headline metrics
 quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
                          key=lambda c: c not in headline)  # headline metrics first
-cost_options = sorted((c for c in table.columns if (c in charts.LATENCY_METRICS or c.startswith("p50_ms_batch"))
-                       and any(r.get(c) is not None for r in rows)),
+cost_options = sorted(charts.available_metrics(rows, "cost"),
                       key=lambda c: (not c.startswith(("p50_ms", "prefill_ms", "decode")), c))  # latencies first
 a, b = st.columns(2)
-quality = a.selectbox("Quality", quality_options or headline[:1] or [charts.row_metric({})],
+quality = a.selectbox("Quality", quality_options or headline[:1] or [display.row_metric({})],
                       format_func=charts.metric_label, key="quality_metric")
 cost = b.selectbox("Cost (batch size)", cost_options or ["p50_ms_batch1"], format_func=charts.metric_label,
                    key="cost_metric")
@@ -53,18 +54,37 @@ if not cost_options:
     st.info("These runs have no measurements yet: run them with *Measure all variants* on, or "
             "`distill-lab bench RUN_ID`. Quality is below.")
 st.plotly_chart(charts.quality_latency_scatter(rows, quality=quality, cost=cost), width="stretch", key="scatter")
-st.caption("Each point is a variant of a run; bubble area is the size of its weights. The line joins the Pareto "
-           "front: nothing else is both faster and better.")
+st.caption("Each point is a variant of a run; bubble area is the size of its weights; whiskers, where measured, "
+           "are the latency's 95% interval. The line joins the Pareto front: nothing else is both faster and better.")
 
 st.subheader("Latency, memory and size")
 bar_metrics = [m for m in (cost, "peak_memory_mib", "weight_bytes") if any(r.get(m) is not None for r in rows)]
 if bar_metrics:
     st.plotly_chart(charts.cost_bars(rows, metrics=tuple(bar_metrics)), width="stretch", key="bars")
+speed = display.speed_table(rows)
+if len(speed):
+    st.dataframe(speed, hide_index=True, width="stretch")
+    st.caption("Speedup: the median of per-round ratios (teacher ms / variant ms, timed in interleaved rounds) with "
+               "its 95% interval; where the interval holds 1.0 there is no measurable difference.")
 
 st.subheader("Retention and distillation gain")
-st.dataframe(charts.retention_table(rows), hide_index=True, width="stretch")
+st.dataframe(display.retention_table(rows), hide_index=True, width="stretch")
 st.caption("Retention: a variant's quality as a share of its teacher's. Distillation gain: the student's quality "
-           "minus the control's (same architecture, data and steps, no teacher).")
+           "minus the control's (same architecture, data and steps, no teacher), with its 95% interval and verdict.")
+
+results = {i: run_files.read_json_or_none(by_id[i].folder, "results.json") for i in picked}
+with_gain = [i for i in picked if verdict.gain_of(results[i])]
+if with_gain:
+    st.subheader("Did the teacher help? The gain per training seed")
+    seed_run = st.selectbox("Run", with_gain, format_func=lambda i: run_label(by_id[i]), key="seed_run") \
+        if len(with_gain) > 1 else with_gain[0]
+    gain = verdict.gain_of(results[seed_run])
+    st.markdown(f"**{verdict.headline(results[seed_run])}**")
+    st.dataframe(display.seed_table(results[seed_run]), hide_index=True, width="stretch")
+    st.caption(f"{verdict.unit_note(gain)}. Every seed trains the student and the control again on the same split "
+               "and teacher; the Compare rows above are the first seed's models.")
+    for note in verdict.notes(gain):
+        st.info(note)
 
 st.subheader("Configs")
 configs = {by_id[i].name + f" ({i[:8]})": store.get_run(i).config for i in picked}

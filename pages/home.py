@@ -4,7 +4,7 @@ import streamlit as st
 
 from distill_core.runs import store
 from distill_core.tasks import presets
-from distill_core.views import compare, tables
+from distill_core.views import compare, tables, verdict
 from pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"
@@ -74,11 +74,12 @@ with right:
                 shown = (f"{v} {x:.1%}" if percent else f"{v} {x:.1f}" for v, x in headline.items())
                 bottom.markdown(" · ".join(shown) + ("" if percent else f"  \n({metric})"))
                 gain = summary.get("distillation_gain")
-                if gain is not None:
+                if gain is not None:  # with its 95% interval and the verdict when the run has them
                     task = compare.record_task(record)
                     order = tables.gain_order(task.quality.higher_is_better if task else True).replace("-", "−")
-                    bottom.caption(f"distillation gain {tables.gain_text(gain, metric, 1)}" if percent else
-                                   f"distillation gain {tables.gain_text(gain, metric)} ({order})")
+                    cell = verdict.gain_cell(gain, metric, summary.get("gain_interval"), summary.get("verdict"),
+                                             1 if percent else 2)
+                    bottom.caption(f"distillation gain {cell}" if percent else f"distillation gain ({order}) {cell}")
             elif record.error:
                 bottom.caption(record.error.splitlines()[0][:120])
     if runs:

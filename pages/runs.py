@@ -10,7 +10,7 @@ import streamlit as st
 from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import curves, jobs, store
-from distill_core.views import charts, compare
+from distill_core.views import charts, compare, display, tables, units, verdict
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
@@ -22,10 +22,17 @@ if not runs:
 
 
 def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "name": r.name, "status": r.status, "progress": r.progress, "phase": r.phase or "",
-        "id": r.id[:8], "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
-    } for r in records])
+    columns, cells = tables.summary_columns(records)  # the student's metric, the gain and its verdict
+    rows = []
+    for r, c in zip(records, cells):
+        summary = r.summary or {}
+        metric = tables.summary_metric(summary) or ""
+        rows.append({"name": r.name, "status": r.status, "progress": r.progress, "phase": r.phase or "",
+                     **{k: units.metric_text(c.get(k), metric) for k in columns if k not in ("gain", "verdict")},
+                     "gain": verdict.gain_cell(c.get("gain"), metric, summary.get("gain_interval")),
+                     "verdict": c.get("verdict") or "", "id": r.id[:8],
+                     "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M")})
+    return pd.DataFrame(rows)
 
 
 @st.fragment(run_every=POLL_SECONDS if any(r.status in ACTIVE for r in runs) else None)
@@ -66,7 +73,10 @@ def run_detail(run_id: str, polled_status: str) -> None:
     table = compare.results_table([run_id])
     if table.rows:
         st.subheader("Results on the held-out split")
-        st.dataframe(charts.retention_table(table.rows), hide_index=True, width="stretch")
+        st.dataframe(display.retention_table(table.rows), hide_index=True, width="stretch")
+        line = verdict.headline(run_files.read_json_or_none(record.folder, "results.json"))
+        if line:
+            st.markdown(f"**Verdict:** {line}")
         st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
     pre = run_files.read_json_or_none(record.folder, "preflight.json")
     if pre:

@@ -70,9 +70,11 @@ def bench_columns(folder: Path) -> dict[str, dict]:
 
 def interval_columns(folder: Path) -> dict[str, dict]:
     """The uncertainty of bench.json's latencies, in any task's latency records (measure/records.LatencyRecord) of
-    the "real" setting: `p50_ms_batch{B}_low`/`_high` (ms, the p50's 95% interval), and from its paired comparisons
-    `speedup_batch{B}` (teacher ms / variant ms) with `_low`, `_high` and `_verdict` ("faster" | "slower" |
-    comparisons.SAME), and the student's `vs_control_batch{B}` likewise. Older files without them give {}."""
+    the "real" setting: `p50_ms_batch{B}_low`/`_high` (ms, the p50's 95% interval); and its paired comparisons
+    against the teacher, `speedup_batch{B}` (teacher ms / variant ms; another setting than "real" is named:
+    `speedup_decode_batch1`) with `_low`, `_high` and `_verdict` ("faster" | "slower" | comparisons.SAME), and the
+    student's against the control, `vs_control_...` likewise. The synthetic "fixed"-length setting is left to the
+    text table. Older files without them give {}."""
     bench = read_json_or_none(folder, "bench.json")
     if not bench or not isinstance(bench.get("variants"), dict) or task_or_none(bench) is None:
         return {}
@@ -86,10 +88,10 @@ def interval_columns(folder: Path) -> dict[str, dict]:
                 out.setdefault(variant, {}).update({f"{key}_low": r["p50_low_ms"], f"{key}_high": r["p50_high_ms"]})
     prefixes = {"teacher": "speedup", "control": "vs_control"}
     for c in bench.get("comparisons") or []:
-        prefix = prefixes.get(c.get("reference"))
-        if prefix is None or c.get("setting") != "real" or (prefix == "vs_control" and c["variant"] != "student"):
+        prefix, setting = prefixes.get(c.get("reference")), c.get("setting")
+        if prefix is None or setting == "fixed" or (prefix == "vs_control" and c["variant"] != "student"):
             continue
-        key = f"{prefix}_batch{c['batch_size']}"
+        key = f"{prefix}_batch{c['batch_size']}" if setting == "real" else f"{prefix}_{setting}_batch{c['batch_size']}"
         out.setdefault(c["variant"], {}).update({key: c["ratio"], f"{key}_low": c["low"], f"{key}_high": c["high"],
                                                  f"{key}_verdict": c["verdict"]})
     return out

@@ -20,7 +20,7 @@ from distill_core.views.charts import display_value, fmt_number, interval_of, me
 RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%)", "distillation gain"]
 # A row's speed comparisons (compare.interval_columns): reference -> the column prefix, in display order.
 SPEED_PREFIXES = {"speedup": "speedup over teacher", "vs_control": "student vs control"}
-_SPEED = re.compile(r"^(speedup|vs_control)_batch(\d+)$")
+_SPEED = re.compile(r"^(speedup|vs_control)(?:_([a-z][a-z0-9-]*))?_batch(\d+)$")  # prefix, setting (not "real"), batch
 _PARTS = ("_low", "_high", "_verdict")  # a column's interval and verdict: shown inside that column's cell
 _NOT_SHOWN = {"run_id", "name", "status", "variant", "bench_error", "verdict"}
 _TABLE_DIGITS = {"threads": 0, "seeds": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1,
@@ -94,17 +94,23 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def speed_columns(rows: list[dict]) -> list[str]:
-    """The speed comparisons the rows hold (`speedup_batch{B}`, `vs_control_batch{B}`), over the teacher first,
-    each by batch size."""
+    """The speed comparisons the rows hold (`speedup_batch{B}`, `speedup_decode_batch{B}`, `vs_control_batch{B}`):
+    over the teacher first, then by setting (real inputs first) and batch size."""
     found = {c for r in rows for c in r if _SPEED.match(c) and r.get(c) is not None}
     order = list(SPEED_PREFIXES)
-    return sorted(found, key=lambda c: (order.index(_SPEED.match(c).group(1)), int(_SPEED.match(c).group(2))))
+
+    def key(column: str):
+        prefix, setting, batch = _SPEED.match(column).groups()
+        return order.index(prefix), setting or "", int(batch)
+
+    return sorted(found, key=key)
 
 
 def speed_label(column: str) -> str:
-    """"speedup over teacher, batch 32 (x)" for speedup_batch32."""
-    prefix, batch = _SPEED.match(column).groups()
-    return f"{SPEED_PREFIXES[prefix]}, batch {batch} (x)"
+    """"speedup over teacher, batch 32 (x)" for speedup_batch32; "speedup over teacher, decode, batch 1 (x)" for
+    speedup_decode_batch1."""
+    prefix, setting, batch = _SPEED.match(column).groups()
+    return f"{SPEED_PREFIXES[prefix]}{f', {setting}' if setting else ''}, batch {batch} (x)"
 
 
 def speed_text(row: dict, column: str) -> str:

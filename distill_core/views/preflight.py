@@ -55,6 +55,21 @@ def _student_config(run: RunConfig, teacher_config, n_teacher: int) -> tuple[obj
     return models.load_config(s.model, run.teacher.trust_remote_code), f"model {s.model}"
 
 
+def training_notes(run: RunConfig) -> list[str]:
+    """What the seeds and the control's budget cost: there is no time estimate to multiply, so the training part's
+    growth with the seeds is said in words (the teacher and its outputs are computed once for every seed)."""
+    notes = []
+    if run.seeds > 1:
+        trained = "the student and the control are" if run.control else "the student is"
+        per_budget = f" ({run.budget.value:g} {run.budget.unit} each)" if run.budget.unit == "minutes" else ""
+        notes.append(f"{run.seeds} training seeds: {trained} trained {run.seeds} times{per_budget}, so training "
+                     f"takes about {run.seeds}x as long; the teacher and its outputs are computed once")
+    if run.control and run.control_budget == "teacher-compute":
+        notes.append("teacher-compute control: the control trains extra steps whose FLOPs equal the teacher's "
+                     "labeling passes, so it takes longer than the student")
+    return notes
+
+
 def teacher_config_for(run: RunConfig):
     """The teacher's transformers config, as the run's task loads it (a preset may map to a converted folder)."""
     return get_task(run.task).teacher_config(run)
@@ -77,6 +92,7 @@ def estimate(run: RunConfig, seq_len: int | None = None) -> Preflight:
     notes = list(task.preflight_notes(run, teacher_config, student_config))
     if run.student.kind == "shrink":
         notes.append("a shrunk student starts from random weights: it needs a longer budget than a kept-layers one")
+    notes += training_notes(run)
     return Preflight(
         teacher=teacher, student=student, student_description=description,
         flops_ratio=teacher["flops_per_input"] / max(1, student["flops_per_input"]),

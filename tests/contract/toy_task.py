@@ -149,8 +149,8 @@ class ToyTask(Task):
 
     def prepare(self, ctx: RunContext) -> Prepared:
         ctx.progress("data", "making digit sequences")
-        train_ids, train_labels = make_data(512, ctx.config.seed)
-        test_ids, test_labels = make_data(256, ctx.config.seed + 1)
+        train_ids, train_labels = make_data(512, ctx.config.data.seed)
+        test_ids, test_labels = make_data(256, ctx.config.data.seed + 1)
         teacher = TinyModel(depth=3)
         spec = BudgetSpec(steps=100, minutes=None, batch_size=64, learning_rate=1e-2, seed=ctx.config.seed)
         with ctx.timed("teacher_prepare_s"):

@@ -62,6 +62,6 @@ def tiny_lm_config(teacher_dir, **changes) -> RunConfig:
         budget=BudgetConfig(unit="steps", value=6, eval_every=3),
         sections={"lm": LMConfig(top_k=8, train_blocks=48, validation_blocks=4, eval_blocks=6, prompt="this blender is",
                                          max_new_tokens=6)},
-        batch_size=8, learning_rate=3e-3, max_length=32, threads=1, measure=False,
+        batch_size=8, learning_rate=3e-3, max_length=32, threads=1, seeds=1, measure=False,
     )
     return cfg.replace(**changes) if changes else cfg

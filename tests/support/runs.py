@@ -36,7 +36,7 @@ def tiny_run_config(teacher_dir, **changes) -> RunConfig:
         data=DataConfig(source="reviews", max_train_examples=64, transfer="augment", transfer_limit=32),
         loss=LossConfig(temperature=2.0, alpha=0.5),
         budget=BudgetConfig(unit="steps", value=4, eval_every=2),
-        batch_size=16, learning_rate=1e-3, max_length=32, threads=1,
+        batch_size=16, learning_rate=1e-3, max_length=32, threads=1, seeds=1,
         measure=False,  # tests/measure/test_bench.py measures runs itself, with short settings
     )
     return cfg.replace(**changes) if changes else cfg

@@ -57,6 +57,31 @@ def test_home_lists_the_last_runs_with_their_accuracy(home_with_run):
     assert "tiny-ui" in body and "student" in body and "%" in body
 
 
+VERDICT_WORDS = ("the teacher helped", "no measurable effect", "the teacher hurt")
+
+
+def _gain(run_id: str) -> dict:
+    import json
+
+    return json.loads((store.get_run(run_id).folder / "results.json").read_text())["quality"]["gain"]
+
+
+def test_home_shows_the_verdict_next_to_the_gain(home_with_run):
+    at = open_page("pages/home.py")
+    gain = _gain(home_with_run)
+    caption = next(c.value for c in at.caption if c.value.startswith("distillation gain"))
+    assert caption.endswith(gain["verdict_text"]) and "points (" in caption
+
+
+def test_runs_table_has_the_verdict_column(home_with_run):
+    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    table = at.dataframe[0].value
+    assert {"gain", "verdict"} <= set(table.columns)
+    assert table["verdict"].iloc[0] == _gain(home_with_run)["verdict_text"]
+    assert table["gain"].iloc[0].endswith(")") and "points" in table["gain"].iloc[0]  # with its interval
+    assert any(m.value.startswith("**Verdict:**") for m in at.markdown)
+
+
 def test_home_workshop_button_queues_one_run_and_opens_runs(no_workers):
     at = open_page("pages/home.py")
     at.button[0].click().run()
@@ -94,6 +119,24 @@ def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, ti
     assert runs[0].status == "queued"
     assert store.get_run(runs[0].id).config["teacher"]["model"] == str(tiny_teacher_dir)
     assert "queued" in texts(at)
+
+
+def test_new_run_sets_seeds_data_seed_and_control_budget(no_workers, tiny_teacher_dir):
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
+    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    seeds = at.number_input(key="w:seeds")
+    assert seeds.min == 1 and seeds.max == 20 and "verdict you can trust" in seeds.help
+    seeds.set_value(3).run()
+    at.number_input(key="w:data_seed").set_value(7).run()
+    at.selectbox(key="w:control_budget").set_value("teacher-compute").run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("3 training seeds" in i.value for i in at.info)  # the pre-flight says what they cost
+    assert any("teacher's labeling passes" in c.value for c in at.caption)
+    start_button(at).click().run()
+    config = store.get_run(store.list_runs()[0].id).config
+    assert (config["seeds"], config["data"]["seed"], config["control_budget"]) == (3, 7, "teacher-compute")
 
 
 def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teacher_dir, tmp_path):
@@ -180,6 +223,28 @@ def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
     labels = [d.proto.label for d in at.get("download_button")]
     assert any("HTML" in label for label in labels) and "CSV" in labels and "JSON" in labels
     assert any(".zip" in label for label in labels)
+
+
+def test_compare_draws_latency_error_bars_and_the_gain_per_seed(home_with_run):
+    import json
+
+    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
+    teacher = next(t for t in scatter["data"] if t.get("name") == "teacher")
+    bench = json.loads((store.get_run(home_with_run).folder / "bench.json").read_text())
+    b1 = next(r for r in bench["variants"]["teacher"]["latency"] if r["setting"] == "real" and r["batch_size"] == 1)
+    assert teacher["x"] == [pytest.approx(b1["p50_ms"])]
+    assert teacher["error_x"]["array"] == [pytest.approx(b1["p50_high_ms"] - b1["p50_ms"])]
+    assert teacher["error_x"]["arrayminus"] == [pytest.approx(b1["p50_ms"] - b1["p50_low_ms"])]
+    gain = _gain(home_with_run)
+    assert any(m.value.startswith(f"**{gain['verdict_text']}: ") for m in at.markdown)
+    seed_table = next(d.value for d in at.dataframe if "seed" in d.value.columns)
+    assert list(seed_table["seed"]) == [str(s) for s in gain["seeds"]]
+    retention = next(d.value for d in at.dataframe if "distillation gain" in d.value.columns)
+    student = retention[retention["variant"] == "student"].iloc[0]
+    assert student["distillation gain"].endswith(gain["verdict_text"])
+    speed = next((d.value for d in at.dataframe if "speedup over teacher, batch 1 (x)" in d.value.columns), None)
+    assert speed is not None and all(c.endswith(")") for c in speed["speedup over teacher, batch 1 (x)"])
 
 
 def test_playground_answers_with_every_variant(home_with_run):

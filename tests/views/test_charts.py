@@ -141,29 +141,6 @@ def test_class_probabilities_are_horizontal_bars_per_variant():
     assert list(next(t for t in fig.data if t.name == "teacher").x) == pytest.approx([70.0, 30.0])
 
 
-def test_retention_table_formats_percent_and_points():
-    table = charts.retention_table(ROWS)
-    assert list(table.columns) == ["run", "variant", "quality", "retention (%)", "agreement (%)",
-                                   "distillation gain"]
-    student = table[table.variant == "student"].iloc[0]
-    assert student["retention (%)"] == "95.5" and student["agreement (%)"] == "93.0"
-    assert student["distillation gain"] == "+3.00 points" and "86.00%" in student["quality"]
-    assert table[table.variant == "teacher"].iloc[0]["distillation gain"] == "–"
-
-
-def test_causal_lm_gain_is_in_perplexity_not_points():
-    row = {"run_id": "r", "name": "lm", "variant": "student", "perplexity": 171.8, "distillation_gain": 31.3,
-           "metric": "perplexity", "higher_is_better": False}  # compare.results_table rows carry their metric
-    assert charts.retention_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
-    assert charts.comparison_table([row]).iloc[0]["distillation gain"] == "+31.30 perplexity"
-
-
-def test_comparison_table_headers_carry_units():
-    table = charts.comparison_table(ROWS)
-    assert {"accuracy (%)", "latency p50, batch 1 (ms)", "weights (MiB)"} <= set(table.columns)
-    assert table.iloc[0]["weights (MiB)"] == "90.0"
-
-
 def test_metric_labels_cover_any_batch_size():
     assert charts.metric_label("p50_ms_batch64") == "latency p50, batch 64 (ms)"
     assert charts.QUALITY_METRICS["perplexity"][1] is False
@@ -197,3 +174,41 @@ def test_front_treats_a_rate_as_higher_is_better():
     fig = charts.quality_latency_scatter(rows, quality="perplexity", cost="decode_tokens_per_s")
     front = next(t for t in fig.data if t.name == "Pareto front")
     assert list(front.x) == [5.0, 40.0] and list(front.y) == [10.0, 20.0]  # control (worse, same speed) is off it
+
+
+# Latency intervals (compare.interval_columns puts `<column>_low`/`_high` on the rows) become error bars.
+TIMED = [row("a", "teacher", 0.90, 20.0, 90, p50_ms_batch1_low=19.0, p50_ms_batch1_high=22.5),
+         row("a", "student", 0.86, 6.0, 30, p50_ms_batch1_low=5.5, p50_ms_batch1_high=6.25),
+         row("b", "student", 0.80, 7.0, 30)]  # measured before intervals: no bar
+
+
+def test_cost_bars_draw_the_p50_interval_as_asymmetric_error_bars_in_ms():
+    fig = charts.cost_bars(TIMED, metrics=("p50_ms_batch1", "weight_bytes"))
+    latency = {t.name: t for t in fig.data if t.yaxis == "y"}
+    teacher, student = latency["teacher"], latency["student"]
+    assert list(teacher.y) == [20.0] and teacher.error_y.symmetric is False
+    assert list(teacher.error_y.array) == [2.5] and list(teacher.error_y.arrayminus) == [1.0]
+    assert list(student.y) == [6.0, 7.0]
+    assert list(student.error_y.array) == [0.25, None] and list(student.error_y.arrayminus) == [0.5, None]
+    weights = [t for t in fig.data if t.yaxis == "y2"]
+    assert weights and all(t.error_y.array is None for t in weights)  # weights carry no interval
+
+
+def test_scatter_draws_the_latency_interval_on_the_cost_axis():
+    fig = charts.quality_latency_scatter(TIMED)
+    teacher = next(t for t in fig.data if t.name == "teacher")
+    assert list(teacher.x) == [20.0]
+    assert list(teacher.error_x.array) == [2.5] and list(teacher.error_x.arrayminus) == [1.0]
+    assert teacher.error_y.array is None
+    assert teacher.customdata[0][3] == " (95% CI 19.00–22.50)"
+    older = charts.quality_latency_scatter(ROWS)  # no intervals anywhere: no error bars at all
+    assert all(t.error_x.array is None for t in older.data)
+
+
+def test_error_bars_are_in_the_drawn_unit_and_absent_without_intervals():
+    rows = [{"weight_bytes": 10 * MiB, "weight_bytes_low": 9 * MiB, "weight_bytes_high": 12 * MiB}]
+    bars = charts.error_bars("weight_bytes", rows)
+    assert bars["array"] == [pytest.approx(2.0)] and bars["arrayminus"] == [pytest.approx(1.0)]  # MiB, as drawn
+    assert charts.error_bars("p50_ms_batch1", ROWS) is None
+    assert charts.interval_of(TIMED[0], "p50_ms_batch1") == (19.0, 22.5)
+    assert charts.interval_of(TIMED[2], "p50_ms_batch1") is None

@@ -111,3 +111,33 @@ def test_report_filename_names_the_first_run():
     assert report.report_filename(["20260101-120000-a1b2c3", "x"]) == "distill-lab-report-20260101-120000-a1b2c3.html"
     assert report.report_filename([]) == "distill-lab-report.html"
     assert re.fullmatch(r"distill-lab-report-[\w-]+\.html", report.report_filename(["../../etc/passwd"]))
+
+
+def test_report_leads_with_the_verdict_then_shows_seeds_latency_intervals_and_speedups():
+    from tests.views.test_compare import COMPARISONS
+    from tests.views.test_verdict import THREE_SEEDS
+
+    record = finished_run("seeded")
+    results = json.loads((record.folder / "results.json").read_text())
+    results["quality"] |= {"gain": THREE_SEEDS["quality"]["gain"], "distillation_gain": 0.016}
+    (record.folder / "results.json").write_text(json.dumps(results))
+    bench = json.loads((record.folder / "bench.json").read_text())
+    for v in bench["variants"].values():
+        for r in v["latency"]:
+            r |= {"p50_low_ms": r["p50_ms"] - 0.5, "p50_high_ms": r["p50_ms"] + 1.0}
+    bench["comparisons"] = COMPARISONS
+    (record.folder / "bench.json").write_text(json.dumps(bench))
+    older = finished_run("older")  # from before seeds and rounds: its gain alone, no speed table rows
+    page = report.html_report([record.id, older.id])
+
+    headline = "no measurable effect: +1.60 points (95% CI -0.03 to +3.23; t over 3 seeds)"
+    assert page.index(headline) < page.index("<h2>Machine</h2>")  # the verdict comes first
+    assert "distillation gain +3.00 points (no interval or verdict: the run predates training seeds)" in page
+    seeds = page.split("Distillation gain per training seed")[1].split("Training curves")[0]
+    assert "McNemar p" in seeds and "77.40%" in seeds and "&lt;0.001" in seeds and "-0.03 to +3.23" in seeds
+    assert "gain = student - control accuracy, in percentage points" in seeds
+    assert "20.00 (19.50–21.00)" in page  # the teacher's batch-1 p50 with its interval
+    assert "+1.60 points (-0.03 to +3.23), no measurable effect" in page  # the gain cell
+    speed = page.split("<h2>Speed</h2>")[1].split("<h2>")[0]
+    assert "2.90x (2.70-3.10)" in speed and "no measurable difference (0.98-1.03)" in speed
+    assert "5.00x" not in speed  # the fixed-length setting is not the table's

@@ -25,7 +25,9 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             sections={"lm": LMConfig(top_k=64, divergence="kl", train_blocks=160, validation_blocks=8, eval_blocks=16,
                         prompt="I bought this for my kitchen and", max_new_tokens=32)},
             # Batch 2 at lr 1e-3 beat batch 4 at 3e-4, 1e-3 or 2e-3 for the same tokens (16-step trials).
-            batch_size=2, learning_rate=1e-3, max_length=128,
+            # One training seed: each seed costs ~4 more minutes here (student and control), so the verdict covers
+            # the held-out blocks' noise only, and says so; `--seeds 3` buys the seed-to-seed interval.
+            batch_size=2, learning_rate=1e-3, max_length=128, seeds=1,
         ),
     ),
     "smollm2-tiny": (
@@ -40,7 +42,7 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             budget=BudgetConfig(unit="steps", value=4, eval_every=2),
             sections={"lm": LMConfig(top_k=32, train_blocks=16, validation_blocks=2, eval_blocks=4, max_new_tokens=8)},
             measure=False,  # `distill-lab bench RUN` measures it on demand
-            batch_size=4, learning_rate=1e-3, max_length=64,
+            batch_size=4, learning_rate=1e-3, max_length=64, seeds=1,
         ),
     ),
 }

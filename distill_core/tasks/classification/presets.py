@@ -15,7 +15,7 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             data=DataConfig(source="reviews", transfer="augment", transfer_copies=1),
             loss=LossConfig(temperature=2.0, alpha=0.5),
             budget=BudgetConfig(unit="steps", value=120, eval_every=40),
-            batch_size=32, learning_rate=1e-4, max_length=128,
+            batch_size=32, learning_rate=1e-4, max_length=128, seeds=3,
         ),
     ),
     "reviews-tiny": (
@@ -28,7 +28,7 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             loss=LossConfig(temperature=2.0, alpha=0.5),
             budget=BudgetConfig(unit="steps", value=8, eval_every=4),
             measure=False,  # a smoke test; `distill-lab bench RUN` measures it on demand
-            batch_size=16, learning_rate=2e-4, max_length=64,
+            batch_size=16, learning_rate=2e-4, max_length=64, seeds=1,
         ),
     ),
 }

@@ -1,0 +1,82 @@
+"""The CLI's seeds: `run --seeds N` and the --set overrides for seeds, control budget and data seed; `show` prints
+the verdict and the per-seed table; `list` has a verdict column."""
+
+import json
+
+import pytest
+
+from distill_core import cli
+from distill_core.runs import store, worker
+from tests.support.runs import fake_results
+from tests.views.test_verdict import THREE_SEEDS
+
+
+def _queued_config(capsys) -> dict:
+    run_id = capsys.readouterr().out.strip().splitlines()[0]
+    return store.get_run(run_id).config
+
+
+def test_run_seeds_flag_sets_the_training_seeds(no_workers, capsys):
+    assert cli.main(["run", "--detach", "--seeds", "3"]) == 0
+    assert _queued_config(capsys)["seeds"] == 3
+
+
+def test_set_overrides_seeds_control_budget_and_data_seed(no_workers, capsys):
+    assert cli.main(["run", "--detach", "--set", "seeds=3", "--set", "control_budget=teacher-compute",
+                     "--set", "data.seed=1"]) == 0
+    config = _queued_config(capsys)
+    assert config["seeds"] == 3 and config["control_budget"] == "teacher-compute" and config["data"]["seed"] == 1
+
+
+def test_seeds_flag_wins_over_set_and_config_prints_the_overrides(no_workers, capsys):
+    assert cli.main(["run", "--detach", "--set", "seeds=2", "--seeds", "4"]) == 0
+    assert _queued_config(capsys)["seeds"] == 4
+    assert cli.main(["config", "--set", "seeds=5", "--set", "data.seed=7", "--set",
+                     "control_budget=teacher-compute"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["seeds"], printed["data"]["seed"], printed["control_budget"]) == (5, 7, "teacher-compute")
+
+
+@pytest.mark.parametrize("args, field", [(["--seeds", "0"], "seeds"), (["--seeds", "21"], "seeds"),
+                                         (["--set", "control_budget=more"], "control_budget")])
+def test_bad_seed_settings_exit_2_naming_the_field(no_workers, capsys, args, field):
+    assert cli.main(["run", "--detach", *args]) == 2
+    assert field in capsys.readouterr().err
+    assert store.list_runs() == []
+
+
+def _done_run(results: dict) -> store.RunRecord:
+    from distill_core.core.config import RunConfig
+
+    record = store.create_run(RunConfig(name="seeded", seeds=3).to_dict(), name="seeded")
+    assert store.claim(record.id, 1, None) == "claimed"
+    (record.folder / "results.json").write_text(json.dumps(results))
+    store.finish(record.id, "done", summary=worker.summarize(results))
+    return store.get_run(record.id)
+
+
+def _three_seed_results() -> dict:
+    results = fake_results(0.774, 0.751)
+    results["quality"]["gain"] = THREE_SEEDS["quality"]["gain"]
+    results["quality"]["distillation_gain"] = 0.016
+    return results
+
+
+def test_show_prints_the_verdict_and_the_seed_table(capsys):
+    record = _done_run(_three_seed_results())
+    assert cli.main(["show", record.id]) == 0
+    out = capsys.readouterr().out
+    assert "seeds: 3 (0, 1, 2), data seed 0, control budget same-steps" in out
+    assert "verdict: no measurable effect: +1.60 points (95% CI -0.03 to +3.23; t over 3 seeds)" in out
+    rows = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0] in
+            ("0", "1", "2", "mean")]
+    assert rows == ["0", "1", "2", "mean"]
+
+
+def test_list_shows_the_verdict_column(capsys):
+    _done_run(_three_seed_results())
+    _done_run(fake_results(0.86, 0.83))  # from before seeds: no verdict
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-2:] == ["gain", "verdict"]
+    assert lines[2].endswith("no measurable effect") and lines[1].endswith("-")  # newest first
