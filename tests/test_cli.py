@@ -17,15 +17,15 @@ def _queued_config(capsys) -> dict:
 
 
 def test_run_seeds_flag_sets_the_training_seeds(no_workers, capsys):
-    assert cli.main(["run", "--detach", "--seeds", "3"]) == 0
-    assert _queued_config(capsys)["seeds"] == 3
+    assert cli.main(["run", "--detach", "--seeds", "5"]) == 0
+    assert _queued_config(capsys)["seeds"] == 5
 
 
 def test_set_overrides_seeds_control_budget_and_data_seed(no_workers, capsys):
-    assert cli.main(["run", "--detach", "--set", "seeds=3", "--set", "control_budget=teacher-compute",
+    assert cli.main(["run", "--detach", "--set", "seeds=2", "--set", "control_budget=teacher-compute",
                      "--set", "data.seed=1"]) == 0
     config = _queued_config(capsys)
-    assert config["seeds"] == 3 and config["control_budget"] == "teacher-compute" and config["data"]["seed"] == 1
+    assert config["seeds"] == 2 and config["control_budget"] == "teacher-compute" and config["data"]["seed"] == 1
 
 
 def test_seeds_flag_wins_over_set_and_config_prints_the_overrides(no_workers, capsys):

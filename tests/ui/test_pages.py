@@ -128,15 +128,15 @@ def test_new_run_sets_seeds_data_seed_and_control_budget(no_workers, tiny_teache
     at.number_input(key="w:finetune_epochs").set_value(0.0).run()
     seeds = at.number_input(key="w:seeds")
     assert seeds.min == 1 and seeds.max == 20 and "verdict you can trust" in seeds.help
-    seeds.set_value(3).run()
+    seeds.set_value(4).run()
     at.number_input(key="w:data_seed").set_value(7).run()
     at.selectbox(key="w:control_budget").set_value("teacher-compute").run()
     assert not at.error, [e.value for e in at.error]
-    assert any("3 training seeds" in i.value for i in at.info)  # the pre-flight says what they cost
+    assert any("4 training seeds" in i.value for i in at.info)  # the pre-flight says what they cost
     assert any("teacher's labeling passes" in c.value for c in at.caption)
     start_button(at).click().run()
     config = store.get_run(store.list_runs()[0].id).config
-    assert (config["seeds"], config["data"]["seed"], config["control_budget"]) == (3, 7, "teacher-compute")
+    assert (config["seeds"], config["data"]["seed"], config["control_budget"]) == (4, 7, "teacher-compute")
 
 
 def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teacher_dir, tmp_path):

@@ -64,15 +64,17 @@ def test_an_unreadable_teacher_is_an_error_naming_the_model(tmp_path):
 def test_seeds_and_a_teacher_compute_control_say_what_they_cost():
     from distill_core.core.config import BudgetConfig, RunConfig
 
-    assert preflight.training_notes(RunConfig()) == []
+    assert preflight.training_notes(RunConfig(seeds=1)) == []
     notes = preflight.training_notes(RunConfig(seeds=3))
     assert notes == ["3 training seeds: the student and the control are trained 3 times, so training takes about "
                      "3x as long; the teacher and its outputs are computed once"]
     timed = preflight.training_notes(RunConfig(seeds=2, control=False, budget=BudgetConfig(unit="minutes", value=5)))
     assert timed == ["2 training seeds: the student is trained 2 times (5 minutes each), so training takes about "
                      "2x as long; the teacher and its outputs are computed once"]
-    assert "teacher-compute control" in preflight.training_notes(RunConfig(control_budget="teacher-compute"))[0]
-    assert preflight.training_notes(RunConfig(control=False, control_budget="teacher-compute")) == []
+    assert preflight.training_notes(RunConfig(seeds=1, control_budget="teacher-compute")) == [
+        "teacher-compute control: the control trains extra steps whose FLOPs equal the teacher's labeling passes, "
+        "so it takes longer than the student"]
+    assert preflight.training_notes(RunConfig(seeds=1, control=False, control_budget="teacher-compute")) == []
 
 
 def test_the_estimate_carries_the_seed_note(tiny_teacher_dir):

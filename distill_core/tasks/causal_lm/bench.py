@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from distill_core.core.device import resolve_device
@@ -42,40 +42,13 @@ from distill_core.measure.records import (
 from distill_core.measure.stats import median_interval
 from distill_core.measure.timing import percentile, time_stats
 from distill_core.tasks.causal_lm import NAME as TASK
+from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
 from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_session
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS
 from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE
 
 INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
 INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
-
-
-@dataclass
-class LMBenchConfig:
-    """How to measure a causal-LM run's variants. Prompt and token count default to the run's `lm` settings."""
-
-    prompt: str | None = None  # None: the run's lm.prompt
-    max_new_tokens: int | None = None  # None: the run's lm.max_new_tokens
-    min_rounds: int = 9  # interleaved rounds (one prefill sample and one generation per variant each), at least
-    timing_seconds: float = 5.0  # seconds of rounds, at least
-    max_timing_seconds: float = 90.0  # stop the rounds here even short of min_rounds
-    sample_ms: float = 100.0  # a prefill sample lasts about this long
-    threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
-    device: str = "auto"  # auto | cpu | cuda
-    quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
-    quality: bool = True  # perplexity, agreement and KL on the run's held-out blocks
-    quality_variants: list[str] | None = None  # measure quality only for these (None: all); the others take the
-    #                                           run's results.json figures (the same blocks, the same code)
-    memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
-    variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
-    matmul_size: int = 2048  # n of the fp32 matmul that measures the machine's peak (cached per machine)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LMBenchConfig":
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass
@@ -271,8 +244,13 @@ def _generation_columns(v: dict) -> dict:
     row = {}
     if v.get("prefill"):
         row["prefill_ms"] = v["prefill"]["p50_ms"]
+        if v["prefill"].get("p50_low_ms") is not None:
+            row["prefill_ms_low"], row["prefill_ms_high"] = v["prefill"]["p50_low_ms"], v["prefill"]["p50_high_ms"]
     if v.get("decode"):
         row["decode_tokens_per_s"] = v["decode"]["tokens_per_s"]
+        if v["decode"].get("tokens_per_s_low") is not None:
+            row["decode_tokens_per_s_low"] = v["decode"]["tokens_per_s_low"]
+            row["decode_tokens_per_s_high"] = v["decode"]["tokens_per_s_high"]
     return row
 
 

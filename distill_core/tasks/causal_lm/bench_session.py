@@ -18,6 +18,7 @@ from distill_core.measure.flops import flops_at, flops_curve
 from distill_core.measure.memory import RssSampler, kernel_peak_rss
 from distill_core.measure.records import MemoryRecord, SizeRecord
 from distill_core.measure.timing import PassTimer
+from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
 from distill_core.tasks.causal_lm.generate import continue_text, encode_prompt
 from distill_core.tasks.causal_lm.heldout import load_heldout
 
@@ -56,7 +57,6 @@ class LMSession:
         from distill_core.models import students
         from distill_core.tasks.causal_lm import evaluate as lm_evaluate
         from distill_core.tasks.causal_lm import teacher as lm_teacher
-        from distill_core.tasks.causal_lm.bench import LMBenchConfig
 
         c = LMBenchConfig.from_dict(cfg)
         device = resolve_device(c.device, "bench.device")
