@@ -27,12 +27,17 @@ class BenchConfig:
     settings: list[str] = field(default_factory=lambda: ["real"])  # "real" lengths; "fixed" adds fixed_length inputs
     fixed_length: int = 128  # tokens per input in the "fixed" setting (capped by the model's positions)
     sample_size: int = 128  # test inputs in the seeded "real" sample, the same for every variant
-    cycle_batches: int = 8  # batches per timing cycle at most (spread over the sample's lengths)
-    sample_ms: float = 150.0  # one timing sample lasts about this long (whole cycles, at least one)
-    min_rounds: int = 9  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py)
+    # A timing cycle: at most `cycle_batches` batches and `cycle_inputs` inputs (at least one batch), spread over the
+    # sample's lengths. Short cycles make short rounds, and the machine's slow swings (seconds) then hit the variants
+    # of one round alike; batch 32 on real lengths is one batch of 32 test inputs near the median length.
+    cycle_batches: int = 4
+    cycle_inputs: int = 32
+    sample_ms: float = 60.0  # one timing sample lasts about this long (whole cycles, at least one)
+    min_rounds: int = 12  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py);
+    #                       12 samples: a 96% order-statistic interval for the median, from the 3rd to the 10th
     timing_seconds: float = 10.0  # seconds of rounds, at least
-    max_timing_seconds: float = 60.0  # stop the rounds here even short of min_rounds
-    warmup_iterations: int = 2  # untimed passes per setting, after one pass over its longest batch
+    max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
+    warmup_iterations: int = 1  # untimed passes per setting, after one pass over its longest batch
     # Tasks that time one variant after another (measure.timing.timed_passes) use these three:
     min_iterations: int = 10  # timed forward passes per setting, at least
     min_seconds: float = 1.0  # timed seconds per setting, at least

@@ -3,18 +3,21 @@
 Why: timing variant after variant lets a noisy minute land on one of them (two copies of one architecture measured
 15% apart). Here each variant is loaded once in a freshly spawned process (threads set first; its memory is its
 own), then the parent asks the processes in turn, one at a time, for one *sample* of each setting: the mean time of
-one pass over a fixed cycle of batches. A round asks every variant once, in an order rotated each round; rounds
+one pass over a fixed cycle of batches. A round asks every variant once, in a seeded random order; rounds
 repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`). Samples of one round were taken seconds
 apart, so a ratio within a round (teacher / student) cancels most of what the machine did meanwhile.
 
 The task's harness supplies `setup(*args) -> session`, run in the child: `session.report` (a picklable dict: memory,
-size, quality... or {"error": reason}), `session.keys` (the settings it can time) and `session.sample(key) -> ms`.
+size... or {"error": reason}), `session.keys` (the settings it can time), `session.sample(key) -> ms` and
+`session.finish() -> dict` (added to the report after the rounds, one process at a time with all its threads: the
+slow part of quality, e.g. the int8 variants' test split, does not hold up the timing or share the cores).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -43,13 +46,20 @@ class Timed:
     rounds: int = 0
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
+    finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
 
 
-def _serve(setup, args: tuple, threads: int, conn) -> None:
-    """A variant's process: threads first, `setup(*args)`, report; then one sample per request until "close"."""
-    set_threads(threads)
+def _serve(setup, args: tuple, threads: int, setup_threads: int, conn) -> None:
+    """A variant's process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more threads
+    than cores would only spin), report; then `threads` threads and one sample per request until "close"."""
+    set_threads(setup_threads)
     try:
         session = setup(*args)
+        session.report["threads"] = set_threads(threads)
+        if isinstance(session.report.get("machine"), dict):  # recorded while setting up on setup_threads
+            session.report["machine"]["threads"] = session.report["threads"]
+        for key in session.keys:  # the thread pool at its timing size, warm, before the first round
+            session.sample(key)
         conn.send(("ready", session.report, list(session.keys)))
     except DistillLabError as exc:
         conn.send(("error", str(exc), []))
@@ -63,18 +73,21 @@ def _serve(setup, args: tuple, threads: int, conn) -> None:
         if message[0] == "close":
             return
         try:
-            conn.send(("sample", float(session.sample(message[1]))))
+            if message[0] == "finish":
+                conn.send(("finished", session.finish()))
+            else:
+                conn.send(("sample", float(session.sample(message[1]))))
         except BaseException as exc:
-            conn.send(("error", f"{type(exc).__name__} while timing: {str(exc)[:300]}"))
+            conn.send(("error", f"{type(exc).__name__} while {message[0]}: {str(exc)[:300]}"))
             return
 
 
 class _Variant:
-    def __init__(self, ctx, name: str, setup, args: tuple, threads: int):
+    def __init__(self, ctx, name: str, setup, args: tuple, threads: int, setup_threads: int):
         self.name = name
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, child), name=f"distill-lab-bench-{name}",
-                                daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, setup_threads, child),
+                                name=f"distill-lab-bench-{name}", daemon=True)
         self.proc.start()
         child.close()
         self.keys: list[str] = []
@@ -105,16 +118,39 @@ class _Variant:
             self.proc.join(timeout=5)
 
 
+def process_context(preload: tuple[str, ...] = ()):
+    """Where measuring processes come from: a fork server that imported `preload` once (torch and transformers
+    take ~10 s of CPU to import here, paid once instead of once per variant; the server runs no torch op, so no
+    thread pool is forked), or a fresh interpreter each (spawn) where the platform has no fork server."""
+    if preload and "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(preload))  # ignored once the server runs; modules that fail are skipped
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def start_early(preload: tuple[str, ...]) -> None:
+    """Start the fork server now, so its imports overlap the caller's own preparation."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        process_context(preload)
+        forkserver.ensure_running()
+
+
 def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
-                     should_stop=None, on_round=None) -> Timed:
+                     should_stop=None, on_round=None, preload: tuple[str, ...] = ()) -> Timed:
     """Start one process per (name, setup, args) job, wait until all are ready, then time them in rounds.
 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
-    (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress."""
-    ctx = multiprocessing.get_context("spawn")
+    (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
+    processes' setup imports (process_context)."""
+    ctx = process_context(preload)
     started = time.perf_counter()
-    variants = [_Variant(ctx, name, setup, args, threads) for name, setup, args in jobs]
+    cores = os.cpu_count() or 1
+    setup_threads = max(1, cores // max(1, len(jobs)))
+    variants = [_Variant(ctx, name, setup, args, threads, setup_threads) for name, setup, args in jobs]
     timed = Timed(reports={})
     try:
         for v in variants:
@@ -125,11 +161,13 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         live = [v for v in variants if v.keys]
         timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
         t0 = time.perf_counter()
+        order = random.Random(0)
         while live:
             if should_stop is not None:
                 should_stop()
-            shift = timed.rounds % len(live)
-            for v in live[shift:] + live[:shift]:
+            # A fresh order each round: a variant's time must not depend on which one ran before it (a big model
+            # leaves the caches cold for the next); a fixed rotation would always give it the same predecessor.
+            for v in order.sample(live, len(live)):
                 for key in v.keys:
                     v.conn.send(("sample", key))
                     kind, *rest = v.receive(time.perf_counter() + plan.setup_timeout_s, "timing")
@@ -146,6 +184,15 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             if elapsed >= plan.max_seconds or (timed.rounds >= plan.min_rounds and elapsed >= plan.min_seconds):
                 break
         timed.timing_seconds = time.perf_counter() - t0
+        for v in live:
+            v.conn.send(("finish",))
+            kind, payload = v.receive(time.perf_counter() + plan.setup_timeout_s, "finishing")
+            if kind == "finished":
+                timed.reports[v.name].update(payload)
+            else:
+                timed.reports[v.name] = {"error": payload}
+                timed.samples.pop(v.name, None)
+        timed.finish_seconds = time.perf_counter() - t0 - timed.timing_seconds
     finally:
         for v in variants:
             v.close()

@@ -47,6 +47,10 @@ from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_ses
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS
 from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE
 
+# What every measuring process imports (rounds.process_context).
+PRELOAD = ("distill_core.tasks.causal_lm.bench_session", "transformers.modeling_utils",
+           "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
+           "transformers.models.llama.modeling_llama", "torchao")
 INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
 INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
 
@@ -184,10 +188,11 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
                                   max_new_tokens, block_size, str(heldout) if heldout.exists() else None))
             for name, (ref, int8) in refs.items()]
     plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
-    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round)
+    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round, preload=PRELOAD)
     conditions.update(load_after=rounds.load_average(), probe_ms_after=rounds.speed_probe_ms(), rounds=timed.rounds,
-                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds)
-    wall = timed.setup_seconds + timed.timing_seconds
+                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
+                      finish_seconds=timed.finish_seconds)
+    wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
     measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall)
                 for name, (ref, _) in refs.items()}
     emit(ProgressEvent("bench", len(refs), len(refs), 1.0, message="measured"))

@@ -97,17 +97,27 @@ class LMSession:
         size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
                           int8_elements=quantize_mod.int8_elements(model), flops_per_input_fixed=int(round(flops)),
                           flops_per_input_real=flops, fixed_length=length, flops_curve=curve)
-        quality = None
-        if c.quality and heldout and (c.quality_variants is None or name in c.quality_variants):
-            blocks, topk = load_heldout(heldout)
-            quality = lm_evaluate.block_quality(model, blocks, topk, device=device)
-            quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
+        self._heldout = heldout if c.quality and heldout and (c.quality_variants is None or
+                                                              name in c.quality_variants) else None
+        self.device = device
         self.report = {"name": name, "ref": ref, "status": "ok", "device": device,
                        "threads": torch.get_num_threads(), "load_seconds": load_seconds,
                        "quantization": qrecord.to_dict() if qrecord else None, "memory": memory.to_dict(),
-                       "size": size.to_dict(), "quality": quality, "machine": machine.machine_record(device).to_dict(),
+                       "size": size.to_dict(), "quality": None, "machine": machine.machine_record(device).to_dict(),
                        "sample_text": first.text, "prompt_tokens": int(self.ids.shape[1]),
                        "new_tokens": first.new_tokens, "prefill_passes": self.reps}
+
+    def finish(self) -> dict:
+        """{"quality": held-out perplexity, agreement and KL, or None}: after the timing, with all threads."""
+        from distill_core.tasks.causal_lm import evaluate as lm_evaluate
+
+        if self._heldout is None:
+            return {"quality": None}
+        blocks, topk = load_heldout(self._heldout)
+        with torch.inference_mode():
+            quality = lm_evaluate.block_quality(self.model, blocks, topk, device=self.device)
+        quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
+        return {"quality": quality}
 
     def _prefill(self) -> None:
         self.model(input_ids=self.ids, use_cache=True)

@@ -49,6 +49,11 @@ from distill_core.tasks.classification.bench_session import (  # noqa: F401 (the
 from distill_core.tasks.classification.bench_table import bench_columns, format_bench_table  # noqa: F401
 
 RUN_QUALITY = ("teacher", "student", "control")  # variants whose quality the run itself measured
+# What every measuring process imports (rounds.process_context): the session, transformers' model and quantizer
+# code, the usual architectures, torchao.
+PRELOAD = ("distill_core.tasks.classification.bench_session", "transformers.modeling_utils",
+           "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
+           "transformers.models.bert.modeling_bert", "torchao")
 
 
 def variant_specs(run_dir: Path, results: dict, run_config: dict) -> list[VariantSpec]:
@@ -112,10 +117,11 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
 
     plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
     jobs = [(s.name, open_session, (asdict(s), cfg.to_dict(), texts, sample, peak_gflops)) for s in specs]
-    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round)
+    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round, preload=PRELOAD)
     conditions.update(load_after=rounds.load_average(), probe_ms_after=rounds.speed_probe_ms(), rounds=timed.rounds,
-                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds)
-    wall = timed.setup_seconds + timed.timing_seconds
+                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
+                      finish_seconds=timed.finish_seconds)
+    wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
     results = {s.name: _result_of(s.name, timed.reports[s.name], timed.samples.get(s.name), peak_gflops, wall)
                for s in specs}
     emit(ProgressEvent("bench", len(specs), len(specs), 1.0, message="measured"))
@@ -167,19 +173,22 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     results, run_config = read_run(run_dir)
     run_cfg = config_mod.from_dict(run_config)
     started = time.perf_counter()
+    rounds.start_early(PRELOAD)
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="loading the test split"))
     test = load_splits(run_cfg.data, run_cfg.data.seed).test
     run_quality = {k: v for k, v in ((results.get("quality") or {}).get("variants") or {}).items()
                    if k in RUN_QUALITY}
+    device = resolve_device(cfg.device, "bench.device")
     teacher_fp = (results.get("teacher") or {}).get("fingerprint")
-    cache_key = teacher_cache.fingerprint(teacher_fp, test.texts, run_cfg.max_length, []) if teacher_fp else None
+    int8_fp = f"{teacher_fp}|int8|{cfg.quantization}|{device}|torch {torch.__version__}"
+    keys = {"teacher": teacher_fp, "teacher-int8": int8_fp} if teacher_fp else {}
     specs = [s for s in variant_specs(run_dir, results, run_config) if variants is None or s.name in variants]
     needs_int8_quality = cfg.quality and any(s.quantize for s in specs)
     for s in specs:
         s.quality = cfg.quality and (s.name not in run_quality or (s.name == "teacher" and needs_int8_quality))
-        s.teacher_cache_key = cache_key if s.name == "teacher" else None
-    device = resolve_device(cfg.device, "bench.device")
+        s.teacher_cache_key = (teacher_cache.fingerprint(keys[s.name], test.texts, run_cfg.max_length, [])
+                               if s.name in keys else None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     measured, quality, pairs, conditions = measure_variants(specs, cfg, test.texts, test.labels, on_progress, peak,

@@ -4,14 +4,15 @@ quality where the run does not already have it, then one timing sample per reque
 Settings: "real" draws a fixed, seeded sample of the test split (the same for every variant) at its real token
 lengths, cut into batches of similar length as `evaluate.predict_logits` batches it, so each batch pays the padding
 that batched inference here really pays; "fixed" repeats real tokens to exactly `fixed_length` tokens per input.
-A setting's *cycle* is a fixed list of its batches (at most `cycle_batches`, spread over the length range); one
-sample is the mean time per pass over `reps` whole cycles, `reps` chosen at warm-up so a sample lasts about
-`sample_ms`. Every variant times the same cycles.
+A setting's *cycle* is a fixed list of its batches (at most `cycle_batches` and `cycle_inputs` inputs, one batch
+at least: the middle batch of equal length strata); one sample is the mean time per pass over `reps` whole cycles,
+`reps` chosen at warm-up so a sample lasts about `sample_ms`. Every variant times the same cycles.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -38,7 +39,10 @@ class VariantSpec:
     max_length: int  # truncation of the real texts (the run's max_length)
     trust_remote_code: bool = False
     quality: bool = True  # compute its test-split logits (False: the run's results.json has its quality)
-    teacher_cache_key: str | None = None  # the teacher's cached test logits (teacher_cache), tried before computing
+    # The variant's test logits in the teacher-output cache (teacher_cache): read there when present, else computed and
+    # stored. For the teacher (the run cached them) and teacher-int8 (its logits depend only on the teacher, the int8
+    # method and the library versions: every run and seed of one teacher shares them).
+    teacher_cache_key: str | None = None
 
 
 def real_batches(ids: list[list[int]], batch_size: int) -> list[list[list[int]]]:
@@ -63,10 +67,15 @@ def fixed_batch(ids: list[list[int]], batch_size: int, length: int) -> list[list
 
 
 def cycle_of(batches: list, limit: int) -> list:
-    """At most `limit` of `batches` (sorted by length), evenly spread from the shortest to the longest."""
+    """At most `limit` of `batches` (sorted by length): the middle one of each of `limit` equal strata, spread over the
+    lengths; one batch: the one whose padded length is nearest the mean padded length of all."""
     if len(batches) <= limit:
         return batches
-    picks = np.unique(np.round(np.linspace(0, len(batches) - 1, limit)).astype(int))
+    if limit == 1:  # the batch whose padded length is nearest the mean of all: the length mix in one batch
+        mean = np.mean([len(max(b, key=len)) for b in batches])
+        return [min(batches, key=lambda b: abs(len(max(b, key=len)) - mean))]
+    n = len(batches)
+    picks = sorted({min(n - 1, int((2 * i + 1) * n // (2 * limit))) for i in range(limit)})
     return [batches[i] for i in picks]
 
 
@@ -135,8 +144,9 @@ class VariantSession:
             if setting not in cfg.settings:
                 continue
             for batch_size in cfg.batch_sizes:
+                limit = max(1, min(cfg.cycle_batches, cfg.cycle_inputs // batch_size))
                 rows = ([fixed_batch(sample_ids, batch_size, fixed_length)] if setting == "fixed"
-                        else cycle_of(real_batches(sample_ids, batch_size), cfg.cycle_batches))
+                        else cycle_of(real_batches(sample_ids, batch_size), limit))
                 batches = [tuple(t.to(device) for t in pad_batch(r, pad_id)) for r in rows]
                 self.cycles[setting_key(setting, batch_size)] = (setting, batch_size, batches)
         self.keys = list(self.cycles)
@@ -152,7 +162,7 @@ class VariantSession:
                 self.reps[key] = max(1, math.ceil(cfg.sample_ms / max(cycle_ms, 1e-3)))
                 if cfg.reference_timer and setting == "fixed":
                     timer_ms[key] = reference_timer_ms(lambda b=batches[0]: self._forward(b),
-                                                       torch.get_num_threads(), 1.0)
+                                                       cfg.threads or os.cpu_count() or 1, 1.0)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         sampler.stop()
@@ -169,14 +179,19 @@ class VariantSession:
                           flops_per_input_fixed=int(round(flops_at(self.curve, fixed_length))),
                           flops_per_input_real=float(np.mean([flops_at(self.curve, len(x)) for x in sample_ids])),
                           fixed_length=fixed_length, flops_curve=self.curve)
-        logits = None
-        if spec.quality:
-            logits = _test_logits(spec, model, tokenizer, texts, order, pad_id, device)
+        self._quality = (spec, tokenizer, texts, order, pad_id) if spec.quality else None
         self.report = {"name": spec.name, "ref": spec.ref, "device": device, "threads": torch.get_num_threads(),
                        "load_seconds": load_seconds, "quantization": qrecord.to_dict() if qrecord else None,
                        "memory": memory.to_dict(), "size": size.to_dict(),
-                       "machine": machine.machine_record(device).to_dict(), "logits": logits,
+                       "machine": machine.machine_record(device).to_dict(), "logits": None,
                        "cycles": {key: self.cycle_record(key) for key in self.keys}, "timer_ms": timer_ms}
+
+    def finish(self) -> dict:
+        """{"logits": test-split logits (as lists) or None}: after the timing, with all threads."""
+        if self._quality is None:
+            return {"logits": None}
+        spec, tokenizer, texts, order, pad_id = self._quality
+        return {"logits": _test_logits(spec, self.model, tokenizer, texts, order, pad_id, self.device)}
 
     def _forward(self, batch) -> None:
         self.model(input_ids=batch[0], attention_mask=batch[1])
@@ -204,8 +219,8 @@ class VariantSession:
 
 
 def _test_logits(spec: VariantSpec, model, tokenizer, texts, order, pad_id, device) -> list | None:
-    """The variant's logits on the test split (splits' label order), as lists; the teacher's from its cache when
-    the run left them there."""
+    """The variant's logits on the test split (splits' label order), as lists; from the teacher-output cache when
+    `spec.teacher_cache_key` is there, and stored there after computing."""
     from distill_core.tasks.classification import evaluate, teacher_cache
     from distill_core.tasks.classification.data import encode
 
@@ -214,7 +229,10 @@ def _test_logits(spec: VariantSpec, model, tokenizer, texts, order, pad_id, devi
         if cached is not None:
             return cached.logits[:, order].tolist()
     test_ids = encode(tokenizer, texts, spec.max_length)
-    return evaluate.predict_logits(model, test_ids, pad_id, device=device)[:, order].tolist()
+    logits = evaluate.predict_logits(model, test_ids, pad_id, device=device)  # the model's own label order
+    if spec.teacher_cache_key:
+        teacher_cache.store(spec.teacher_cache_key, teacher_cache.TeacherOutputs(logits.float(), {}, hit=False))
+    return logits[:, order].tolist()
 
 
 def open_session(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops) -> VariantSession:

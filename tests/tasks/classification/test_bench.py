@@ -32,7 +32,9 @@ def test_real_batches_group_by_length_and_fixed_batches_have_the_fixed_length():
 
 def test_a_timing_cycle_spreads_over_the_lengths_and_keeps_its_order():
     batches = [[n] for n in range(20)]
-    assert bench_session.cycle_of(batches, 5) == [[0], [5], [10], [14], [19]]
+    assert bench_session.cycle_of(batches, 5) == [[2], [6], [10], [14], [18]]
+    rows = [[[1] * n] * 2 for n in (10, 20, 60, 70)]  # batches of two inputs, padded to 10, 20, 60, 70 tokens
+    assert bench_session.cycle_of(rows, 1) == [rows[2]]  # one batch: nearest the mean padded length (40)
     assert bench_session.cycle_of(batches[:3], 8) == batches[:3]
 
 
@@ -47,7 +49,7 @@ def test_a_variant_session_reports_every_setting_and_times_samples(tiny_teacher_
     fixed = report["cycles"]["fixed/4"]
     assert fixed["padded_tokens"] == 32 and fixed["flops_per_input"] == pytest.approx(
         report["size"]["flops_per_input_fixed"])
-    assert report["cycles"]["real/1"]["passes"] >= 4  # every input of the sample, whole cycles
+    assert report["cycles"]["real/1"]["passes"] >= 4  # 4 inputs of the sample (cycle_batches), whole cycles
     samples = [session.sample("real/4") for _ in range(3)]
     record = records.LatencyRecord.from_rounds(report["cycles"]["real/4"], samples, peak_gflops=10.0)
     assert record.samples_ms == samples and record.p50_low_ms <= record.p50_ms <= record.p50_high_ms
