@@ -168,20 +168,20 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     emit = on_progress or (lambda event: None)
     device = resolve_device(cfg.device, "bench.device")
     started = time.perf_counter()
-    emit(ProgressEvent("bench", 0, len(refs), 0.0, message="this machine's matmul peak (cached after once)"))
+    emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {next(iter(refs), 'any variant')}); bench.json was "
                            "not written")
     conditions = {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
-    emit(ProgressEvent("bench", 0, len(refs), 0.0, message=f"loading {len(refs)} variants, one process each"))
+    emit(ProgressEvent("bench", 0, None, 0.0, message=f"loading {len(refs)} variants, one process each"))
 
     def stop_check():
         if should_stop and should_stop():
             raise RunCancelled("cancelled while timing the variants; bench.json was not written")
 
     def on_round(done: int, elapsed: float):
-        emit(ProgressEvent("bench", done, cfg.min_rounds, min(0.99, 0.3 + 0.7 * done / max(1, cfg.min_rounds)),
+        emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * done / max(1, cfg.min_rounds)),
                            message=f"timing round {done}"))
 
     jobs = [(name, open_session, (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt,
@@ -195,7 +195,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
     measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall)
                 for name, (ref, _) in refs.items()}
-    emit(ProgressEvent("bench", len(refs), len(refs), 1.0, message="measured"))
+    emit(ProgressEvent("bench", len(refs), None, 1.0, message="measured"))
     from_results = ((results.get("quality") or {}).get("variants") or {})
     for name, v in measured.items():
         if cfg.quality and v.get("status") == "ok" and not v.get("quality") and name in from_results:

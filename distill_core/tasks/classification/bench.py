@@ -104,7 +104,7 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     sample = sample_indices(cfg.sample_size, len(texts), cfg.seed)
     peak_gflops = peak["gflops_per_s"] if peak else None
     conditions = {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
-    emit(ProgressEvent("bench", 0, len(specs), 0.0, message=f"loading {len(specs)} variants, one process each"))
+    emit(ProgressEvent("bench", 0, None, 0.05, message=f"loading {len(specs)} variants, one process each"))
 
     def stop_check():
         if should_stop and should_stop():
@@ -112,7 +112,7 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
 
     def on_round(done: int, elapsed: float):
         share = min(done / max(1, cfg.min_rounds), elapsed / cfg.timing_seconds if cfg.timing_seconds else 1.0)
-        emit(ProgressEvent("bench", done, cfg.min_rounds, min(0.99, 0.3 + 0.7 * share),
+        emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share),
                            message=f"timing round {done}"))
 
     plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
@@ -124,7 +124,7 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
     results = {s.name: _result_of(s.name, timed.reports[s.name], timed.samples.get(s.name), peak_gflops, wall)
                for s in specs}
-    emit(ProgressEvent("bench", len(specs), len(specs), 1.0, message="measured"))
+    emit(ProgressEvent("bench", len(specs), None, 1.0, message="measured"))
     summary = None
     if cfg.quality and labels is not None:
         summary = _quality(results, timed.reports, labels, run_quality or {})
