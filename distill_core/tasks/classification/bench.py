@@ -92,9 +92,10 @@ def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float
 
 def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str], labels: list[int] | None,
                      on_progress=None, peak: dict | None = None, run_quality: dict | None = None,
-                     should_stop=None) -> tuple[dict, dict | None, list[dict], dict]:
+                     should_stop=None, conditions: dict | None = None) -> tuple[dict, dict | None, list[dict], dict]:
     """Load every spec in its own process, time them in interleaved rounds, add quality when `labels` are given.
-    `run_quality`: results.json's quality of the run's own variants, reused as they are. Returns ({name:
+    `run_quality`: results.json's quality of the run's own variants, reused as they are; `conditions`: the machine's
+    load and speed probe taken before anything started (default: now). Returns ({name:
     VariantResult}, quality summary or None, speed comparisons, conditions). Raises RunCancelled when
     `should_stop()` says so (checked before and between rounds)."""
     emit = on_progress or (lambda event: None)
@@ -103,7 +104,7 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
                            "bench.json was not written")
     sample = sample_indices(cfg.sample_size, len(texts), cfg.seed)
     peak_gflops = peak["gflops_per_s"] if peak else None
-    conditions = {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
+    conditions = conditions or machine_before()
     emit(ProgressEvent("bench", 0, None, 0.05, message=f"loading {len(specs)} variants, one process each"))
 
     def stop_check():
@@ -129,6 +130,11 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     if cfg.quality and labels is not None:
         summary = _quality(results, timed.reports, labels, run_quality or {})
     return results, summary, comparisons.compare_pairs(timed.samples), conditions
+
+
+def machine_before() -> dict:
+    """The load average and speed probe before measuring (taken before the fork server starts importing)."""
+    return {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
 
 
 def _quality(results: dict, reports: dict, labels: list[int], run_quality: dict) -> dict | None:
@@ -173,6 +179,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     results, run_config = read_run(run_dir)
     run_cfg = config_mod.from_dict(run_config)
     started = time.perf_counter()
+    before = machine_before()
     rounds.start_early(PRELOAD)
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="loading the test split"))
@@ -192,7 +199,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     measured, quality, pairs, conditions = measure_variants(specs, cfg, test.texts, test.labels, on_progress, peak,
-                                                            run_quality, should_stop)
+                                                            run_quality, should_stop, before)
     first_ok = next((v for v in measured.values() if v.machine), None)
     bench = BenchResult(run_dir=str(run_dir), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                         wall_seconds=time.perf_counter() - started, config=cfg,
