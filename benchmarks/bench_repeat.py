@@ -66,6 +66,7 @@ def main() -> int:
     if args.home:
         os.environ["DISTILL_LAB_HOME"] = args.home
     load_before = os.getloadavg()
+    RESULTS.mkdir(exist_ok=True)
     runs = []
     for i in range(args.times):
         data, wall = measure_once(args.run, args.bench_arg)
@@ -116,7 +117,6 @@ def main() -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
     print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; machine "
           f"{first['machine'].get('cpu_model')}, {first['machine'].get('threads')} threads")
-    RESULTS.mkdir(exist_ok=True)
     out = {"run": args.run, "rows": rows, "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],
            "walls": [w for _, w in runs], "conditions": [d.get("conditions") for d, _ in runs],
            "load_before": load_before, "load_after": load_after, "machine": first["machine"]}
