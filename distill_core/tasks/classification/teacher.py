@@ -47,12 +47,16 @@ def _model_identity(resolved: str) -> str:
 
 
 def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
+    """Identifies the prepared teacher: its base model and, when fine-tuned, everything the fine-tune reads (its
+    settings, the batch size, length, data seed, embeddings frozen or not, the validation interval that picks its
+    best checkpoint, the labels and the texts)."""
     t = config.teacher
     h = hashlib.sha256()
     h.update(_model_identity(models.resolve(t.model)).encode())
     if t.finetune_epochs > 0:
         h.update(json.dumps([t.finetune_epochs, t.finetune_lr, t.finetune_layers, config.batch_size,
-                             config.max_length, config.data.seed, config.freeze_embeddings, splits.label_names]).encode())
+                             config.max_length, config.data.seed, config.freeze_embeddings, splits.label_names,
+                             config.budget.eval_every]).encode())
         h.update(json.dumps([splits.train.texts, splits.train.labels, splits.validation.texts]).encode())
     return h.hexdigest()[:20]
 

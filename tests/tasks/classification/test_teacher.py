@@ -58,3 +58,16 @@ def test_a_damaged_converted_preset_language_model_is_converted_again(tmp_path, 
     _damage(folder / "model.safetensors")
     lm_teacher.resolve(key)
     assert conversions == [folder]
+
+
+def test_the_fine_tuned_teacher_is_keyed_by_everything_its_fine_tune_reads(tiny_teacher_dir):
+    from distill_core.core.config import BudgetConfig
+    from distill_core.tasks.classification.teacher import teacher_fingerprint
+
+    config = tiny_run_config(tiny_teacher_dir, teacher=TeacherConfig(model=str(tiny_teacher_dir), finetune_epochs=1.0))
+    splits = load_splits(config.data, config.data.seed)
+    base = teacher_fingerprint(config, splits)
+    assert teacher_fingerprint(config.replace(seed=9, seeds=3), splits) == base  # training seeds share the teacher
+    # The validation interval picks the fine-tune's best checkpoint: another interval is another teacher.
+    other = config.replace(budget=BudgetConfig(unit="steps", value=4, eval_every=3))
+    assert teacher_fingerprint(other, splits) != base
