@@ -13,6 +13,7 @@ class RssSampler:
         import psutil
 
         self._proc = psutil.Process()
+        self.kernel_before = kernel_peak_rss()  # the kernel's peak so far: a later, higher one is this window's
         self._interval = interval_ms / 1e3
         self._stop = threading.Event()
         self.baseline = self._proc.memory_info().rss  # at construction: before the model loads
@@ -36,6 +37,22 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.sample()
+
+    def record(self, device: str) -> dict:
+        """The MemoryRecord fields of this window (after `stop`): baseline, peak (the kernel's own peak too, for a
+        spike between samples after the baseline was taken), their difference, samples, and on CUDA torch's peak
+        allocation."""
+        peak = self.peak
+        kernel_peak = kernel_peak_rss()
+        if kernel_peak is not None and self.kernel_before is not None and kernel_peak > self.kernel_before:
+            peak = max(peak, kernel_peak)
+        cuda_peak = None
+        if device.startswith("cuda"):
+            import torch
+
+            cuda_peak = torch.cuda.max_memory_allocated()
+        return dict(baseline_rss_bytes=self.baseline, peak_rss_bytes=peak, delta_rss_bytes=peak - self.baseline,
+                    samples=self.samples, cuda_peak_allocated_bytes=cuda_peak)
 
 
 def kernel_peak_rss() -> int | None:

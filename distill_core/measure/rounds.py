@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass, field
 
 from distill_core.core.device import set_threads
-from distill_core.core.errors import DistillLabError
+from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.core.progress import ProgressEvent
 
 _POLL_S = 0.5
 
@@ -36,6 +37,11 @@ class RoundsPlan:
     max_seconds: float = 60.0  # stop here even short of min_rounds (the intervals say how few samples there were)
     setup_timeout_s: float = 600.0  # a process not ready after this is stopped (an error entry)
 
+    @classmethod
+    def of(cls, cfg) -> "RoundsPlan":
+        """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s)."""
+        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
+
 
 @dataclass
 class Timed:
@@ -47,6 +53,10 @@ class Timed:
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
     finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.setup_seconds + self.timing_seconds + self.finish_seconds
 
 
 def _serve(setup, args: tuple, threads: int, setup_threads: int, conn) -> None:
@@ -221,3 +231,34 @@ def speed_probe_ms(repeats: int = 15) -> float:
             a @ b
         times.append((time.perf_counter_ns() - start) / 1e6)
     return float(np.median(times))
+
+
+def machine_conditions() -> dict:
+    """The load average and speed probe now: take them before the fork server starts importing."""
+    return {"load_before": load_average(), "probe_ms_before": speed_probe_ms()}
+
+
+def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan, preload: tuple[str, ...],
+                      emit, should_stop=None, conditions: dict | None = None) -> tuple[Timed, dict]:
+    """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
+    `should_stop()` says so (before the processes start and between rounds), and the machine's conditions (bench.json
+    "conditions": `conditions` taken before, or now, plus load and probe after, rounds and phase seconds)."""
+    if should_stop and should_stop():
+        raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
+                           "was not written")
+    conditions = dict(conditions or machine_conditions())
+    emit(ProgressEvent("bench", 0, None, 0.05, message=f"loading {len(jobs)} variants, one process each"))
+
+    def stop_check():
+        if should_stop and should_stop():
+            raise RunCancelled("cancelled while timing the variants; bench.json was not written")
+
+    def on_round(done: int, elapsed: float):
+        share = min(done / max(1, plan.min_rounds), elapsed / plan.min_seconds if plan.min_seconds else 1.0)
+        emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
+
+    timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload)
+    conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
+                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
+                      finish_seconds=timed.finish_seconds)
+    return timed, conditions

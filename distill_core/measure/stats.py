@@ -47,11 +47,6 @@ def range_coverage(n: int) -> float:
     return 1.0 - 2.0 * 0.5**n if n > 0 else 0.0
 
 
-def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Whether two (low, high) intervals share a point."""
-    return a[0] <= b[1] and b[0] <= a[1]
-
-
 def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float] | None:
     """(mean, low, high): Student's t interval for the mean of `values` (independent draws, e.g. one per training
     seed). None with fewer than 2 values; a zero-width interval when they are all equal."""

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from distill_core.core.device import resolve_device
-from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.measure import comparisons, rounds
@@ -168,31 +168,16 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     emit = on_progress or (lambda event: None)
     device = resolve_device(cfg.device, "bench.device")
     started = time.perf_counter()
+    before = rounds.machine_conditions()  # before the fork server starts importing
+    rounds.start_early(PRELOAD)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
-    if should_stop and should_stop():
-        raise RunCancelled(f"cancelled while measuring (before {next(iter(refs), 'any variant')}); bench.json was "
-                           "not written")
-    conditions = {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
-    emit(ProgressEvent("bench", 0, None, 0.0, message=f"loading {len(refs)} variants, one process each"))
-
-    def stop_check():
-        if should_stop and should_stop():
-            raise RunCancelled("cancelled while timing the variants; bench.json was not written")
-
-    def on_round(done: int, elapsed: float):
-        emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * done / max(1, cfg.min_rounds)),
-                           message=f"timing round {done}"))
-
     jobs = [(name, open_session, (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt,
                                   max_new_tokens, block_size, str(heldout) if heldout.exists() else None))
             for name, (ref, int8) in refs.items()]
-    plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
-    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round, preload=PRELOAD)
-    conditions.update(load_after=rounds.load_average(), probe_ms_after=rounds.speed_probe_ms(), rounds=timed.rounds,
-                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
-                      finish_seconds=timed.finish_seconds)
-    wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
+    timed, conditions = rounds.measure_in_rounds(jobs, cfg.threads, rounds.RoundsPlan.of(cfg), PRELOAD, emit,
+                                                 should_stop, before)
+    wall = timed.wall_seconds
     measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall)
                 for name, (ref, _) in refs.items()}
     emit(ProgressEvent("bench", len(refs), None, 1.0, message="measured"))

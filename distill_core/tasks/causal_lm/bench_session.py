@@ -15,7 +15,7 @@ import torch
 
 from distill_core.core.device import resolve_device
 from distill_core.measure.flops import flops_at, flops_curve
-from distill_core.measure.memory import RssSampler, kernel_peak_rss
+from distill_core.measure.memory import RssSampler
 from distill_core.measure.records import MemoryRecord, SizeRecord
 from distill_core.measure.timing import PassTimer
 from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
@@ -55,13 +55,11 @@ class LMSession:
         from distill_core.measure import machine
         from distill_core.models import quantize as quantize_mod
         from distill_core.models import students
-        from distill_core.tasks.causal_lm import evaluate as lm_evaluate
         from distill_core.tasks.causal_lm import teacher as lm_teacher
 
         c = LMBenchConfig.from_dict(cfg)
         device = resolve_device(c.device, "bench.device")
         _import_model_code(ref, trust_remote_code, quantize)
-        kernel_before = kernel_peak_rss()
         sampler = RssSampler(c.memory_interval_ms).start()
         started = time.perf_counter()
         model = lm_teacher.load_causal_lm(ref, trust_remote_code)
@@ -85,14 +83,7 @@ class LMSession:
             sampler.stop()
             one = self.timer.time(self._prefill)
         self.reps = max(1, math.ceil(c.sample_ms / max(one, 1e-3)))
-        kernel_peak = kernel_peak_rss()
-        peak = sampler.peak
-        if kernel_peak is not None and kernel_before is not None and kernel_peak > kernel_before:
-            peak = max(peak, kernel_peak)
-        memory = MemoryRecord(baseline_rss_bytes=sampler.baseline, peak_rss_bytes=peak,
-                              delta_rss_bytes=peak - sampler.baseline, samples=sampler.samples,
-                              cuda_peak_allocated_bytes=(torch.cuda.max_memory_allocated()
-                                                         if device.startswith("cuda") else None))
+        memory = MemoryRecord(**sampler.record(device))
         flops = flops_at(curve, length)
         size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
                           int8_elements=quantize_mod.int8_elements(model), flops_per_input_fixed=int(round(flops)),

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from distill_core.core.device import resolve_device
-from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.measure import comparisons, rounds
@@ -99,30 +99,12 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     VariantResult}, quality summary or None, speed comparisons, conditions). Raises RunCancelled when
     `should_stop()` says so (checked before and between rounds)."""
     emit = on_progress or (lambda event: None)
-    if should_stop and should_stop():
-        raise RunCancelled(f"cancelled while measuring (before {specs[0].name if specs else 'any variant'}); "
-                           "bench.json was not written")
     sample = sample_indices(cfg.sample_size, len(texts), cfg.seed)
     peak_gflops = peak["gflops_per_s"] if peak else None
-    conditions = conditions or machine_before()
-    emit(ProgressEvent("bench", 0, None, 0.05, message=f"loading {len(specs)} variants, one process each"))
-
-    def stop_check():
-        if should_stop and should_stop():
-            raise RunCancelled("cancelled while timing the variants; bench.json was not written")
-
-    def on_round(done: int, elapsed: float):
-        share = min(done / max(1, cfg.min_rounds), elapsed / cfg.timing_seconds if cfg.timing_seconds else 1.0)
-        emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share),
-                           message=f"timing round {done}"))
-
-    plan = rounds.RoundsPlan(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
     jobs = [(s.name, open_session, (asdict(s), cfg.to_dict(), texts, sample, peak_gflops)) for s in specs]
-    timed = rounds.time_interleaved(jobs, cfg.threads, plan, stop_check, on_round, preload=PRELOAD)
-    conditions.update(load_after=rounds.load_average(), probe_ms_after=rounds.speed_probe_ms(), rounds=timed.rounds,
-                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
-                      finish_seconds=timed.finish_seconds)
-    wall = timed.setup_seconds + timed.timing_seconds + timed.finish_seconds
+    timed, conditions = rounds.measure_in_rounds(jobs, cfg.threads, rounds.RoundsPlan.of(cfg), PRELOAD, emit,
+                                                 should_stop, conditions)
+    wall = timed.wall_seconds
     results = {s.name: _result_of(s.name, timed.reports[s.name], timed.samples.get(s.name), peak_gflops, wall)
                for s in specs}
     emit(ProgressEvent("bench", len(specs), None, 1.0, message="measured"))
@@ -130,11 +112,6 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     if cfg.quality and labels is not None:
         summary = _quality(results, timed.reports, labels, run_quality or {})
     return results, summary, comparisons.compare_pairs(timed.samples), conditions
-
-
-def machine_before() -> dict:
-    """The load average and speed probe before measuring (taken before the fork server starts importing)."""
-    return {"load_before": rounds.load_average(), "probe_ms_before": rounds.speed_probe_ms()}
 
 
 def _quality(results: dict, reports: dict, labels: list[int], run_quality: dict) -> dict | None:
@@ -179,7 +156,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     results, run_config = read_run(run_dir)
     run_cfg = config_mod.from_dict(run_config)
     started = time.perf_counter()
-    before = machine_before()
+    before = rounds.machine_conditions()
     rounds.start_early(PRELOAD)
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="loading the test split"))

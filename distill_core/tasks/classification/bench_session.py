@@ -21,7 +21,7 @@ import torch
 
 from distill_core.core.device import resolve_device
 from distill_core.measure.flops import flops_at, flops_curve
-from distill_core.measure.memory import RssSampler, kernel_peak_rss
+from distill_core.measure.memory import RssSampler
 from distill_core.measure.records import BenchConfig, MemoryRecord, SizeRecord
 from distill_core.measure.timing import PassTimer, reference_timer_ms
 
@@ -118,7 +118,6 @@ class VariantSession:
         self.cfg, self.peak_gflops = cfg, peak_gflops
         self.device = device = resolve_device(cfg.device, "bench.device")
         import_model_code(spec)
-        kernel_peak_before = kernel_peak_rss()
         sampler = RssSampler(cfg.memory_interval_ms).start()
         started = time.perf_counter()
         model = models.load_classifier(spec.ref, spec.labels, spec.trust_remote_code)
@@ -166,14 +165,7 @@ class VariantSession:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         sampler.stop()
-        kernel_peak = kernel_peak_rss()
-        peak = sampler.peak
-        if kernel_peak is not None and kernel_peak_before is not None and kernel_peak > kernel_peak_before:
-            peak = max(peak, kernel_peak)  # a spike between samples, after the baseline was taken
-        memory = MemoryRecord(baseline_rss_bytes=sampler.baseline, peak_rss_bytes=peak,
-                              delta_rss_bytes=peak - sampler.baseline, samples=sampler.samples,
-                              cuda_peak_allocated_bytes=(torch.cuda.max_memory_allocated()
-                                                         if device.startswith("cuda") else None))
+        memory = MemoryRecord(**sampler.record(device))
         size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
                           int8_elements=quantize.int8_elements(model),
                           flops_per_input_fixed=int(round(flops_at(self.curve, fixed_length))),
