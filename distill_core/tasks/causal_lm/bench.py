@@ -199,6 +199,9 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
             "comparisons": comparisons.compare_pairs(timed.samples), "conditions": conditions,
             "quality": {"split": "held-out", "metric": "perplexity", "higher_is_better": False,
                         "distillation_gain": lm_evaluate.perplexity_gain(qualities)} if qualities else None}
+    run_gain = (results.get("quality") or {}).get("gain")
+    if data["quality"] is not None and run_gain:  # the run's gain over its seeds, not the first seed's difference
+        data["quality"].update(distillation_gain=run_gain["mean"], seeds=len(run_gain["per_seed"]))
     if write:
         write_bench(run_dir, data)
     return data
@@ -285,7 +288,9 @@ def format_bench_table(data: dict) -> str:
     mach = data.get("machine") or {}
     lines.append("")
     if gain is not None:
-        lines.append(f"distillation gain (control - student perplexity): {gain:+.2f}")
+        seeds = (data.get("quality") or {}).get("seeds") or 1
+        over = f", mean of {seeds} seeds" if seeds > 1 else ""
+        lines.append(f"distillation gain (control - student perplexity{over}): {gain:+.2f}")
     first = next((v for v in data["variants"].values() if v["status"] == "ok"), None)
     if first:
         lines.append(f"prefill: forward passes over the {first['prefill']['prompt_tokens']}-token prompt, batch 1, "

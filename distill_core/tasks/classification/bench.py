@@ -177,6 +177,9 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     measured, quality, pairs, conditions = measure_variants(specs, cfg, test.texts, test.labels, on_progress, peak,
                                                             run_quality, should_stop, before)
+    run_gain = (results.get("quality") or {}).get("gain")
+    if quality is not None and run_gain:  # the run's gain over its seeds, not the first seed's difference
+        quality.update(distillation_gain=run_gain["mean"], seeds=len(run_gain["per_seed"]))
     first_ok = next((v for v in measured.values() if v.machine), None)
     bench = BenchResult(run_dir=str(run_dir), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                         wall_seconds=time.perf_counter() - started, config=cfg,

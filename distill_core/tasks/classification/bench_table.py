@@ -100,7 +100,9 @@ def format_bench_table(data: dict) -> str:
     gain = (data.get("quality") or {}).get("distillation_gain")
     lines.append("")
     if gain is not None:
-        lines.append(f"distillation gain (student - control accuracy): {gain * 100:+.2f} points")
+        seeds = (data.get("quality") or {}).get("seeds") or 1
+        over = f", mean of {seeds} seeds" if seeds > 1 else ""
+        lines.append(f"distillation gain (student - control accuracy{over}): {gain * 100:+.2f} points")
     lines.append(_legend(data, small, large))
     lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores, GPU {mach.get('gpu') or 'none'}; torch {mach.get('torch')}, transformers "

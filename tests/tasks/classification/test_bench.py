@@ -91,6 +91,8 @@ def test_a_variant_that_fails_to_load_does_not_take_the_others_down(measured_run
 def test_measure_run_writes_bench_json_with_quality_for_each_variant(measured_run):
     run_dir, data = measured_run
     on_disk = json.loads((run_dir / "bench.json").read_text())
+    run_quality = json.loads((run_dir / "results.json").read_text())["quality"]
+    assert data["quality"]["distillation_gain"] == run_quality["gain"]["mean"]  # the run's, over its seeds
     assert on_disk == json.loads(json.dumps(data))
     assert records.BenchResult.from_dict(on_disk).to_dict() == on_disk
     teacher, student8 = data["variants"]["teacher"], data["variants"]["student-int8"]
