@@ -60,12 +60,15 @@ def quality_columns(folder: Path) -> dict[str, dict]:
 def bench_columns(folder: Path) -> dict[str, dict]:
     """Measurement columns from bench.json, as its task reads them (`Task.bench_columns`): latencies (ms), rates
     (inputs/s, tokens/s), peak memory (MiB), weight bytes, parameters, FLOPs per input, and quality for the variants
-    that results.json lacks (the int8 ones)."""
+    that results.json lacks (the int8 ones); and the latencies' intervals and paired speedups (interval_columns)."""
     bench = read_json_or_none(folder, "bench.json")
     task = task_or_none(bench)
     if not bench or not isinstance(bench.get("variants"), dict) or task is None:
         return {}
-    return task.bench_columns(bench)
+    columns = task.bench_columns(bench)
+    for variant, values in _intervals_of(bench).items():
+        columns.setdefault(variant, {}).update(values)
+    return columns
 
 
 def interval_columns(folder: Path) -> dict[str, dict]:
@@ -78,6 +81,10 @@ def interval_columns(folder: Path) -> dict[str, dict]:
     bench = read_json_or_none(folder, "bench.json")
     if not bench or not isinstance(bench.get("variants"), dict) or task_or_none(bench) is None:
         return {}
+    return _intervals_of(bench)
+
+
+def _intervals_of(bench: dict) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for variant, v in bench["variants"].items():
         if not isinstance(v, dict) or v.get("status") != "ok":
@@ -97,7 +104,7 @@ def interval_columns(folder: Path) -> dict[str, dict]:
     return out
 
 
-COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns, interval_columns]
+COLUMN_SOURCES: list[ColumnSource] = [quality_columns, bench_columns]
 
 
 def record_task(record: store.RunRecord) -> Task | None:
