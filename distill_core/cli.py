@@ -82,7 +82,9 @@ def cmd_run(args) -> int:
         cfg = config_mod.load(args.config)
     else:
         cfg = get_preset(args.preset)
-    cfg = apply_overrides(cfg, (args.set or []) + ([f"seeds={args.seeds}"] if args.seeds is not None else []))
+    shortcuts = [f"{key}={value}" for key, value in (("seeds", args.seeds), ("processes", args.processes),
+                                                      ("precision", args.precision)) if value is not None]
+    cfg = apply_overrides(cfg, (args.set or []) + shortcuts)
     if args.name:
         cfg = cfg.replace(name=args.name)
         config_mod.validate(cfg)
@@ -307,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, metavar="N",
                      help="training seeds (same as --set seeds=N): student and control train once per seed, the "
                           "teacher is shared; 3 or more give a verdict that covers seed-to-seed noise")
+    run.add_argument("--processes", type=int, metavar="N",
+                     help="train on N processes (same as --set processes=N): DDP through Accelerate, one process per "
+                          "GPU, or CPU processes over gloo sharing the cores; the teacher's outputs are computed once")
+    run.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                     help="training precision (same as --set precision=...): auto is bf16 (else fp16) on a GPU, "
+                          "fp32 on CPU")
     run.add_argument("--name", help="a label for the run")
     run.add_argument("--run-dir", help="save into this folder instead, outside the run store (not in `list`)")
     run.add_argument("--detach", action="store_true",

@@ -22,6 +22,8 @@ STUDENT_INITS = ("teacher", "base")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 (else fp16) on a GPU, fp32 on CPU
+MAX_PROCESSES = 64
 CONTROL_BUDGETS = ("same-steps", "teacher-compute")
 MAX_SEEDS = 20
 
@@ -128,7 +130,9 @@ class RunConfig:
     control_budget: str = "same-steps"  # same-steps: the student's steps | teacher-compute: plus the steps whose
     #                                     training FLOPs equal the teacher's labeling passes
     device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch intra-op threads (0: all cores)
+    threads: int = 0  # torch intra-op threads per process (0: the cores shared out among the processes)
+    processes: int = 1  # training processes (DDP through Accelerate: GPUs, or CPU processes over gloo)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16: training precision (auto: bf16/fp16 on a GPU, fp32 on CPU)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
     measure: bool = True  # at the end, measure latency, memory and size of all five variants (bench.json)
     freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
@@ -329,6 +333,8 @@ def validate(c: RunConfig) -> RunConfig:
     _check(c.control_budget in CONTROL_BUDGETS, "control_budget", " | ".join(CONTROL_BUDGETS), c.control_budget)
     _check(c.device in DEVICES, "device", " | ".join(DEVICES), c.device)
     _check(0 <= c.threads <= 1024, "threads", "0 (all cores) to 1024", c.threads)
+    _check(1 <= c.processes <= MAX_PROCESSES, "processes", f"1 to {MAX_PROCESSES}", c.processes)
+    _check(c.precision in PRECISIONS, "precision", " | ".join(PRECISIONS), c.precision)
     for key, (_, validate_section) in _SECTIONS.items():
         validate_section(c.sections[key])
     for validate_fn in _VALIDATORS:

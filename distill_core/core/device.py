@@ -1,4 +1,5 @@
-"""Where torch computes and with how many threads: the one rule every run and every measuring process follows."""
+"""Where torch computes, in what precision and with how many threads: the one rule every run and every measuring
+process follows."""
 
 from __future__ import annotations
 
@@ -25,3 +26,18 @@ def set_threads(threads: int) -> int:
 
     torch.set_num_threads(threads or os.cpu_count() or 1)
     return torch.get_num_threads()
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """fp32 | bf16 | fp16 for a config's `precision` on `device`. auto: bf16 on a GPU that supports it, else fp16
+    on a GPU; fp32 on CPU (CPU trains in fp32 unless bf16 is asked for). fp16 on CPU raises DistillLabError."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    if precision == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and not cuda:
+        raise DistillLabError("fp16 needs a GPU; allowed on CPU: auto | fp32 | bf16", "precision")
+    return precision

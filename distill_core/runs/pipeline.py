@@ -8,6 +8,7 @@ bench.json (measurement), plus whatever the task keeps there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -17,26 +18,31 @@ import torch
 
 from distill_core.core.atomic import replacing, write_json
 from distill_core.core.config import RunConfig, training_seeds, validate
-from distill_core.core.device import resolve_device, set_threads
+from distill_core.core.device import resolve_device, resolve_precision, set_threads
 from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
 from distill_core.measure import stats
 from distill_core.measure.records import BenchConfig
+from distill_core.runs import ranks
 from distill_core.tasks import get_task
 from distill_core.tasks.base import RunContext, Trained
+from distill_core.training.parallel import SINGLE, Processes, launched_world
 
 
-def start_run_folder(config: RunConfig, run_dir: str | Path) -> tuple[Path, str, int]:
-    """The start of every run: make the folder, save config.json, pick the device, set the threads, seed torch.
-    Returns (run folder, device, threads in force). `config` is already validated."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+def start_run_folder(config: RunConfig, run_dir: Path) -> tuple[str, int, Processes]:
+    """The start of every run: pick the device and precision, join the run's other processes (if any), set the
+    threads, seed torch; the main process makes the folder and saves config.json. Returns (device, threads in
+    force, processes). `config` is already validated."""
     device = resolve_device(config.device)
-    threads = set_threads(config.threads)
+    processes = Processes.start(device, resolve_precision(config.precision, device))
+    device = processes.device or device
+    if processes.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", config.to_dict())
+    threads = set_threads(ranks.threads_per_process(config) if processes.world > 1 else config.threads)
     torch.manual_seed(config.seed)
-    return run_dir, device, threads
+    return device, threads, processes
 
 
 def save_model(model, tokenizer, folder: Path) -> None:
@@ -86,9 +92,10 @@ def _train_and_save(task, ctx: RunContext, prepared, targets, phase: str, steps:
     with ctx.timed(f"{phase}_train_s"):
         trained = task.train(ctx, prepared, targets, phase, steps)
     history[phase if save else f"{phase}-seed-{ctx.config.seed}"] = trained.history
-    if save:
-        save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
-    write_json(ctx.run_dir / "history.json", history)
+    if ctx.processes.is_main:
+        if save:
+            save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
+        write_json(ctx.run_dir / "history.json", history)
     if trained.stopped == "cancelled":
         if phase == "control":
             raise RunCancelled(f"cancelled while training the control at step {trained.steps}")
@@ -121,15 +128,38 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     trained once per seed from the same initial weights. The first seed's student/ and control/ are saved (the
     ones measured, exported and shown in the Playground); every seed's quality goes into the gain's interval.
 
+    With `config.processes` > 1 this process starts the others (runs/ranks.py) and they train together; every
+    process runs this same function, only the main one reports, writes files and measures.
+
     Raises DistillLabError subclasses for user-fixable problems (RunCancelled when `should_stop` says so)."""
     validate(config)
+    run_dir = Path(run_dir)
     task = get_task(config.task)
-    run_dir, device, threads = start_run_folder(config, run_dir)
-    ctx = RunContext(config, run_dir, device, threads, on_progress or (lambda event: None), should_stop)
     started = time.monotonic()
+    starts_others = config.processes > 1 and launched_world() == 1
+    with ranks.as_main(config, run_dir) if starts_others else contextlib.nullcontext():
+        device, threads, processes = start_run_folder(config, run_dir)
+        emit = on_progress if on_progress is not None and processes.is_main else (lambda event: None)
+        ctx = RunContext(config, run_dir, device, threads, emit, processes.stop_check(should_stop),
+                         processes=processes)
+        try:
+            results = _train_all(task, ctx, started)
+        finally:
+            processes.close()  # training is over: the main one measures alone, the others end
+            if processes.world > 1:
+                set_threads(config.threads)
+    if not processes.is_main:
+        return results
+    return _measure(task, dataclasses.replace(ctx, should_stop=should_stop, processes=SINGLE), results, started)
 
+
+def _train_all(task, ctx: RunContext, started: float) -> dict:
+    """Everything up to results.json: the teacher, its targets, student and control per seed, quality."""
+    config, run_dir, device, threads = ctx.config, ctx.run_dir, ctx.device, ctx.threads
+    main = ctx.processes.is_main
     prepared = task.prepare(ctx)
-    write_json(run_dir / "preflight.json", prepared.preflight)
+    if main:
+        write_json(run_dir / "preflight.json", prepared.preflight)
     ctx.emit(ProgressEvent("preflight", 1, 1, 1.0, message=preflight_summary(prepared.preflight)))
 
     ctx.stop_if_asked("before the teacher labels the training data")
@@ -194,7 +224,8 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     if gain is not None:
         quality["gain"] = gain
         quality["distillation_gain"] = gain["mean"]
-        write_json(run_dir / "example_scores.json", {"seeds": seeds, **scores})
+        if main:
+            write_json(run_dir / "example_scores.json", {"seeds": seeds, **scores})
     training["seeds"] = [{"seed": r["seed"], "student": r["student"][spec.metric],
                           "control": r["control"][spec.metric] if "control" in r else None,
                           "student_steps": r["student_training"]["steps"],
@@ -203,9 +234,16 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     ctx.timings["total_s"] = time.monotonic() - started
     results = {"task": task.name, "config": config.to_dict(), **task.results_extra(ctx, prepared, targets),
                "preflight": prepared.preflight, "quality": quality, "training": training,
-               "timings": ctx.timings, "device": device, "threads": threads, "teacher_outputs_cached": targets.cached}
-    write_json(run_dir / "results.json", results)
-    del prepared, targets
+               "timings": ctx.timings, "device": device, "threads": threads, "teacher_outputs_cached": targets.cached,
+               "processes": ctx.processes.world, "precision": ctx.processes.precision}
+    if main:
+        write_json(run_dir / "results.json", results)
+    return results
+
+
+def _measure(task, ctx: RunContext, results: dict, started: float) -> dict:
+    """Measure the variants (the main process alone) and finish results.json."""
+    config, run_dir, should_stop, spec = ctx.config, ctx.run_dir, ctx.should_stop, task.quality
     if config.measure:
         ctx.stop_if_asked("before measuring the variants; training and quality results are saved")
         with ctx.timed("measure_s"):
@@ -214,5 +252,6 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
         ctx.timings["total_s"] = time.monotonic() - started
         write_json(run_dir / "results.json", results)
     metric = spec.metric
+    variants = results["quality"]["variants"]
     ctx.emit(ProgressEvent("done", 1, 1, 1.0, metrics={f"{v}_{metric}": q[metric] for v, q in variants.items()}))
     return results

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
+from distill_core.training.parallel import Processes
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class RunContext:
     device: str  # "cpu" | "cuda"
     threads: int  # torch intra-op threads in force
     emit: ProgressFn
-    should_stop: StopFn | None = None
+    should_stop: StopFn | None = None  # with several processes: the shared check (Processes.stop_check)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, saved in results.json
+    processes: Processes = field(default_factory=Processes)  # the training processes; only the main one writes
 
     def stop_if_asked(self, where: str) -> None:
         if self.should_stop is not None and self.should_stop():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from distill_core.core.errors import TrainingDiverged
+from distill_core.training.parallel import SINGLE, Processes
 
 
 @dataclass
@@ -40,15 +41,16 @@ def set_scheduled_lr(optimizer, spec: BudgetSpec, progress: float) -> None:
 
 
 def optimizer_step(optimizer, params, loss: torch.Tensor, spec: BudgetSpec, phase: str, step: int,
-                   hint: str = "") -> None:
-    """Backward and one optimiser step, gradients clipped to `spec.max_grad_norm`. A loss that is not finite raises
-    TrainingDiverged (naming learning_rate, plus `hint`) before the weights change."""
-    if not torch.isfinite(loss):
+                   hint: str = "", processes: Processes = SINGLE) -> None:
+    """Backward and one optimiser step, gradients clipped to `spec.max_grad_norm` (averaged over `processes`). A
+    loss that is not finite in any process raises TrainingDiverged (naming learning_rate, plus `hint`) in all of
+    them before the weights change."""
+    if processes.any(not bool(torch.isfinite(loss))):
         raise TrainingDiverged(f"{phase}: the loss became {float(loss.detach())} at step {step + 1}; lower the "
                                f"learning rate (now {spec.learning_rate:g}){hint}", "learning_rate")
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+    processes.backward(loss)
+    processes.clip_grad_norm(params, spec.max_grad_norm)
     optimizer.step()
 
 

@@ -79,7 +79,8 @@ def prepare(ctx: RunContext) -> Prepared:
     config = ctx.config
     ctx.progress("data", "loading the teacher")
     with ctx.timed("teacher_prepare_s"):
-        teacher_ref = lm_teacher.resolve(config.teacher.model, lambda text: ctx.progress("data", text, 0.1))
+        teacher_ref = ctx.processes.main_first(  # a preset is converted once, by the main process
+            lambda: lm_teacher.resolve(config.teacher.model, lambda text: ctx.progress("data", text, 0.1)))
     with ctx.timed("teacher_load_s"):
         teacher = lm_teacher.load_causal_lm(teacher_ref, config.teacher.trust_remote_code)
         tokenizer = lm_teacher.load_tokenizer(teacher_ref, config.teacher.trust_remote_code)
@@ -117,7 +118,7 @@ def _topk(ctx: RunContext, s: State, blocks: torch.Tensor, what: str, offset: in
     ctx.emit(ProgressEvent("teacher-outputs", offset, total, offset / total,
                            message=f"teacher top-{ctx.config.lm.top_k} on the {what}"))
     topk = lm_teacher_cache.teacher_topk(s.fingerprint, s.teacher, blocks, ctx.config.lm.top_k, ctx.device,
-                                         INFERENCE_BATCH, on_batch, ctx.should_stop)
+                                         INFERENCE_BATCH, on_batch, ctx.should_stop, ctx.processes)
     if topk is None:
         raise RunCancelled(f"cancelled while the teacher labelled the {what}")
     return topk
@@ -132,7 +133,8 @@ def teacher_targets(ctx: RunContext, prepared: Prepared) -> Targets:
     sets = TopKSets(_topk(ctx, s, d.train, "training blocks", 0, total),
                     _topk(ctx, s, d.validation, "validation blocks", n_train, total),
                     _topk(ctx, s, d.test, "evaluation blocks", n_train + n_val, total))
-    save_heldout(ctx.run_dir, d.test, sets.test)  # measurement and the Playground read the held-out blocks here
+    if ctx.processes.is_main:
+        save_heldout(ctx.run_dir, d.test, sets.test)  # measurement and the Playground read the held-out blocks here
     s.teacher = None  # the cache holds all the teacher's outputs the run needs
     return Targets(sets, sets.train.hit and sets.validation.hit and sets.test.hit)
 
@@ -156,7 +158,7 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
                        eval_every=b.eval_every, seed=config.seed)
     result = train_lm(prepared.student, phase, s.data.train, spec, s.data.validation,
                       sets.train if phase == "student" else None, sets.validation, ctx.device, ctx.emit,
-                      ctx.should_stop)
+                      ctx.should_stop, ctx.processes)
     summary = {"steps": result.steps, "seconds": result.seconds, "examples": result.examples,
                "tokens": result.tokens, "tokens_per_s": result.tokens_per_s, "best_step": result.best_step,
                "best_val_perplexity": result.best_val_perplexity, "stopped": result.stopped}

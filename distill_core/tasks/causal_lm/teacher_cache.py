@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from distill_core.core.atomic import replacing
 from distill_core.core.home import cache_dir
+from distill_core.training.parallel import SINGLE, Processes
 from distill_core.tasks.causal_lm.losses import log1mexp
 
 
@@ -114,14 +115,25 @@ def store(key: str, topk: TopK) -> None:
 
 
 def teacher_topk(teacher_fp: str, teacher, blocks: torch.Tensor, k: int, device: str = "cpu", batch_size: int = 8,
-                 on_batch=None, should_stop=None) -> TopK | None:
-    """Cached top-k teacher outputs for `blocks`, computed and stored on a miss (None if cancelled meanwhile)."""
+                 on_batch=None, should_stop=None, processes: Processes = SINGLE) -> TopK | None:
+    """Cached top-k teacher outputs for `blocks`, computed and stored on a miss (None if cancelled meanwhile).
+    Several `processes` each compute a share of the blocks (a cancel is then seen after them); every one gets all
+    the outputs, the main one stores them."""
     k = min(k, int(teacher.config.vocab_size))
     key = fingerprint(teacher_fp, blocks, k)
     cached = load(key, len(blocks), blocks.shape[1] - 1, k)
-    if cached is not None:
+    if not processes.any(cached is None):  # a miss anywhere is a miss everywhere
         return cached
-    result = compute(teacher, blocks, k, batch_size, device, on_batch, should_stop)
-    if result is not None:
+    if processes.world == 1:
+        result = compute(teacher, blocks, k, batch_size, device, on_batch, should_stop)
+    else:
+        fields = processes.rows(len(blocks), lambda rows: _fields(compute(teacher, blocks[rows], k, batch_size,
+                                                                           device, on_batch)))
+        result = None if should_stop is not None and should_stop() else TopK(*fields)
+    if result is not None and processes.is_main:
         store(key, result)
     return result
+
+
+def _fields(topk: TopK) -> tuple[torch.Tensor, ...]:
+    return topk.logprobs, topk.indices, topk.tail, topk.target

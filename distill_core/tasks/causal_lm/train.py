@@ -19,6 +19,7 @@ from distill_core.tasks.causal_lm.evaluate import block_quality
 from distill_core.tasks.causal_lm.losses import lm_distillation_loss
 from distill_core.tasks.causal_lm.teacher_cache import TopK
 from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
+from distill_core.training.parallel import SINGLE, Processes
 
 
 @dataclass
@@ -57,14 +58,18 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
 
 def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blocks: torch.Tensor,
              teacher: TopK | None = None, val_teacher: TopK | None = None, device: str = "cpu",
-             on_progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> LMTrainResult:
+             on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+             processes: Processes = SINGLE) -> LMTrainResult:
     """Train `model` in place on `blocks` (n, L) and return its history; the best-validation weights are loaded at
-    the end. `teacher`: the TopK of `blocks` (needed when alpha > 0); `val_teacher` adds agreement to validation."""
+    the end. `teacher`: the TopK of `blocks` (needed when alpha > 0); `val_teacher` adds agreement to validation.
+    `processes`: each trains on its share of every batch and validates on its share of the validation blocks
+    (training/parallel.py); `should_stop` must then be the shared check (Processes.stop_check)."""
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    net, optimizer = processes.wrap(model, optimizer)
     deadline = time.monotonic() + spec.minutes * 60 if spec.minutes else None
     started = time.monotonic()
     cap = spec.steps if spec.steps is not None else 10**9
@@ -79,7 +84,7 @@ def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blo
 
     def validate() -> dict:
         nonlocal best
-        q = block_quality(model, val_blocks, val_teacher, spec.batch_size, device)
+        q = _shared_quality(model, val_blocks, val_teacher, spec.batch_size, device, processes)
         entry = {"step": step, "val_perplexity": q["perplexity"], "seconds": time.monotonic() - started}
         if "agreement" in q:
             entry["val_agreement"] = q["agreement"]
@@ -95,17 +100,22 @@ def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blo
         if should_stop is not None and should_stop():
             stopped = "cancelled"
             break
+        if len(index) < processes.world:
+            continue  # too small to give every process a share (the same on all of them)
         set_scheduled_lr(optimizer, spec, progress())
-        batch = blocks[index].to(device)
-        logits = model(input_ids=batch).logits[:, :-1]
-        t = teacher.rows(index) if teacher is not None and spec.alpha > 0 else None
+        mine = processes.share(index)
+        batch = blocks[mine].to(device)
+        with processes.autocast():
+            logits = net(input_ids=batch).logits[:, :-1]
+        t = teacher.rows(mine) if teacher is not None and spec.alpha > 0 else None
         loss = lm_distillation_loss(
-            logits, batch[:, 1:], t.logprobs.to(device) if t else None, t.indices.to(device) if t else None,
-            t.tail.to(device) if t else None, spec.alpha, spec.temperature, spec.divergence, spec.beta)
-        optimizer_step(optimizer, params, loss, spec, phase, step)
+            logits, batch[:, 1:], t.logprobs.to(device) if t else None,
+            t.indices.to(device) if t else None, t.tail.to(device) if t else None, spec.alpha, spec.temperature,
+            spec.divergence, spec.beta)
+        optimizer_step(optimizer, params, loss, spec, phase, step, processes=processes)
         step += 1
         examples += len(index)
-        tokens += batch[:, 1:].numel()
+        tokens += len(index) * (blocks.shape[1] - 1)
         window_loss += float(loss.detach())
         window_n += 1
         if step % max(1, spec.eval_every // 5) == 0:
@@ -123,7 +133,26 @@ def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blo
     seconds = time.monotonic() - started
     if not any(e.get("step") == step and "val_perplexity" in e for e in history):
         validate()
+    processes.unwrap(net)
     if best[2] is not None:
         model.load_state_dict(best[2])
     model.eval()
     return LMTrainResult(history, step, seconds, examples, tokens, best[1], best[0], stopped)
+
+
+def _shared_quality(model, val_blocks: torch.Tensor, val_teacher: TopK | None, batch_size: int, device: str,
+                    processes: Processes) -> dict:
+    """block_quality of the validation blocks, each process scoring its share: {"perplexity"} and, with the
+    teacher, "agreement" (token-weighted over the shares, the same on every process)."""
+    if processes.world == 1 or len(val_blocks) < processes.world:
+        return block_quality(model, val_blocks, val_teacher, batch_size, device)
+    rows = list(range(len(val_blocks)))[processes.rank::processes.world]
+    q = block_quality(model, val_blocks[rows], val_teacher.rows(rows) if val_teacher is not None else None,
+                      batch_size, device)
+    shares = processes.gather({k: q[k] for k in ("nll", "tokens", "agreement") if k in q})
+    tokens = sum(p["tokens"] for p in shares)
+    nll = sum(p["nll"] * p["tokens"] for p in shares) / max(1, tokens)
+    out = {"perplexity": math.exp(min(nll, 700.0)), "nll": nll, "tokens": tokens}
+    if val_teacher is not None:
+        out["agreement"] = sum(p["agreement"] * p["tokens"] for p in shares) / max(1, tokens)
+    return out

@@ -109,7 +109,7 @@ def prepare(ctx: RunContext) -> Prepared:
                               "lower batch_size or add data", "batch_size")
     ctx.progress("data", "preparing the teacher", 0.5)
     with ctx.timed("teacher_prepare_s"):
-        prepared = prepare_teacher(config, splits, ctx.device, ctx.emit, ctx.should_stop)
+        prepared = prepare_teacher(config, splits, ctx.device, ctx.emit, ctx.should_stop, ctx.processes)
     ctx.stop_if_asked("after preparing the teacher")
     ctx.progress("data", "loading the teacher and building the student", 0.8)
     teacher = models.load_classifier(prepared.model_ref, splits.label_names, config.teacher.trust_remote_code)
@@ -162,7 +162,7 @@ def teacher_targets(ctx: RunContext, prepared: Prepared) -> Targets:
     outputs = teacher_cache.concat([
         teacher_cache.teacher_outputs(s.prepared.fingerprint, s.teacher, s.teacher_ids[lo:hi], s.pool_texts[lo:hi],
                                       config.max_length, s.teacher_tok.pad_token_id, _hidden_layers(ctx, s),
-                                      ctx.device)
+                                      ctx.device, processes=ctx.processes)
         for lo, hi in ((0, n_train), (n_train, len(s.pool_texts))) if hi > lo])
     return Targets(outputs, outputs.hit)
 
@@ -197,11 +197,11 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
     if phase == "student":
         result = distill.train(prepared.student, phase, s.student_ids, s.pool_labels, pad, spec, val_ids,
                                val_labels, targets.value.logits[:, s.order], targets.value.hidden, ctx.device,
-                               ctx.emit, ctx.should_stop)
+                               ctx.emit, ctx.should_stop, ctx.processes)
     else:
         n = len(s.splits.train)
         result = distill.train(prepared.student, phase, s.student_ids[:n], s.pool_labels[:n], pad, spec, val_ids,
-                               val_labels, None, None, ctx.device, ctx.emit, ctx.should_stop)
+                               val_labels, None, None, ctx.device, ctx.emit, ctx.should_stop, ctx.processes)
     summary = {"steps": result.steps, "seconds": result.seconds, "examples": result.examples,
                "examples_per_s": result.examples_per_s, "best_step": result.best_step,
                "best_val_accuracy": result.best_val_accuracy, "stopped": result.stopped}
@@ -215,7 +215,7 @@ def _test_teacher_logits(ctx: RunContext, s: State) -> torch.Tensor:
         test_ids = encode(s.teacher_tok, s.splits.test.texts, ctx.config.max_length)
         s.test_teacher_logits = teacher_cache.teacher_outputs(
             s.prepared.fingerprint, s.teacher, test_ids, s.splits.test.texts, ctx.config.max_length,
-            s.teacher_tok.pad_token_id, device=ctx.device).logits[:, s.order]
+            s.teacher_tok.pad_token_id, device=ctx.device, processes=ctx.processes).logits[:, s.order]
     return s.test_teacher_logits
 
 

@@ -23,6 +23,7 @@ from distill_core.models import loading as models
 from distill_core.tasks.classification import train as distill
 from distill_core.tasks.classification.data import Splits, encode
 from distill_core.training.loop import steps_for_epochs
+from distill_core.training.parallel import SINGLE, Processes
 
 
 @dataclass
@@ -61,9 +62,25 @@ def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
     return h.hexdigest()[:20]
 
 
+def _cached_teacher(folder: Path, fp: str) -> PreparedTeacher | None:
+    """The fine-tuned teacher cached in `folder`, or None (a damaged cache is removed, to be rebuilt)."""
+    record_path = folder / "teacher.json"
+    if not record_path.exists():
+        return None
+    try:
+        info = json.loads(record_path.read_text())
+        if not models.cached_model_intact(folder):
+            raise ValueError("truncated or overwritten weights")
+        return PreparedTeacher(str(folder), fp, finetuned=True, cached=True, info=info)
+    except (OSError, ValueError, DistillLabError):
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
 def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_progress=None,
-                    should_stop=None) -> PreparedTeacher:
-    """The teacher for this run, fine-tuning (and caching) it first when `teacher.finetune_epochs` > 0."""
+                    should_stop=None, processes: Processes = SINGLE) -> PreparedTeacher:
+    """The teacher for this run, fine-tuning (and caching) it first when `teacher.finetune_epochs` > 0. Several
+    `processes` fine-tune it together; the main one checks and writes the cache."""
     t = config.teacher
     fp = teacher_fingerprint(config, splits)
     if t.finetune_epochs <= 0:
@@ -75,15 +92,9 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
         return PreparedTeacher(t.model, fp, finetuned=False, cached=False, info={})
 
     folder = cache_dir("teachers") / fp
-    record_path = folder / "teacher.json"
-    if record_path.exists():
-        try:
-            info = json.loads(record_path.read_text())
-            if not models.cached_model_intact(folder):
-                raise ValueError("truncated or overwritten weights")
-            return PreparedTeacher(str(folder), fp, finetuned=True, cached=True, info=info)
-        except (OSError, ValueError, DistillLabError):
-            shutil.rmtree(folder, ignore_errors=True)  # damaged cache: rebuild below
+    cached = processes.main_first(lambda: _cached_teacher(folder, fp))
+    if cached is not None:
+        return cached
 
     model = models.load_classifier(t.model, splits.label_names, t.trust_remote_code)
     tokenizer = models.load_tokenizer(t.model, t.trust_remote_code)
@@ -105,7 +116,7 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     started = time.monotonic()
     result = distill.train(model, "teacher-finetune", ids, np.array(splits.train.labels), tokenizer.pad_token_id,
                            spec, val_ids, np.array(splits.validation.labels), device=device,
-                           on_progress=on_progress, should_stop=should_stop)
+                           on_progress=on_progress, should_stop=should_stop, processes=processes)
     if result.stopped == "cancelled":
         from distill_core.core.errors import RunCancelled
 
@@ -114,9 +125,11 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
             "seconds": time.monotonic() - started, "examples_per_s": result.examples_per_s,
             "val_accuracy": result.best_val_accuracy, "history": result.history,
             "label_names": splits.label_names}
-    with replacing(folder) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "teacher.json").write_text(json.dumps(info, indent=2))
+    if processes.is_main:
+        with replacing(folder) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "teacher.json").write_text(json.dumps(info, indent=2))
+    processes.wait()  # the others load the teacher from the folder next
     return PreparedTeacher(str(folder), fp, finetuned=True, cached=False, info=info)
 

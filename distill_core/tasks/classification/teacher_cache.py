@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from distill_core.core.atomic import replacing
 from distill_core.core.home import cache_dir
+from distill_core.training.parallel import SINGLE, Processes
 
 
 @dataclass
@@ -65,22 +66,35 @@ def store(key: str, outputs: TeacherOutputs) -> None:
 
 def teacher_outputs(teacher_fp: str, teacher, ids: list[list[int]], texts: list[str], max_length: int, pad_id: int,
                     hidden_layers: list[int] | None = None, device: str = "cpu", batch_size: int = 64,
-                    compute=None) -> TeacherOutputs:
+                    compute=None, processes: Processes = SINGLE) -> TeacherOutputs:
     """Cached teacher logits (and pooled hidden states) for `texts`, computing and storing them on a miss.
 
-    `compute(teacher, ids, pad_id, batch_size, device, hidden_layers)` defaults to evaluate.predict_logits."""
+    `compute(teacher, ids, pad_id, batch_size, device, hidden_layers)` defaults to evaluate.predict_logits.
+    Several `processes` each compute a share of the texts; every one gets all the outputs, the main one stores them."""
     from distill_core.tasks.classification import evaluate
 
     layers = sorted(hidden_layers or [])
     key = fingerprint(teacher_fp, texts, max_length, layers)
     cached = load(key, len(texts), layers)
-    if cached is not None:
+    if not processes.any(cached is None):  # a miss anywhere is a miss everywhere
         return cached
     compute = compute or evaluate.predict_logits
-    result = compute(teacher, ids, pad_id, batch_size=batch_size, device=device, hidden_layers=layers or None)
-    logits, hidden = (result if layers else (result, {}))
-    outputs = TeacherOutputs(logits.float(), {k: v.float() for k, v in hidden.items()}, hit=False)
-    store(key, outputs)
+    widths: list[int] = []
+
+    def rows(indices: list[int]) -> torch.Tensor:
+        """(rows, classes + hidden widths): the logits and the pooled hidden states side by side."""
+        result = compute(teacher, [ids[i] for i in indices], pad_id, batch_size=batch_size, device=device,
+                         hidden_layers=layers or None)
+        logits, hidden = (result if layers else (result, {}))
+        parts = [logits.float()] + [hidden[layer].float() for layer in layers]
+        widths[:] = [p.shape[1] for p in parts]
+        return torch.cat(parts, dim=1)
+
+    parts = torch.split(processes.rows(len(texts), rows), widths, dim=1)
+    outputs = TeacherOutputs(parts[0].contiguous(), {layer: p.contiguous() for layer, p in zip(layers, parts[1:])},
+                             hit=False)
+    if processes.is_main:
+        store(key, outputs)
     return outputs
 
 

@@ -18,6 +18,7 @@ from distill_core.tasks.classification import evaluate
 from distill_core.tasks.classification.data import bucketed_batches, pad_batch
 from distill_core.tasks.classification.losses import HIDDEN_LOSSES, distillation_loss, masked_mean
 from distill_core.training.loop import BudgetSpec, optimizer_step, set_scheduled_lr
+from distill_core.training.parallel import SINGLE, Processes
 
 
 @dataclass
@@ -49,18 +50,23 @@ class TrainResult:
 def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: int, spec: TrainSpec,
           val_ids: list[list[int]], val_labels: np.ndarray, teacher_logits: torch.Tensor | None = None,
           teacher_hidden: dict[int, torch.Tensor] | None = None, device: str = "cpu",
-          on_progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> TrainResult:
+          on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+          processes: Processes = SINGLE) -> TrainResult:
     """Train `model` in place on `ids` and return its history; the best-validation weights are loaded at the end.
 
     labels: (examples,) int, -1 marks unlabeled transfer rows (soft term only). teacher_logits: (examples, classes).
-    teacher_hidden: {teacher block: (examples, width)} pooled targets for the hidden-state term."""
+    teacher_hidden: {teacher block: (examples, width)} pooled targets for the hidden-state term.
+    `processes`: each trains on its share of every batch (training/parallel.py); `should_stop` must then be the
+    shared check (Processes.stop_check)."""
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     model.to(device).train()
-    projections = _projections(model, spec, teacher_hidden, device)
-    params = [p for p in model.parameters() if p.requires_grad] + [p for m in projections.values()
-                                                                   for p in m.parameters()]
+    projector = Projector(_projections(model, spec, teacher_hidden, device))
+    params = [p for p in model.parameters() if p.requires_grad] + list(projector.parameters())
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    net, optimizer = processes.wrap(model, optimizer)
+    if any(True for _ in projector.parameters()):
+        projector, _ = processes.wrap(projector)
     labels_t = torch.as_tensor(labels, dtype=torch.long)
     lengths = [len(x) for x in ids]
     deadline = time.monotonic() + spec.minutes * 60 if spec.minutes else None
@@ -77,7 +83,8 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
 
     def validate():
         nonlocal best
-        logits = evaluate.predict_logits(model, val_ids, pad_id, batch_size=64, device=device)
+        logits = processes.rows(len(val_ids), lambda rows: evaluate.predict_logits(
+            model, [val_ids[i] for i in rows], pad_id, batch_size=64, device=device))
         acc = evaluate.accuracy(logits, torch.as_tensor(val_labels))
         history.append({"step": step, "val_accuracy": acc, "seconds": time.monotonic() - started})
         if acc > best[0]:
@@ -92,10 +99,13 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
             if should_stop is not None and should_stop():
                 stopped = "cancelled"
                 break
+            if len(batch) < processes.world:
+                continue  # too small to give every process a share (the same on all of them)
             set_scheduled_lr(optimizer, spec, progress())
-            loss = _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teacher_hidden,
-                              projections, device)
-            optimizer_step(optimizer, params, loss, spec, phase, step, hint=" or the temperature")
+            with processes.autocast():
+                loss = _step_loss(net, ids, processes.share(batch), labels_t, pad_id, spec, teacher_logits,
+                                  teacher_hidden, projector, device)
+            optimizer_step(optimizer, params, loss, spec, phase, step, " or the temperature", processes)
             step += 1
             examples += len(batch)
             window_loss += float(loss.detach())
@@ -116,10 +126,22 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
     seconds = time.monotonic() - started
     if not history or "val_accuracy" not in history[-1] or history[-1]["step"] != step:
         validate()
+    processes.unwrap(net)
     if best[2] is not None:
         model.load_state_dict(best[2])
     model.eval()
     return TrainResult(history, step, seconds, examples, best[1], best[0], stopped)
+
+
+class Projector(torch.nn.Module):
+    """The student-to-teacher width maps of the hidden-state term, one module (so DDP can wrap it once)."""
+
+    def __init__(self, maps: dict[int, torch.nn.Module]):
+        super().__init__()
+        self.maps = torch.nn.ModuleDict({str(layer): m for layer, m in maps.items()})
+
+    def forward(self, pooled: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        return {layer: self.maps[str(layer)](h) for layer, h in pooled.items()}
 
 
 def _projections(model, spec: TrainSpec, teacher_hidden, device) -> dict[int, torch.nn.Module]:
@@ -134,12 +156,13 @@ def _projections(model, spec: TrainSpec, teacher_hidden, device) -> dict[int, to
     return out
 
 
-def _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teacher_hidden, projections, device):
+def _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teacher_hidden, projector: Projector,
+               device):
     input_ids, mask = pad_batch([ids[i] for i in batch], pad_id)
     input_ids, mask = input_ids.to(device), mask.to(device)
     index = torch.as_tensor(batch, dtype=torch.long)
     labels = labels_t[index].to(device)
-    want_hidden = bool(projections)
+    want_hidden = bool(spec.hidden_weight and spec.layer_map and teacher_hidden)
     out = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=want_hidden)
     logits = out.logits.float()
     if teacher_logits is None or spec.alpha == 0:
@@ -151,10 +174,10 @@ def _step_loss(model, ids, batch, labels_t, pad_id, spec, teacher_logits, teache
                                  spec.alpha, labeled)
     if want_hidden:
         hidden_fn = HIDDEN_LOSSES[spec.hidden_loss]
-        terms = []
-        for s_layer, t_layer in spec.layer_map.items():
-            pooled = masked_mean(out.hidden_states[s_layer + 1].float(), mask)
-            terms.append(hidden_fn(projections[s_layer](pooled), teacher_hidden[t_layer][index].to(device)))
+        projected = projector({s_layer: masked_mean(out.hidden_states[s_layer + 1].float(), mask)
+                               for s_layer in spec.layer_map})
+        terms = [hidden_fn(projected[s_layer], teacher_hidden[t_layer][index].to(device))
+                 for s_layer, t_layer in spec.layer_map.items()]
         loss = loss + spec.hidden_weight * torch.stack(terms).mean()
     return loss
 
