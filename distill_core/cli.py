@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.run_files import read_json
 from distill_core.runs import jobs, store, worker
 from distill_core.tasks.presets import get_preset, preset_names
+from distill_core.training.parallel import launched_world
 from distill_core.views import compare, tables
 
 
@@ -88,6 +90,11 @@ def cmd_run(args) -> int:
     if args.name:
         cfg = cfg.replace(name=args.name)
         config_mod.validate(cfg)
+    launched = launched_world()
+    if launched > 1 and (not args.run_dir or args.detach):
+        raise DistillLabError(f"this is one of {launched} processes started by a launcher (accelerate launch, "
+                              "torchrun): give --run-dir (all of them train one run into it), or run without the "
+                              "launcher and pass --processes N", "--run-dir")
     if args.detach and args.run_dir:
         raise DistillLabError("runs into a folder outside the run store and cannot be detached; drop --run-dir "
                               "(detached runs live in the data folder's runs/)", "--run-dir")
@@ -104,12 +111,16 @@ def cmd_run(args) -> int:
 
     run_id = store.new_run_id()  # never derived from the name: names are labels
     run_dir = Path(args.run_dir)
-    print(f"run {run_id}: {cfg.name} -> {run_dir} (outside the run store)", file=sys.stderr)
+    main = os.environ.get("RANK", "0") == "0"  # not one of a launcher's other processes
+    if main:
+        print(f"run {run_id}: {cfg.name} -> {run_dir} (outside the run store)", file=sys.stderr)
     bar = ProgressBar()
     try:
         run_experiment(cfg, run_dir, on_progress=bar)
     finally:
         bar.close()
+    if not main:
+        return 0  # the main process reports
     print(tables.run_report(run_dir))
     print(f"saved: {run_dir}")
     return 0

@@ -28,6 +28,11 @@ def set_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
+def threads_per_process(threads: int, processes: int) -> int:
+    """Torch threads for each of `processes` on this machine: `threads`, or (0) the cores shared out among them."""
+    return threads or max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """fp32 | bf16 | fp16 for a config's `precision` on `device`. auto: bf16 on a GPU that supports it, else fp16
     on a GPU; fp32 on CPU (CPU trains in fp32 unless bf16 is asked for). fp16 on CPU raises DistillLabError."""

@@ -18,7 +18,7 @@ import torch
 
 from distill_core.core.atomic import replacing, write_json
 from distill_core.core.config import RunConfig, training_seeds, validate
-from distill_core.core.device import resolve_device, resolve_precision, set_threads
+from distill_core.core.device import resolve_device, resolve_precision, set_threads, threads_per_process
 from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
@@ -40,7 +40,7 @@ def start_run_folder(config: RunConfig, run_dir: Path) -> tuple[str, int, Proces
     if processes.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", config.to_dict())
-    threads = set_threads(ranks.threads_per_process(config) if processes.world > 1 else config.threads)
+    threads = set_threads(threads_per_process(config.threads, processes.world))
     torch.manual_seed(config.seed)
     return device, threads, processes
 

@@ -22,6 +22,7 @@ from typing import Iterator
 
 from distill_core.core.atomic import write_json
 from distill_core.core.config import RunConfig
+from distill_core.core.device import threads_per_process
 
 STOP_GRACE_S = 30.0  # seconds the others get to end after the main one before they are killed
 ENV_KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS")
@@ -40,18 +41,13 @@ def rank_env(rank: int, world: int, port: int, threads: int) -> dict[str, str]:
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads)}
 
 
-def threads_per_process(config: RunConfig) -> int:
-    """`config.threads`, or the machine's cores shared out among the run's processes."""
-    return config.threads or max(1, (os.cpu_count() or 1) // config.processes)
-
-
 @contextmanager
 def as_main(config: RunConfig, run_dir: Path) -> Iterator[list[subprocess.Popen]]:
     """Make this process the main one of `config.processes`: write config.json, start the others, set this
     process's own environment; on exit restore it and reap the others (killed after STOP_GRACE_S)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config.to_dict())
-    port, world, threads = free_port(), config.processes, threads_per_process(config)
+    port, world, threads = free_port(), config.processes, threads_per_process(config.threads, config.processes)
     package_root = str(Path(__file__).resolve().parents[2])
     others = []
     saved = {key: os.environ.get(key) for key in ENV_KEYS}

@@ -62,8 +62,10 @@ class Processes:
 
     @property
     def device(self) -> str | None:
-        """The device this process trains on ("cuda:1" for the second GPU), or None to keep the run's."""
-        return str(self.accelerator.device) if self.accelerator is not None and self.world > 1 else None
+        """The GPU this process trains on ("cuda:1" for the second one), or None to keep the run's device."""
+        if self.accelerator is None or self.world == 1 or self.accelerator.device.type != "cuda":
+            return None
+        return str(self.accelerator.device)
 
     def share(self, items):
         """This process's strided share of `items` (a list, array or tensor): items[rank::world]."""

@@ -116,7 +116,8 @@ def _run_card(record: store.RunRecord, results: dict | None) -> str:
     items = [("name", record.name), ("id", record.id), ("status", record.status),
              ("created", time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)))]
     if results:
-        items += [("teacher", _teacher_text(record, results)), ("student", _student_text(record, results))]
+        items += [("teacher", _teacher_text(record, results)), ("student", _student_text(record, results)),
+                  ("trained on", tables.training_setup(results))]
         total = (results.get("timings") or {}).get("total_s")
         if total:
             items.append(("wall time", f"{total / 60:.1f} min"))

@@ -89,8 +89,21 @@ def quality_table(results: dict) -> str:
     lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "
                  f"teacher {pf['teacher']['parameters'] / 1e6:.1f}M; FLOPs/{task.unit_name} "
                  f"{pf['flops_ratio']:.1f}x fewer")
+    lines.append(f"trained on: {training_setup(results)}")
     lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items()))
     return "\n".join(lines)
+
+
+def training_setup(results: dict) -> str:
+    """Where a run trained: device, processes (DDP), torch threads per process and precision (runs from before
+    processes and precision were recorded trained on one process in fp32)."""
+    processes = int(results.get("processes") or 1)
+    threads = results.get("threads")
+    per = " each" if processes > 1 else ""
+    return (f"{results.get('device') or '?'}, {processes} process{'es' if processes > 1 else ''}"
+            + (" (DDP)" if processes > 1 else "")
+            + (f", {threads} torch thread{'s' if threads != 1 else ''}{per}" if threads else "")
+            + f", {results.get('precision') or 'fp32'}")
 
 
 def run_report(folder: str | Path) -> str:

@@ -116,3 +116,26 @@ def _processes_of(folder) -> list:
 
     time.sleep(1.0)
     return [p for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_causal_lm_on_two_processes_trains_the_same_student_as_one(tmp_path_factory, tmp_path):
+    from tests.support.lm import tiny_lm_config, tiny_lm_dir
+
+    teacher = tiny_lm_dir(tmp_path_factory)  # a Llama without dropout
+    one = run_experiment(tiny_lm_config(teacher), tmp_path / "one")
+    two = run_experiment(tiny_lm_config(teacher, processes=2), tmp_path / "two")
+    a = load_file(str(tmp_path / "one" / "student" / "model.safetensors"))
+    b = load_file(str(tmp_path / "two" / "student" / "model.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    for variant, report in one["quality"]["variants"].items():
+        assert two["quality"]["variants"][variant]["perplexity"] == pytest.approx(report["perplexity"], rel=1e-4)
+    assert two["processes"] == 2 and two["training"]["student"]["steps"] == one["training"]["student"]["steps"]
+
+
+def test_under_an_outside_launcher_the_cli_asks_for_a_run_folder(monkeypatch, capsys):
+    from distill_core.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["run", "--preset", "reviews-tiny"]) != 0
+    err = capsys.readouterr().err
+    assert "--run-dir" in err and "--processes N" in err

@@ -49,3 +49,11 @@ def test_summarize_keeps_the_verdict_and_interval_and_the_listing_shows_the_verd
     assert columns == ["student acc", "gain", "verdict"]
     assert cells[0] == {"student acc": 0.774, "gain": 0.016, "verdict": "no measurable effect"}
     assert cells[1]["verdict"] is None and cells[2] == {"gain": None, "verdict": None}
+
+
+def test_training_setup_names_device_processes_threads_and_precision():
+    assert tables.training_setup({"device": "cpu", "threads": 2}) == "cpu, 1 process, 2 torch threads, fp32"
+    assert (tables.training_setup({"device": "cuda:0", "threads": 1, "processes": 4, "precision": "bf16"})
+            == "cuda:0, 4 processes (DDP), 1 torch thread each, bf16")
+    text = tables.quality_table(fake_results(0.86, 0.83) | {"device": "cpu", "threads": 1, "processes": 2})
+    assert "trained on: cpu, 2 processes (DDP), 1 torch thread each, fp32" in text
