@@ -1,5 +1,5 @@
-"""New run: start a preset, or compose teacher, student, data, loss, budget, seeds and the control's budget, with a
-live pre-flight panel.
+"""New run: start a preset, or compose teacher, student, data, loss, budget, seeds, the control's budget and where it
+trains (device, processes, precision), with a live pre-flight panel.
 
 The sections every task shares are in new_run_form/; a task's own fields come from its form in task_forms/, found
 by the task's name (task_forms.form_for), so a newly registered task gets a working page without edits here."""
@@ -11,7 +11,7 @@ import copy
 import streamlit as st
 
 from distill_core.tasks import get_task, presets, task_names
-from pages.new_run_form import panel, seeds, sections
+from pages.new_run_form import hardware, panel, seeds, sections
 from pages.shared import start_run, widget_default
 from pages.task_forms import form_for
 
@@ -89,6 +89,7 @@ with left:
     sections.loss(draft, form)
     sections.budget(draft, form)
     seeds.section(draft)
+    hardware.section(draft)
 
 st.session_state[DRAFT] = draft
 

@@ -20,6 +20,13 @@ def resolve_device(device: str, field: str = "device") -> str:
     return device
 
 
+def machine_devices() -> tuple[int, int]:
+    """(CPU cores, visible CUDA GPUs) of this machine."""
+    import torch
+
+    return os.cpu_count() or 1, torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def set_threads(threads: int) -> int:
     """Set torch's intra-op threads (0: all cores) and return the number in force."""
     import torch

@@ -324,3 +324,21 @@ def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run, 
     assert not at.exception, [e.value for e in at.exception]
     if page in ("pages/playground.py", "pages/learn.py"):  # they need the files: they say which one is damaged
         assert any("results.json is damaged" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_new_run_sets_processes_and_precision(no_workers, tiny_teacher_dir):
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
+    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    processes = at.number_input(key="w:processes")
+    assert processes.value == 1 and processes.max == 64 and "DDP" in processes.help
+    processes.set_value(2).run()
+    assert any("2 CPU processes share the" in c.value for c in at.caption)  # this machine has no GPU
+    at.selectbox(key="w:precision").set_value("fp16").run()
+    assert any("fp16 needs a GPU" in e.value for e in at.error)
+    at.selectbox(key="w:precision").set_value("bf16").run()
+    assert not at.error, [e.value for e in at.error]
+    start_button(at).click().run()
+    config = store.get_run(store.list_runs()[0].id).config
+    assert (config["processes"], config["precision"], config["device"]) == (2, "bf16", "auto")
