@@ -27,6 +27,15 @@ def machine_devices() -> tuple[int, int]:
     return os.cpu_count() or 1, torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def check_processes(processes: int, device: str) -> None:
+    """Refuse more training processes than GPUs on a GPU run (one process per GPU); `device` is resolved."""
+    if processes > 1 and device.startswith("cuda"):
+        gpus = machine_devices()[1]
+        if processes > gpus:
+            raise DistillLabError(f"{processes} processes on {gpus} GPU{'s' if gpus != 1 else ''}; allowed on this "
+                                  f"machine: 1 to {gpus} (one per GPU), or device cpu", "processes")
+
+
 def set_threads(threads: int) -> int:
     """Set torch's intra-op threads (0: all cores) and return the number in force."""
     import torch

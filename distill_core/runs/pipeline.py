@@ -18,7 +18,8 @@ import torch
 
 from distill_core.core.atomic import replacing, write_json
 from distill_core.core.config import RunConfig, training_seeds, validate
-from distill_core.core.device import resolve_device, resolve_precision, set_threads, threads_per_process
+from distill_core.core.device import (check_processes, resolve_device, resolve_precision, set_threads,
+                                      threads_per_process)
 from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
@@ -137,6 +138,8 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     task = get_task(config.task)
     started = time.monotonic()
     starts_others = config.processes > 1 and launched_world() == 1
+    if starts_others:
+        check_processes(config.processes, resolve_device(config.device))
     with ranks.as_main(config, run_dir) if starts_others else contextlib.nullcontext():
         device, threads, processes = start_run_folder(config, run_dir)
         emit = on_progress if on_progress is not None and processes.is_main else (lambda event: None)

@@ -17,7 +17,6 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-
 if TYPE_CHECKING:
     import torch
 

@@ -139,3 +139,14 @@ def test_under_an_outside_launcher_the_cli_asks_for_a_run_folder(monkeypatch, ca
     assert main(["run", "--preset", "reviews-tiny"]) != 0
     err = capsys.readouterr().err
     assert "--run-dir" in err and "--processes N" in err
+
+
+def test_more_processes_than_gpus_is_refused_before_any_starts(monkeypatch):
+    from distill_core.core import device
+
+    monkeypatch.setattr(device, "machine_devices", lambda: (16, 2))
+    with pytest.raises(DistillLabError) as err:
+        device.check_processes(4, "cuda")
+    assert err.value.field == "processes" and "1 to 2" in str(err.value)
+    device.check_processes(2, "cuda")
+    device.check_processes(4, "cpu")  # CPU processes share the cores: any number is allowed

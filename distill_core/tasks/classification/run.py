@@ -226,10 +226,12 @@ def teacher_quality(ctx: RunContext, prepared: Prepared, targets: Targets) -> di
 
 
 def evaluate_student(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
-    """Quality of prepared.student on the test split (never seen in training or validation)."""
+    """Quality of prepared.student on the test split (never seen in training or validation); several processes
+    each predict a share of it."""
     s: State = prepared.state
     teacher_logits = _test_teacher_logits(ctx, s)
-    logits = evaluate.predict_logits(prepared.student, s.test_ids, s.plan.tokenizer.pad_token_id, device=ctx.device)
+    logits = ctx.processes.rows(len(s.test_ids), lambda rows: evaluate.predict_logits(
+        prepared.student, [s.test_ids[i] for i in rows], s.plan.tokenizer.pad_token_id, device=ctx.device))
     return evaluate.quality_report(logits, torch.as_tensor(s.splits.test.labels), teacher_logits)
 
 
