@@ -1,5 +1,5 @@
 """A run on several processes: the process that runs it (a worker, or the CLI's foreground run) becomes the main one
-and starts the others as `python -m distill_core.runs.ranks RUN_DIR`, with the torch.distributed environment
+and starts the others as `python -m distill_core.runs.rank_entry RUN_DIR`, with the torch.distributed environment
 (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT...) set the way `accelerate launch` and `torchrun` set it. Accelerate
 then joins them into one DDP group (training/parallel.py).
 
@@ -55,7 +55,7 @@ def as_main(config: RunConfig, run_dir: Path) -> Iterator[list[subprocess.Popen]
         for rank in range(1, world):
             env = dict(os.environ, **rank_env(rank, world, port, threads),
                        PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-            others.append(subprocess.Popen([sys.executable, "-m", "distill_core.runs.ranks", str(run_dir)],
+            others.append(subprocess.Popen([sys.executable, "-m", "distill_core.runs.rank_entry", str(run_dir)],
                                            stdin=subprocess.DEVNULL, env=env, cwd=package_root))
         os.environ.update(rank_env(0, world, port, threads))
         yield others
@@ -76,29 +76,3 @@ def _reap(others: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """One of the other processes: `python -m distill_core.runs.ranks RUN_DIR` with the environment set."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or "RANK" not in os.environ:
-        print("usage: RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. python -m distill_core.runs.ranks RUN_DIR",
-              file=sys.stderr)
-        return 2
-    import json
-
-    from distill_core.core import config as config_mod
-    from distill_core.runs.pipeline import run_experiment
-
-    run_dir = Path(argv[0])
-    config = config_mod.from_dict(json.loads((run_dir / "config.json").read_text()))
-    try:
-        run_experiment(config, run_dir)
-    except Exception as exc:  # the main process records the run's outcome; here only the log says why
-        print(f"process {os.environ['RANK']}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
