@@ -98,15 +98,21 @@ def compose(at: AppTest) -> AppTest:
     return at
 
 
+def compose_with_local_teacher(teacher_dir) -> AppTest:
+    """New run in Compose mode with the tiny teacher from a local folder, used as it is (no fine-tune)."""
+    at = compose(open_page("pages/new_run.py"))
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(teacher_dir)).run()
+    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    return at
+
+
 def start_button(at: AppTest):
     return next(b for b in at.button if b.label == "Start run")
 
 
 def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, tiny_teacher_dir):
-    at = compose(open_page("pages/new_run.py"))
-    at.radio(key="w:teacher_origin").set_value("local folder").run()
-    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
-    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at = compose_with_local_teacher(tiny_teacher_dir)
     at.text_input(key="w:name").set_value("from-the-page").run()
     assert not at.error, [e.value for e in at.error]
     assert "Estimated speedup" in [m.label for m in at.metric]
@@ -122,10 +128,7 @@ def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, ti
 
 
 def test_new_run_sets_seeds_data_seed_and_control_budget(no_workers, tiny_teacher_dir):
-    at = compose(open_page("pages/new_run.py"))
-    at.radio(key="w:teacher_origin").set_value("local folder").run()
-    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
-    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at = compose_with_local_teacher(tiny_teacher_dir)
     seeds = at.number_input(key="w:seeds")
     assert seeds.min == 1 and seeds.max == 20 and "verdict you can trust" in seeds.help
     seeds.set_value(4).run()
@@ -143,10 +146,7 @@ def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teac
     from tests.support.runs import make_tiny_classifier
 
     other = make_tiny_classifier(tmp_path / "three-labels", layers=2, labels=["pos", "neg", "neutral"])
-    at = compose(open_page("pages/new_run.py"))
-    at.radio(key="w:teacher_origin").set_value("local folder").run()
-    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
-    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at = compose_with_local_teacher(tiny_teacher_dir)
     at.radio(key="w:student_kind").set_value("model").run()
     at.text_input(key="w:student_model").set_value(str(other)).run()
     errors = " ".join(e.value for e in at.error)
@@ -327,10 +327,7 @@ def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run, 
 
 
 def test_new_run_sets_processes_and_precision(no_workers, tiny_teacher_dir):
-    at = compose(open_page("pages/new_run.py"))
-    at.radio(key="w:teacher_origin").set_value("local folder").run()
-    at.text_input(key="w:teacher_ref").set_value(str(tiny_teacher_dir)).run()
-    at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at = compose_with_local_teacher(tiny_teacher_dir)
     processes = at.number_input(key="w:processes")
     assert processes.value == 1 and processes.max == 64 and "DDP" in processes.help
     processes.set_value(2).run()
