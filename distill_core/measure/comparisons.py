@@ -7,12 +7,18 @@ machine did meanwhile mostly cancels. bench.json keeps them under "comparisons".
 
 from __future__ import annotations
 
+from distill_core.core.variants import ALL_VARIANTS, VARIANTS, base_variant, runtime_of
 from distill_core.measure.stats import median_interval
 
-# (reference, variant): the teacher against every variant, int8 against its fp32 model, and the student against the
-# control (same architecture: the pair that tells the noise floor).
-PAIRS = (("teacher", "teacher-int8"), ("teacher", "student"), ("teacher", "student-int8"), ("teacher", "control"),
-         ("student", "student-int8"), ("control", "student"))
+# (reference, variant): the teacher (eager fp32) against every variant, int8 against its fp32 model, each variant on
+# another runtime against itself on eager PyTorch, and the student against the control (same architecture: the
+# pair that tells the noise floor).
+PAIRS = tuple(dict.fromkeys(  # without repeats, in this order
+    (("teacher", "teacher-int8"), ("teacher", "student"), ("teacher", "student-int8"), ("teacher", "control"),
+          ("student", "student-int8"), ("control", "student"))
+         + tuple(("teacher", v) for v in ALL_VARIANTS if v not in VARIANTS)
+         + tuple((base_variant(v), v) for v in ALL_VARIANTS if runtime_of(v) != "pytorch")
+         + (("student-ort", "student-ort-int8"), ("control-ort", "student-ort"))))
 SAME = "no measurable difference"
 
 

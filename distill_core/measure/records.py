@@ -15,7 +15,7 @@ from distill_core.core.atomic import write_json
 from distill_core.core.config import default_task
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
-from distill_core.core.variants import VARIANTS  # noqa: F401 (the harness checks requests against them)
+from distill_core.core.variants import ALL_VARIANTS, RUNTIMES, VARIANTS  # noqa: F401 (requests are checked against them)
 from distill_core.measure.timing import time_stats
 
 
@@ -44,7 +44,10 @@ class BenchConfig:
     max_seconds: float = 15.0  # stop a setting after this many seconds even short of the two minimums
     threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
     device: str = "auto"  # auto | cpu | cuda
-    quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
+    quantization: str = "auto"  # int8 method on eager PyTorch: auto | one of quantize.METHODS
+    # Runtimes every variant is measured on (core.variants.RUNTIMES): eager PyTorch, and ONNX Runtime fp32 + int8 on
+    # ONNX files exported from the same folders (tasks whose harness has no ONNX path measure PyTorch only).
+    runtimes: list[str] = field(default_factory=lambda: ["pytorch", "onnxruntime"])
     quality: bool = True  # every variant's quality on the test split (the run's own figures where it has them)
     memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up
     variant_timeout_s: float = 600.0  # a measuring process still busy after this is stopped (error entry)
@@ -61,12 +64,16 @@ class BenchConfig:
 
 
 def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
-    """Raise DistillLabError (field "variants" or "quantization") for an unknown variant or int8 method."""
+    """Raise DistillLabError (field "variants", "runtimes" or "quantization") for an unknown variant, runtime or int8
+    method."""
     from distill_core.models.quantize import METHODS
 
-    unknown = sorted(set(variants or []) - set(VARIANTS))
+    unknown = sorted(set(variants or []) - set(ALL_VARIANTS))
     if unknown:
-        raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(VARIANTS)}", "variants")
+        raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(ALL_VARIANTS)}", "variants")
+    bad = sorted(set(cfg.runtimes) - set(RUNTIMES)) or ([] if cfg.runtimes else ["(none)"])
+    if bad:
+        raise DistillLabError(f"unknown runtime {bad[0]!r}; allowed: {', '.join(RUNTIMES)}", "runtimes")
     if cfg.quantization != "auto" and cfg.quantization not in METHODS:
         raise DistillLabError(f"unknown method {cfg.quantization!r}; allowed: auto, {', '.join(METHODS)}",
                               "quantization")
@@ -199,6 +206,7 @@ class VariantResult:
     ref: str  # the fp32 model folder or reference it was loaded from
     status: str  # "ok" | "error"
     error: str | None = None
+    runtime: str = "pytorch"  # core.variants.RUNTIMES
     device: str | None = None
     threads: int | None = None  # torch intra-op threads in the measuring process
     load_seconds: float | None = None  # load (+ quantize) wall time (s)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from distill_core.core.errors import DistillLabError
-from distill_core.core.variants import VARIANTS, variant_refs  # noqa: F401 (VARIANTS: the page lists them)
-from distill_core.models import students
+from distill_core.core.variants import VARIANTS  # noqa: F401 (the page lists them)
+from distill_core.core.variants import order_key, runtime_of, variant_for, variant_refs
+from distill_core.models import onnx_export, students
 from distill_core.runs import store
 from distill_core.tasks.base import Task
 from distill_core.views.tables import task_of
@@ -78,9 +79,14 @@ class ModelCache:
 
 
 def _refs(record: store.RunRecord) -> dict[str, tuple[str, bool]]:
+    """The run's eager variants, and each of them on ONNX Runtime where its ONNX files are there (made when the run
+    is measured with that runtime), in ALL_VARIANTS order."""
     if not (record.folder / "results.json").exists():
         raise DistillLabError(f"run {record.id} has no results yet (status: {record.status})", "run")
-    return variant_refs(record.folder)
+    refs = variant_refs(record.folder)
+    onnx = {variant_for(v, "onnxruntime"): ref for v, ref in refs.items()
+            if task_of(record.config).name == "classification" and onnx_export.read_export(ref[0]) is not None}
+    return dict(sorted((refs | onnx).items(), key=lambda item: order_key(item[0])))
 
 
 def run_variants(run_id: str) -> dict[str, tuple[str, bool]]:
@@ -102,6 +108,12 @@ def _load(run_id: str, variant: str) -> LoadedVariant:
     config = record.config or {}
     trust = bool((config.get("teacher") or {}).get("trust_remote_code")) and variant.startswith("teacher")
     task = task_of(config)
+    if runtime_of(variant) == "onnxruntime":
+        from distill_core.models import loading as models
+
+        model = onnx_export.OnnxClassifier(ref, quantize)
+        return LoadedVariant(model, models.load_tokenizer(ref, trust), list(model.record.labels), model.weight_bytes,
+                             task.name)
     model, tokenizer, labels = task.load_variant(record.folder, ref, trust)
     if quantize:
         from distill_core.models.quantize import quantize_int8

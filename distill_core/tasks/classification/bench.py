@@ -26,6 +26,7 @@ from distill_core.core.device import resolve_device
 from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
+from distill_core.core.variants import RUNTIMES, order_key, runtime_of, variant_for
 from distill_core.measure import comparisons, rounds
 from distill_core.measure.records import (
     VARIANTS,
@@ -56,8 +57,10 @@ PRELOAD = ("distill_core.tasks.classification.bench_session", "transformers.mode
            "transformers.models.bert.modeling_bert", "torchao")
 
 
-def variant_specs(run_dir: Path, results: dict, run_config: dict) -> list[VariantSpec]:
-    """The five variants of a finished run: the prepared teacher and the run's student/ and control/ folders."""
+def variant_specs(run_dir: Path, results: dict, run_config: dict,
+                  runtimes: tuple[str, ...] = ("pytorch",)) -> list[VariantSpec]:
+    """The variants of a finished run on each of `runtimes`, in ALL_VARIANTS order: the prepared teacher and the
+    run's student/ and control/ folders, fp32 and int8 (the control: fp32 only)."""
     labels = list(results["label_names"])
     teacher = run_config.get("teacher", {})
     trust = bool(teacher.get("trust_remote_code", False))
@@ -65,8 +68,31 @@ def variant_specs(run_dir: Path, results: dict, run_config: dict) -> list[Varian
     teacher_ref = results["teacher"]["model_ref"]
     folders = {"teacher": teacher_ref, "teacher-int8": teacher_ref, "student": str(run_dir / "student"),
                "student-int8": str(run_dir / "student"), "control": str(run_dir / "control")}
-    return [VariantSpec(name, folders[name], labels, name.endswith("-int8"), max_length,
-                        trust if name.startswith("teacher") else False) for name in VARIANTS]
+    specs = [VariantSpec(variant_for(base, runtime), folders[base], labels, base.endswith("-int8"), max_length,
+                         trust if base.startswith("teacher") else False, runtime=runtime)
+             for base in VARIANTS for runtime in runtimes]
+    return sorted(specs, key=lambda s: order_key(s.name))
+
+
+def export_onnx(specs: list[VariantSpec], emit) -> dict[str, str]:
+    """Make the ONNX files (fp32 and int8) of every folder an ONNX Runtime spec needs, unless they are there and
+    current; {folder: why it failed} for those that could not be exported (their variants become error entries)."""
+    from distill_core.measure.flops import flops_curve
+    from distill_core.models import loading as models
+    from distill_core.models import onnx_export
+
+    failures = {}
+    refs = {(s.ref, s.trust_remote_code): s.labels for s in specs if s.runtime == "onnxruntime"}
+    for i, ((ref, trust), labels) in enumerate(refs.items()):
+        if onnx_export.read_export(ref) is not None:
+            continue
+        emit(ProgressEvent("bench", i, len(refs), i / max(1, len(refs)), message=f"exporting {ref} to ONNX"))
+        try:
+            model = models.load_classifier(ref, labels, trust)
+            onnx_export.export_classifier(ref, model=model, extra={"flops_curve": flops_curve(model, 128)})
+        except DistillLabError as exc:
+            failures[ref] = str(exc)
+    return failures
 
 
 def sample_indices(size: int, examples: int, seed: int) -> list[int]:
@@ -79,11 +105,11 @@ def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float
                wall: float) -> VariantResult:
     if "error" in report:
         return VariantResult(name=name, ref=report.get("ref", ""), status="error", error=report["error"],
-                             wall_seconds=wall)
+                             runtime=runtime_of(name), wall_seconds=wall)
     latency = [LatencyRecord.from_rounds(report["cycles"][key], samples[key], peak_gflops,
                                          report["timer_ms"].get(key)) for key in report["cycles"] if samples]
     latency.sort(key=lambda r: (SETTINGS.index(r.setting), r.batch_size))
-    return VariantResult(name=name, ref=report["ref"], status="ok", device=report["device"],
+    return VariantResult(name=name, ref=report["ref"], status="ok", runtime=runtime_of(name), device=report["device"],
                          threads=report["threads"], load_seconds=report["load_seconds"], wall_seconds=wall,
                          quantization=report["quantization"], latency=latency,
                          memory=MemoryRecord.from_dict(report["memory"]), size=SizeRecord.from_dict(report["size"]),
@@ -167,16 +193,30 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     teacher_fp = (results.get("teacher") or {}).get("fingerprint")
     int8_fp = f"{teacher_fp}|int8|{cfg.quantization}|{device}|torch {torch.__version__}"
     keys = {"teacher": teacher_fp, "teacher-int8": int8_fp} if teacher_fp else {}
-    specs = [s for s in variant_specs(run_dir, results, run_config) if variants is None or s.name in variants]
+    runtimes = tuple(r for r in RUNTIMES if r in cfg.runtimes)
+    specs = [s for s in variant_specs(run_dir, results, run_config, runtimes) if variants is None or s.name in variants]
+    if variants and not specs:
+        raise DistillLabError(f"none of {', '.join(variants)} is measured on the runtimes asked for "
+                              f"({', '.join(runtimes)})", "runtimes")
+    failed_exports = export_onnx(specs, emit)
     needs_int8_quality = cfg.quality and any(s.quantize for s in specs)
     for s in specs:
         s.quality = cfg.quality and (s.name not in run_quality or (s.name == "teacher" and needs_int8_quality))
+        if s.runtime != "pytorch":
+            s.teacher_cache_key = None  # the cache holds eager outputs; another runtime computes its own
+            continue
         s.teacher_cache_key = (teacher_cache.fingerprint(keys[s.name], test.texts, run_cfg.max_length, [])
                                if s.name in keys else None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
-    measured, quality, pairs, conditions = measure_variants(specs, cfg, test.texts, test.labels, on_progress, peak,
+    to_time = [s for s in specs if s.ref not in failed_exports or s.runtime == "pytorch"]
+    measured, quality, pairs, conditions = measure_variants(to_time, cfg, test.texts, test.labels, on_progress, peak,
                                                             run_quality, should_stop, before)
+    for s in specs:
+        if s not in to_time:
+            measured[s.name] = VariantResult(name=s.name, ref=s.ref, status="error", runtime=s.runtime,
+                                             error=failed_exports[s.ref])
+    measured = {name: measured[name] for name in sorted(measured, key=order_key)}
     run_gain = (results.get("quality") or {}).get("gain")
     if quality is not None and run_gain:  # the run's gain over its seeds, not the first seed's difference
         quality.update(distillation_gain=run_gain["mean"], seeds=len(run_gain["per_seed"]))

@@ -43,6 +43,7 @@ class VariantSpec:
     # stored. For the teacher (the run cached them) and teacher-int8 (its logits depend only on the teacher, the int8
     # method and the library versions: every run and seed of one teacher shares them).
     teacher_cache_key: str | None = None
+    runtime: str = "pytorch"  # core.variants.RUNTIMES: eager PyTorch, or ONNX Runtime on the folder's ONNX files
 
 
 def real_batches(ids: list[list[int]], batch_size: int) -> list[list[list[int]]]:
@@ -88,6 +89,12 @@ def import_model_code(spec: VariantSpec) -> None:
     only the variant's own memory counts. Raises DistillLabError when the reference cannot be read."""
     from distill_core.models import loading as models
 
+    if spec.runtime == "onnxruntime":
+        import onnxruntime  # noqa: F401 (its library, not the session, is the baseline)
+
+        models.load_config(spec.ref, spec.trust_remote_code)  # transformers' tokenizer code
+        return
+
     config = models.load_config(spec.ref, spec.trust_remote_code)  # also quiets transformers' logs
 
     from transformers import AutoModelForSequenceClassification
@@ -105,40 +112,125 @@ def import_model_code(spec: VariantSpec) -> None:
             pass  # quantize_int8 falls back and records why
 
 
+@dataclass
+class LoadedVariant:
+    """A variant ready to time, whatever runs it: `forward(batch)` runs one batch made by `batch(rows, pad_id)`."""
+
+    forward: object  # (batch) -> None
+    batch: object  # (list of token-id lists, pad id) -> a batch in the runtime's own form
+    logits: object  # (list of token-id lists, pad id) -> (examples, classes) logits in the model's label order
+    tokenizer: object
+    order: list[int]  # the model's logit column for each of the spec's labels
+    curve: list[float]  # FLOPs curve of the fp32 model
+    parameters: int
+    weight_bytes: int  # what the runtime holds: the state dict (PyTorch) or the .onnx file (ONNX Runtime)
+    int8_elements: int
+    positions: int | None  # the model's position limit
+    quantization: dict | None
+    threads: int | None = None  # the runtime's own thread count, when it is not torch's
+
+
+def _load_torch(spec: VariantSpec, cfg: BenchConfig, device: str) -> LoadedVariant:
+    """The save_pretrained folder on eager PyTorch (int8: quantize.quantize_int8 of it, made here)."""
+    from distill_core.models import loading as models
+    from distill_core.models import quantize, students
+    from distill_core.tasks.classification import evaluate
+    from distill_core.tasks.classification.data import pad_batch
+
+    model = models.load_classifier(spec.ref, spec.labels, spec.trust_remote_code)
+    tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    curve = flops_curve(model, min(cfg.fixed_length, positions or cfg.fixed_length))  # int8: the same multiply-adds
+    parameters = sum(p.numel() for p in model.parameters())
+    model.to(device)
+    qrecord = None
+    if spec.quantize:
+        model, qrecord = quantize.quantize_int8(model, cfg.quantization, device)
+
+    def forward(batch) -> None:
+        model(input_ids=batch[0], attention_mask=batch[1])
+
+    def batch(rows, pad_id):
+        return tuple(t.to(device) for t in pad_batch(rows, pad_id))
+
+    def logits(ids, pad_id):
+        return evaluate.predict_logits(model, ids, pad_id, device=device)
+
+    return LoadedVariant(forward, batch, logits, tokenizer, models.label_order(model, spec.labels), curve, parameters,
+                         students.weight_bytes(model), quantize.int8_elements(model), positions,
+                         qrecord.to_dict() if qrecord else None)
+
+
+def _load_onnx(spec: VariantSpec, cfg: BenchConfig) -> LoadedVariant:
+    """The variant's ONNX file (made beforehand by onnx_export.export_classifier) in an ONNX Runtime CPU session."""
+    import numpy as np
+
+    from distill_core.core.errors import DistillLabError
+    from distill_core.models import loading as models
+    from distill_core.models import onnx_export
+    from distill_core.tasks.classification.data import pad_batch, sorted_batches
+
+    record = onnx_export.read_export(spec.ref)
+    if record is None:
+        raise DistillLabError(f"no ONNX files of {spec.ref} (their export failed or the model changed since)",
+                              "runtimes")
+    path = onnx_export.onnx_dir(spec.ref) / (onnx_export.INT8_FILE if spec.quantize else onnx_export.FP32_FILE)
+    threads = cfg.threads or os.cpu_count() or 1
+    session = onnx_export.ort_session(path, threads)
+    tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
+    config = models.load_config(spec.ref, spec.trust_remote_code)
+    order = ([record.labels.index(name) for name in spec.labels] if all(n in record.labels for n in spec.labels)
+             else list(range(len(spec.labels))))
+
+    def forward(batch) -> None:
+        session.run(["logits"], batch)
+
+    def batch(rows, pad_id):
+        ids, mask = pad_batch(rows, pad_id)
+        return {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+
+    def logits(ids, pad_id):
+        out = np.zeros((len(ids), len(record.labels)), dtype=np.float32)
+        for index in sorted_batches([len(x) for x in ids], 64):
+            out[index] = session.run(["logits"], batch([ids[i] for i in index], pad_id))[0]
+        return torch.from_numpy(out)
+
+    quantization = None
+    if spec.quantize:
+        quantization = {"method": record.int8_method, "library": "onnxruntime",
+                        "library_version": record.onnxruntime_version, "quantized_layers": record.int8_layers,
+                        "int8_elements": record.int8_elements, "fp32_weight_bytes": record.fp32_bytes,
+                        "weight_bytes": record.int8_bytes, "seconds": record.quantize_seconds, "requested": "auto",
+                        "note": "int8 weights for MatMul/Gemm and the embedding lookups; activations per batch"}
+    return LoadedVariant(forward, batch, logits, tokenizer, order, list(record.extra["flops_curve"]),
+                         record.parameters, path.stat().st_size, record.int8_elements if spec.quantize else 0,
+                         getattr(config, "max_position_embeddings", None), quantization, threads)
+
+
 class VariantSession:
     """A loaded variant: `report` (name, size, memory, quantization, machine, logits...) and `sample(key)` (ms)."""
 
     def __init__(self, spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
                  peak_gflops: float | None = None):
         from distill_core.measure import machine
-        from distill_core.models import loading as models
-        from distill_core.models import quantize, students
-        from distill_core.tasks.classification.data import encode, pad_batch
+        from distill_core.tasks.classification.data import encode
 
         self.cfg, self.peak_gflops = cfg, peak_gflops
-        self.device = device = resolve_device(cfg.device, "bench.device")
+        onnx = spec.runtime == "onnxruntime"
+        self.device = device = "cpu" if onnx else resolve_device(cfg.device, "bench.device")
         import_model_code(spec)
         sampler = RssSampler(cfg.memory_interval_ms).start()
         started = time.perf_counter()
-        model = models.load_classifier(spec.ref, spec.labels, spec.trust_remote_code)
-        tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
-        order = models.label_order(model, spec.labels)
+        self.loaded = loaded = _load_onnx(spec, cfg) if onnx else _load_torch(spec, cfg, device)
         load_seconds = time.perf_counter() - started
-        positions = getattr(model.config, "max_position_embeddings", None) or cfg.fixed_length
-        fixed_length = min(cfg.fixed_length, positions)
-        self.curve = flops_curve(model, fixed_length)  # on the fp32 model: int8 does the same multiply-adds
-        parameters = sum(p.numel() for p in model.parameters())
-        started = time.perf_counter()
-        model.to(device)
-        qrecord = None
-        if spec.quantize:
-            model, qrecord = quantize.quantize_int8(model, cfg.quantization, device)
-        load_seconds += time.perf_counter() - started
-        self.model = model
+        self.curve = loaded.curve
+        fixed_length = min(cfg.fixed_length, loaded.positions or cfg.fixed_length)
 
+        tokenizer = loaded.tokenizer
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         sample_ids = encode(tokenizer, [texts[i] for i in sample], spec.max_length)
-        self.cycles: dict[str, tuple[str, int, list]] = {}  # key -> (setting, batch size, [(input_ids, mask)])
+        self.cycles: dict[str, tuple[str, int, list]] = {}  # key -> (setting, batch size, [batch])
+        self.shapes: dict[str, list[tuple[int, float]]] = {}  # key -> [(padded length, real tokens per input)]
         for setting in SETTINGS:
             if setting not in cfg.settings:
                 continue
@@ -146,35 +238,37 @@ class VariantSession:
                 limit = max(1, min(cfg.cycle_batches, cfg.cycle_inputs // batch_size))
                 rows = ([fixed_batch(sample_ids, batch_size, fixed_length)] if setting == "fixed"
                         else cycle_of(real_batches(sample_ids, batch_size), limit))
-                batches = [tuple(t.to(device) for t in pad_batch(r, pad_id)) for r in rows]
-                self.cycles[setting_key(setting, batch_size)] = (setting, batch_size, batches)
+                key = setting_key(setting, batch_size)
+                self.cycles[key] = (setting, batch_size, [loaded.batch(r, pad_id) for r in rows])
+                self.shapes[key] = [(max(len(x) for x in r), float(np.mean([len(x) for x in r]))) for r in rows]
         self.keys = list(self.cycles)
         self.timer = PassTimer(device)
         self.reps: dict[str, int] = {}
         timer_ms = {}
         with torch.inference_mode():
             for key, (setting, _, batches) in self.cycles.items():  # the longest batch first: the memory peak
-                self._forward(max(batches, key=lambda b: b[0].numel()))
+                lengths = [shape[0] for shape in self.shapes[key]]
+                loaded.forward(batches[int(np.argmax(lengths))])
                 for i in range(cfg.warmup_iterations):
-                    self._forward(batches[i % len(batches)])
+                    loaded.forward(batches[i % len(batches)])
                 cycle_ms = self._cycle_ms(batches, 1)
                 self.reps[key] = max(1, math.ceil(cfg.sample_ms / max(cycle_ms, 1e-3)))
                 if cfg.reference_timer and setting == "fixed":
-                    timer_ms[key] = reference_timer_ms(lambda b=batches[0]: self._forward(b),
+                    timer_ms[key] = reference_timer_ms(lambda b=batches[0]: loaded.forward(b),
                                                        cfg.threads or os.cpu_count() or 1, 1.0)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         sampler.stop()
         memory = MemoryRecord(**sampler.record(device))
-        size = SizeRecord(parameters=parameters, weight_bytes=students.weight_bytes(model),
-                          int8_elements=quantize.int8_elements(model),
+        size = SizeRecord(parameters=loaded.parameters, weight_bytes=loaded.weight_bytes,
+                          int8_elements=loaded.int8_elements,
                           flops_per_input_fixed=int(round(flops_at(self.curve, fixed_length))),
                           flops_per_input_real=float(np.mean([flops_at(self.curve, len(x)) for x in sample_ids])),
                           fixed_length=fixed_length, flops_curve=self.curve)
-        self._quality = (spec, tokenizer, texts, order, pad_id) if spec.quality else None
-        self.report = {"name": spec.name, "ref": spec.ref, "device": device, "threads": torch.get_num_threads(),
-                       "load_seconds": load_seconds, "quantization": qrecord.to_dict() if qrecord else None,
-                       "memory": memory.to_dict(), "size": size.to_dict(),
+        self._quality = (spec, texts, pad_id) if spec.quality else None
+        self.report = {"name": spec.name, "ref": spec.ref, "runtime": spec.runtime, "device": device,
+                       "threads": loaded.threads or torch.get_num_threads(), "load_seconds": load_seconds,
+                       "quantization": loaded.quantization, "memory": memory.to_dict(), "size": size.to_dict(),
                        "machine": machine.machine_record(device).to_dict(), "logits": None,
                        "cycles": {key: self.cycle_record(key) for key in self.keys}, "timer_ms": timer_ms}
 
@@ -182,27 +276,25 @@ class VariantSession:
         """{"logits": test-split logits (as lists) or None}: after the timing, with all threads."""
         if self._quality is None:
             return {"logits": None}
-        spec, tokenizer, texts, order, pad_id = self._quality
-        return {"logits": _test_logits(spec, self.model, tokenizer, texts, order, pad_id, self.device)}
-
-    def _forward(self, batch) -> None:
-        self.model(input_ids=batch[0], attention_mask=batch[1])
+        spec, texts, pad_id = self._quality
+        return {"logits": _test_logits(spec, self.loaded, texts, pad_id)}
 
     def _cycle_ms(self, batches: list, reps: int) -> float:
         """Mean ms per pass over `reps` passes of the whole cycle."""
         total = 0.0
         for _ in range(reps):
             for b in batches:
-                total += self.timer.time(lambda b=b: self._forward(b))
+                total += self.timer.time(lambda b=b: self.loaded.forward(b))
         return total / (reps * len(batches))
 
     def cycle_record(self, key: str) -> dict:
         """What a sample of `key` covers: passes, mean padded and real tokens per input, FLOPs per input."""
         setting, batch_size, batches = self.cycles[key]
+        shapes = self.shapes[key]
         return {"setting": setting, "batch_size": batch_size, "passes": self.reps[key] * len(batches),
-                "padded_tokens": float(np.mean([b[0].shape[1] for b in batches])),
-                "real_tokens": float(np.mean([float(b[1].sum()) / b[1].shape[0] for b in batches])),
-                "flops_per_input": float(np.mean([flops_at(self.curve, b[0].shape[1]) for b in batches]))}
+                "padded_tokens": float(np.mean([padded for padded, _ in shapes])),
+                "real_tokens": float(np.mean([real for _, real in shapes])),
+                "flops_per_input": float(np.mean([flops_at(self.curve, padded) for padded, _ in shapes]))}
 
     def sample(self, key: str) -> float:
         """One timing sample of setting `key`: mean ms per forward pass over its cycle, `reps` times."""
@@ -210,21 +302,20 @@ class VariantSession:
             return self._cycle_ms(self.cycles[key][2], self.reps[key])
 
 
-def _test_logits(spec: VariantSpec, model, tokenizer, texts, order, pad_id, device) -> list | None:
+def _test_logits(spec: VariantSpec, loaded: LoadedVariant, texts, pad_id) -> list | None:
     """The variant's logits on the test split (splits' label order), as lists; from the teacher-output cache when
     `spec.teacher_cache_key` is there, and stored there after computing."""
-    from distill_core.tasks.classification import evaluate, teacher_cache
+    from distill_core.tasks.classification import teacher_cache
     from distill_core.tasks.classification.data import encode
 
     if spec.teacher_cache_key:
         cached = teacher_cache.load(spec.teacher_cache_key, len(texts), [])
         if cached is not None:
-            return cached.logits[:, order].tolist()
-    test_ids = encode(tokenizer, texts, spec.max_length)
-    logits = evaluate.predict_logits(model, test_ids, pad_id, device=device)  # the model's own label order
+            return cached.logits[:, loaded.order].tolist()
+    logits = loaded.logits(encode(loaded.tokenizer, texts, spec.max_length), pad_id)  # the model's label order
     if spec.teacher_cache_key:
         teacher_cache.store(spec.teacher_cache_key, teacher_cache.TeacherOutputs(logits.float(), {}, hit=False))
-    return logits[:, order].tolist()
+    return logits[:, loaded.order].tolist()
 
 
 def open_session(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops) -> VariantSession:

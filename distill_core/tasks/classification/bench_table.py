@@ -26,7 +26,7 @@ def _latency_columns(v: dict) -> dict:
 
 def _quality_row(name: str, v: dict) -> str:
     q, s, m = v.get("quality") or {}, v["size"], v["memory"]
-    return (f"{name:<13} {fmt_cell(q.get('accuracy'), '.4f', 8)} {fmt_cell(q.get('macro_f1'), '.4f', 8)} "
+    return (f"{name:<17} {fmt_cell(q.get('accuracy'), '.4f', 8)} {fmt_cell(q.get('macro_f1'), '.4f', 8)} "
             f"{fmt_cell(q.get('retention'), '.3f', 9)} {fmt_cell(q.get('agreement'), '.3f', 9)} "
             f"{fmt_cell(q.get('kl_from_teacher'), '.4f', 8)} {s['weight_bytes'] / 1e6:>8.1f} "
             f"{s['parameters'] / 1e6:>8.2f} {s['flops_per_input_real'] / 1e9:>9.3f} "
@@ -43,7 +43,7 @@ def _p50_text(r: dict) -> str:
 def latency_lines(data: dict, small: int, large: int) -> list[str]:
     """Per variant and setting: p50 with its 95% interval at both batch sizes, throughput, GFLOP/s and the speedup
     over the teacher with its interval (or "no measurable difference"); then the student vs control line."""
-    lines = [f"{'variant':<13} {'setting':<9} {f'b{small} p50 ms (95% CI)':>22} {f'b{large} p50 ms (95% CI)':>24} "
+    lines = [f"{'variant':<17} {'setting':<9} {f'b{small} p50 ms (95% CI)':>22} {f'b{large} p50 ms (95% CI)':>24} "
              f"{'inputs/s':>9} {'GFLOP/s':>8} {'%peak':>6}  {f'speedup over teacher at b{small} / b{large}'}"]
     for setting in SETTINGS:
         for name, v in data["variants"].items():
@@ -55,7 +55,7 @@ def latency_lines(data: dict, small: int, large: int) -> list[str]:
             tokens = f"{setting} {b['padded_tokens']:.0f}t" if setting == "real" else f"fixed {b['padded_tokens']:.0f}"
             speed = "-" if name == "teacher" else " / ".join(
                 _speed(data, name, setting, batch) for batch in (small, large))
-            lines.append(f"{name:<13} {tokens:<9} {_p50_text(a):>22} {_p50_text(b):>24} {b['throughput']:>9.1f} "
+            lines.append(f"{name:<17} {tokens:<9} {_p50_text(a):>22} {_p50_text(b):>24} {b['throughput']:>9.1f} "
                          f"{b['gflops_per_s']:>8.1f} "
                          f"{fmt_cell(b['peak_fraction'] * 100 if b['peak_fraction'] is not None else None, '.1f', 6)}"
                          f"  {speed}")
@@ -92,7 +92,7 @@ def format_bench_table(data: dict) -> str:
     batches = sorted(data["config"]["batch_sizes"])
     small, large = batches[0], batches[-1]
     lines, errors = variant_rows(
-        data["variants"], f"{'variant':<13} {'accuracy':>8} {'macro-F1':>8} {'retention':>9} {'agreement':>9} "
+        data["variants"], f"{'variant':<17} {'accuracy':>8} {'macro-F1':>8} {'retention':>9} {'agreement':>9} "
         f"{'KL(t||v)':>8} {'size MB':>8} {'params M':>8} {'GFLOPs/in':>9} {'peak MB':>8}  int8 method", _quality_row)
     lines.append("")
     lines += latency_lines(data, small, large)
