@@ -15,6 +15,7 @@ from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.run_files import read_json
+from distill_core.core.variants import ALL_VARIANTS
 from distill_core.runs import jobs, store, worker
 from distill_core.tasks.presets import get_preset, preset_names
 from distill_core.training.parallel import launched_world
@@ -292,10 +293,11 @@ def cmd_bench(args) -> int:
 
     run_dir = resolve_run_dir(args.run)
     task = tables.task_of(read_json(run_dir, "config.json"))
+    listed = {key: [item.strip() for item in text.split(",")] for key, text in
+              (("settings", args.settings), ("runtimes", args.runtimes)) if text}
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
-              "timing_seconds": args.timing_seconds,
-              "settings": [s.strip() for s in args.settings.split(",")] if args.settings else None}
+              "timing_seconds": args.timing_seconds, **listed}
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -318,11 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a field, e.g. loss.alpha=0.7, data.seed=1, control_budget=teacher-compute")
     run.add_argument("--seeds", type=int, metavar="N",
-                     help="training seeds (same as --set seeds=N): student and control train once per seed, the "
-                          "teacher is shared; 3 or more give a verdict that covers seed-to-seed noise")
+                     help="training seeds (--set seeds=N): 3 or more give a verdict over seed-to-seed noise")
     run.add_argument("--processes", type=int, metavar="N",
-                     help="train on N processes (same as --set processes=N): DDP through Accelerate, one process per "
-                          "GPU, or CPU processes over gloo sharing the cores; the teacher's outputs are computed once")
+                     help="train on N processes (--set processes=N): DDP through Accelerate, GPUs or CPU (gloo)")
     run.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                      help="training precision (same as --set precision=...): auto is bf16 (else fp16) on a GPU, "
                           "fp32 on CPU")
@@ -364,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "into its bench.json")
     bench.add_argument("run", help="run folder, or run id (the data folder's runs/<id>)")
     bench.add_argument("--variant", action="append",
-                       help="measure only this one (repeatable): teacher, teacher-int8, student, student-int8, control")
+                       help=f"measure only this one (repeatable): {', '.join(ALL_VARIANTS)}")
+    bench.add_argument("--runtimes", help="comma-separated: pytorch, onnxruntime (default: both; ONNX files are "
+                                          "exported once, next to each model folder)")
     bench.add_argument("--threads", type=int, help="torch threads per measuring process (default 0: all cores)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "

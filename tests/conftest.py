@@ -122,6 +122,10 @@ def one_slot(monkeypatch):
 def no_workers(monkeypatch):
     """jobs.submit records the run in the store but starts no worker process."""
     monkeypatch.setattr(subprocess, "Popen", _FakeWorker)
+    yield
+    from distill_core.runs import jobs
+
+    jobs._children[:] = [proc for proc in jobs._children if not isinstance(proc, _FakeWorker)]
 
 
 @pytest.fixture(scope="session")

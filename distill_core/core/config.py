@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill_core.core.errors import ConfigError
+from distill_core.core.variants import RUNTIMES
 
 STUDENT_KINDS = ("keep-layers", "shrink", "model")
-STUDENT_INITS = ("teacher", "base")
+STUDENT_INITS = ("teacher", "base", "random")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,10 +76,13 @@ class StudentConfig:
     layers: list[int] | None = None  # keep-layers: teacher layer indices to keep (None: evenly spaced)
     num_layers: int = 2  # keep-layers (when layers is None) and shrink: student depth
     hidden_size: int | None = None  # shrink: width (None: the teacher's); must divide by num_heads
-    intermediate_size: int | None = None  # shrink: feed-forward width (None: 4 x hidden_size)
-    num_heads: int | None = None  # shrink: attention heads (None: the teacher's)
+    intermediate_size: int | None = None  # shrink: feed-forward width (None: the teacher's ratio to hidden_size)
+    num_heads: int | None = None  # shrink: attention heads (None: width / the teacher's head size, else its count)
     model: str | None = None  # model: another model reference with the same label space and vocabulary
-    init_from: str = "teacher"  # keep-layers: copy from the prepared teacher, or from its base (pre-fine-tune) weights
+    init_from: str = "teacher"  # keep-layers: copy from the prepared teacher, or from its base (pre-fine-tune) weights;
+    #                             shrink: select weights from the teacher or its base, or "random": fresh weights
+    trim_vocab: bool = False  # keep only the embedding rows of the tokens the training + transfer texts use (plus
+    #                           special and single-character tokens); WordPiece (BERT-like) tokenizers; classification
 
 
 @dataclass
@@ -134,7 +138,10 @@ class RunConfig:
     processes: int = 1  # training processes (DDP through Accelerate: GPUs, or CPU processes over gloo)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16: training precision (auto: bf16/fp16 on a GPU, fp32 on CPU)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
-    measure: bool = True  # at the end, measure latency, memory and size of all five variants (bench.json)
+    measure: bool = True  # at the end, measure latency, memory, size and quality of every variant (bench.json)
+    # Runtimes the variants are measured on (core.variants.RUNTIMES): eager PyTorch, and ONNX Runtime fp32 + int8 on
+    # ONNX files exported from the same folders (the classification task; others measure PyTorch only).
+    runtimes: list[str] = field(default_factory=lambda: ["pytorch", "onnxruntime"])
     freeze_embeddings: bool = True  # keep word embeddings fixed (faster; they are shared knowledge anyway)
     # Sections that tasks register (register_section), e.g. "lm"; read as attributes: config.lm.top_k.
     sections: dict = field(default_factory=lambda: {name: cls() for name, (cls, _) in _SECTIONS.items()})
@@ -298,6 +305,13 @@ def validate(c: RunConfig) -> RunConfig:
                s.hidden_size)
     _check(s.kind != "model" or bool(s.model), "student.model", "a model reference when kind is 'model'", s.model)
     _check(s.init_from in STUDENT_INITS, "student.init_from", " | ".join(STUDENT_INITS), s.init_from)
+    _check(s.kind != "keep-layers" or s.init_from != "random", "student.init_from",
+           "teacher | base for keep-layers (it copies layers; 'random' is for shrink)", s.init_from)
+    _check(isinstance(s.trim_vocab, bool), "student.trim_vocab", "true or false", s.trim_vocab)
+
+    _check(isinstance(c.runtimes, list) and bool(c.runtimes) and all(r in RUNTIMES for r in c.runtimes)
+           and len(set(c.runtimes)) == len(c.runtimes), "runtimes",
+           f"a non-empty list of distinct runtimes from: {', '.join(RUNTIMES)}", c.runtimes)
 
     d = c.data
     _check(bool(d.source.strip()), "data.source", "a built-in name, a .csv/.jsonl path or hub:<id>", d.source)

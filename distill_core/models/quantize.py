@@ -8,7 +8,13 @@ Methods (the one used is recorded with every result):
 - `torchao-int8-weight-only`: torchao `quantize_` with int8 weights, dequantized to fp32 inside each matmul.
 - `torch-dynamic-int8` (the named fallback): torch's deprecated `torch.ao.quantization.quantize_dynamic`, int8
   weights and per-batch dynamic int8 activations on fbgemm/oneDNN kernels; CPU only.
-Only `nn.Linear` layers are quantized by every method; embeddings and LayerNorms stay fp32.
+Only `nn.Linear` layers are quantized by every method; embeddings and LayerNorms stay fp32. So that each int8 model
+stores what it claims:
+- a Linear whose weight is an embedding's (a causal LM's lm_head tied to its input embeddings) stays fp32 and shared:
+  quantizing it would store an int8 copy next to the fp32 embedding, more bytes than the fp32 model;
+- transformers' `Conv1D` (GPT-2's blocks; x @ W + b with W of shape (in, out)) is not an nn.Linear, so no method would
+  touch it: it is first replaced by the identical nn.Linear (weight W.T).
+Both are said in the QuantizationRecord's note.
 """
 
 from __future__ import annotations
@@ -85,26 +91,65 @@ def _torchao_config(method: str):
     return Int8DynamicActivationInt8WeightConfig() if method == "torchao-int8-dynamic" else Int8WeightOnlyConfig()
 
 
-def _quantize_torchao(model, method: str):
+def tied_linears(model: torch.nn.Module) -> list[str]:
+    """Names of the nn.Linear modules whose weight is an embedding's weight (e.g. a tied lm_head)."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    pointers = {m.weight.data_ptr() for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+            and (id(m.weight) in embeddings or m.weight.data_ptr() in pointers)]
+
+
+def conv1d_to_linear(model: torch.nn.Module) -> int:
+    """Replace (in place) every transformers Conv1D (x @ W + b, W: (in, out)) by the nn.Linear computing the same
+    (weight W.T); returns how many. Tied or shared Conv1D weights are not expected (GPT-2 has none)."""
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child).__name__ != "Conv1D" or not hasattr(child, "nf"):
+                continue
+            linear = torch.nn.Linear(child.nx, child.nf, bias=child.bias is not None,
+                                     device=child.weight.device, dtype=child.weight.dtype)
+            with torch.no_grad():
+                linear.weight.copy_(child.weight.t())
+                if child.bias is not None:
+                    linear.bias.copy_(child.bias)
+            setattr(parent, name, linear)
+            replaced += 1
+    return replaced
+
+
+def _quantize_torchao(model, method: str, keep: set[str]):
     torchao, quantize_ = import_torchao()
     config = _torchao_config(method)
     started = time.perf_counter()  # the import (seconds) is not part of quantizing
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_(model, config)
+        quantize_(model, config, filter_fn=lambda module, name: isinstance(module, torch.nn.Linear)
+                  and name not in keep)
     return model, "torchao", torchao.__version__, time.perf_counter() - started
 
 
-def _quantize_torch_dynamic(model, device: str):
+def _quantize_torch_dynamic(model, device: str, keep: set[str]):
     if device.startswith("cuda"):
         raise DistillLabError("torch's dynamic int8 quantization runs on CPU only; install torchao for CUDA",
                               "quantization")
+    # By module name, not by type, so that the Linears in `keep` stay as they are.
+    spec = {name: torch.ao.quantization.default_dynamic_qconfig for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and name not in keep}
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated in favour of torchao; kept as the named fallback
-        quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
+        quantized = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8,
                                                              inplace=True)  # no second fp32 copy
     return quantized, "torch", torch.__version__, time.perf_counter() - started
+
+
+def _left_alone(tied: list[str], converted: int) -> str:
+    """The note's words for the layers handled apart (empty when none)."""
+    parts = [f"{name} tied to the input embeddings: kept fp32 and shared" for name in tied]
+    if converted:
+        parts.append(f"{converted} transformers Conv1D layers converted to the same nn.Linear and quantized")
+    return "; ".join(parts)
 
 
 def int8_layers(model: torch.nn.Module) -> int:
@@ -124,15 +169,18 @@ def quantize_int8(model: torch.nn.Module, method: str = "auto", device: str = "c
     """(int8 model, QuantizationRecord) from an fp32 model already on `device`; `model` may be changed in place.
 
     "auto" picks DEFAULT_METHOD for the device; when torchao is missing or fails, it falls back to
-    `torch-dynamic-int8` and says why in the record's note."""
+    `torch-dynamic-int8` and says why in the record's note. Tied Linears stay fp32 and Conv1D layers become Linears
+    first (module docstring); the note says which."""
     if method != "auto" and method not in METHODS:
         raise DistillLabError(f"unknown method {method!r}; allowed: auto, {', '.join(METHODS)}", "quantization")
     chosen = default_method(device) if method == "auto" else method
     fp32_bytes = students.weight_bytes(model)
+    converted = conv1d_to_linear(model)
+    tied = tied_linears(model)
     note = ""
     if chosen.startswith("torchao"):
         try:
-            quantized, library, version, seconds = _quantize_torchao(model, chosen)
+            quantized, library, version, seconds = _quantize_torchao(model, chosen, set(tied))
         except Exception as exc:  # missing package, or no kernel for this device / torch build
             if method != "auto" or device.startswith("cuda"):
                 raise DistillLabError(f"torchao could not quantize: {type(exc).__name__}: {exc}",
@@ -140,7 +188,8 @@ def quantize_int8(model: torch.nn.Module, method: str = "auto", device: str = "c
             note = f"torchao unavailable ({type(exc).__name__}: {str(exc)[:120]}); used torch-dynamic-int8"
             chosen = "torch-dynamic-int8"
     if chosen == "torch-dynamic-int8":
-        quantized, library, version, seconds = _quantize_torch_dynamic(model, device)
+        quantized, library, version, seconds = _quantize_torch_dynamic(model, device, set(tied))
+    note = "; ".join(filter(None, [note, _left_alone(tied, converted)]))
     record = QuantizationRecord(method=chosen, library=library, library_version=version,
                                 quantized_layers=int8_layers(quantized),
                                 int8_elements=int8_elements(quantized), fp32_weight_bytes=fp32_bytes,

@@ -1,4 +1,5 @@
-"""Students: keep some of the teacher's layers, a shrunk config with fresh weights, or another model.
+"""Students: keep some of the teacher's layers, a shrunk config (fresh weights, or weights selected from the teacher),
+or another model.
 
 Also what a model costs before training: parameters, weight bytes and FLOPs per input.
 """
@@ -13,6 +14,7 @@ import torch
 from distill_core.core.config import StudentConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.models import loading as models
+from distill_core.models.weight_selection import Widths, check_selectable, select_weights
 
 
 def evenly_spaced_layers(n_teacher: int, n_student: int) -> list[int]:
@@ -72,20 +74,24 @@ def _replace_blocks(model, old, new) -> None:
 
 
 def shrink_config(teacher_config, cfg: StudentConfig):
-    """The teacher's config with fewer layers and/or a narrower width (heads, KV heads and head_dim kept valid);
-    the same for encoders and causal LMs."""
+    """The teacher's config with fewer layers and/or a narrower width; the same for encoders and causal LMs.
+
+    Unless `cfg` names them: heads = width / the teacher's head_dim (whole teacher heads, so their weights can be
+    selected), else the teacher's head count; the feed-forward width keeps the teacher's ratio to the width; KV heads
+    stay the teacher's when the heads divide into them, else one per head."""
     config = copy.deepcopy(teacher_config)
     setattr(config, models.num_layers_attr(config), cfg.num_layers)
     if getattr(config, "layer_types", None):
         config.layer_types = list(config.layer_types)[:cfg.num_layers]
     if cfg.hidden_size or cfg.num_heads:
-        heads = cfg.num_heads or getattr(config, "num_attention_heads", 1)
+        teacher = Widths.of(teacher_config)
         width = cfg.hidden_size or config.hidden_size
+        heads = cfg.num_heads or (width // teacher.head_dim if width % teacher.head_dim == 0 else teacher.heads)
         if width % heads:
             raise DistillLabError(f"hidden size {width} does not divide into {heads} heads", "student.hidden_size")
         config.hidden_size, config.num_attention_heads = width, heads
         if hasattr(config, "intermediate_size"):
-            config.intermediate_size = cfg.intermediate_size or 4 * width
+            config.intermediate_size = cfg.intermediate_size or max(1, round(teacher.ffn * width / teacher.hidden))
         kv = getattr(config, "num_key_value_heads", None)
         if kv and heads % kv:
             config.num_key_value_heads = heads
@@ -105,6 +111,28 @@ def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Mo
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}
     return AutoModelForSequenceClassification.from_config(config)
+
+
+def select_from_teacher(student: torch.nn.Module, teacher: torch.nn.Module, cfg: StudentConfig,
+                        label_order: list[int] | None = None) -> torch.nn.Module:
+    """Fill the shrunk `student` (in place) with weights selected from `teacher` (weight_selection.select_weights):
+    student layer i from teacher layer evenly_spaced_layers(...)[i], as keep-layers would keep them."""
+    check_selectable(teacher.config, student.config)  # before the layers: its message names init_from
+    n_teacher = getattr(teacher.config, models.num_layers_attr(teacher.config))
+    return select_weights(student, teacher, evenly_spaced_layers(n_teacher, cfg.num_layers), label_order)
+
+
+def shrink_from(teacher_model: torch.nn.Module, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:
+    """A shrunk classifier (`shrink`) that starts from weights selected from `teacher_model`; its logits are
+    `labels` in this order (the teacher's classifier rows are reordered to match)."""
+    return select_from_teacher(shrink(teacher_model.config, cfg, labels), teacher_model, cfg,
+                               models.label_order(teacher_model, labels))
+
+
+def shrink_description(cfg: StudentConfig, width: int) -> str:
+    """How a shrink student starts, in words (pre-flight panel, preflight.json)."""
+    start = "fresh random weights" if cfg.init_from == "random" else f"weights selected from the {cfg.init_from}"
+    return f"{cfg.num_layers} layers, width {width}, {start}"
 
 
 @dataclass

@@ -250,7 +250,8 @@ def _measure(task, ctx: RunContext, results: dict, started: float) -> dict:
     if config.measure:
         ctx.stop_if_asked("before measuring the variants; training and quality results are saved")
         with ctx.timed("measure_s"):
-            task.measure(run_dir, BenchConfig(threads=config.threads, device=config.device), on_progress=ctx.emit,
+            task.measure(run_dir, BenchConfig(threads=config.threads, device=config.device,
+                                                runtimes=list(config.runtimes)), on_progress=ctx.emit,
                          should_stop=should_stop, after_run=True)
         ctx.timings["total_s"] = time.monotonic() - started
         write_json(run_dir / "results.json", results)

@@ -112,6 +112,8 @@ class Task:
     # How variants answer in the Playground: "classes" (probabilities over named classes: `classify`),
     # "continuation" (greedy text: `continue_text`), or None (no Playground for this task).
     playground: str | None = None
+    # Runtimes the task's variants can be measured and answered on (core.variants.RUNTIMES); others are skipped.
+    runtimes: tuple[str, ...] = ("pytorch",)
     # Where the run hooks and the measurement live, when a task keeps them as module functions: `steps_module` holds
     # prepare, teacher_targets, train, teacher_quality, evaluate_student, results_extra; `bench_module` holds
     # measure_run, bench_columns, format_bench_table. The methods below call them; a task may override instead.

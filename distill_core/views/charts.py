@@ -19,6 +19,7 @@ import re
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from distill_core.core.variants import base_variant, order_key, runtime_of, variant_label
 from distill_core.views import tables
 from distill_core.views.learn import soft_targets
 
@@ -33,6 +34,8 @@ VARIANT_COLORS: dict[str, str] = {
 FALLBACK_COLOR = "#8C8C8C"
 VARIANT_SYMBOLS = {"teacher": "diamond", "teacher-int8": "diamond-open", "student": "circle",
                    "student-int8": "circle-open", "control": "square"}
+# A variant on ONNX Runtime keeps its model's colour and marker, with a dot in the middle.
+RUNTIME_SYMBOL_SUFFIX = {"pytorch": "", "onnxruntime": "-dot"}
 
 # column -> (axis label with unit, higher is better)
 QUALITY_METRICS: dict[str, tuple[str, bool]] = {
@@ -68,8 +71,18 @@ EMPTY_MESSAGE = "no measured variants yet"
 
 
 def variant_color(variant: str) -> str:
-    """The variant's colour; grey for a variant outside VARIANT_COLORS."""
-    return VARIANT_COLORS.get(variant, FALLBACK_COLOR)
+    """The variant's colour (on any runtime: its eager variant's); grey for a variant outside VARIANT_COLORS."""
+    return VARIANT_COLORS.get(variant) or VARIANT_COLORS.get(base_variant(variant), FALLBACK_COLOR)
+
+
+def variant_symbol(variant: str) -> str:
+    """The variant's plotly marker: diamond teacher, circle student, square control, open for int8, dotted on
+    ONNX Runtime."""
+    return VARIANT_SYMBOLS.get(base_variant(variant), "circle") + RUNTIME_SYMBOL_SUFFIX.get(runtime_of(variant), "")
+
+
+def is_int8(variant: str) -> bool:
+    return base_variant(variant).endswith("-int8")
 
 
 def _metric_spec(column: str) -> tuple[str, bool]:
@@ -165,8 +178,7 @@ def run_labels(rows: list[dict]) -> dict[str, str]:
 
 
 def _variants_in_order(variants) -> list[str]:
-    known = [v for v in VARIANT_COLORS if v in variants]
-    return known + sorted(set(variants) - set(known))
+    return sorted(set(variants), key=order_key)
 
 
 def fmt_number(value: float | None, digits: int = 2) -> str:
@@ -193,7 +205,8 @@ def pareto_front(points: list[tuple[float, float]], higher_quality_is_better: bo
 
 def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: str = "p50_ms_batch1") -> go.Figure:
     """One marker per (run, variant) row with both values: x = cost, y = quality, bubble area ~ weight bytes,
-    colour = variant, diamond = teacher, open marker = int8; the Pareto front as a dashed line."""
+    colour = variant, diamond = teacher, open marker = int8, dotted marker = ONNX Runtime; the Pareto front as a
+    dashed line."""
     q_label, higher_better = _metric_spec(quality)
     c_label, cost_higher_better = _metric_spec(cost)
     points = [r for r in rows if display_value(quality, r.get(quality)) is not None
@@ -212,11 +225,12 @@ def quality_latency_scatter(rows: list[dict], quality: str = "accuracy", cost: s
         fig.add_trace(go.Scatter(
             x=[display_value(cost, r[cost]) for r, _ in mine], y=[display_value(quality, r[quality]) for r, _ in mine],
             error_x=error_bars(cost, [r for r, _ in mine]), mode="markers", name=variant, legendgroup=variant,
-            marker=dict(color=variant_color(variant), symbol=VARIANT_SYMBOLS.get(variant, "circle"),
+            marker=dict(color=variant_color(variant), symbol=variant_symbol(variant),
                         size=[max(d, 9.0) for d in diam], opacity=0.85,
-                        line=dict(width=2 if variant.endswith("-int8") else 1,
-                                  color=variant_color(variant) if variant.endswith("-int8") else "white")),
-            customdata=[[html.escape(names[str(r.get("run_id"))]), html.escape(variant), fmt_number(s, 1),
+                        line=dict(width=2 if is_int8(variant) else 1,
+                                  color=variant_color(variant) if is_int8(variant) else "white")),
+            customdata=[[html.escape(names[str(r.get("run_id"))]), html.escape(variant_label(variant)),
+                         fmt_number(s, 1),
                          interval_hover(r, cost)] for r, s in mine],
             hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[1]}}<br>{html.escape(q_label)}: %{{y:.2f}}"
                            f"<br>{html.escape(c_label)}: %{{x:.2f}}%{{customdata[3]}}<br>weights (MiB): "
@@ -262,7 +276,7 @@ def cost_bars(rows: list[dict], metrics=("p50_ms_batch1", "peak_memory_mib", "we
             shown.add(variant)
         fig.update_yaxes(title_text=label.split(" (")[-1].rstrip(")") if "(" in label else "", row=i, col=1,
                          rangemode="tozero")
-    # x order: runs as they come, variants in VARIANT_COLORS order within a run
+    # x order: runs as they come, variants in ALL_VARIANTS order within a run
     order = []
     for r in rows:
         x = html.escape(f"{names[str(r.get('run_id'))]} / {r['variant']}")

@@ -18,14 +18,14 @@ from typing import Callable
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json_or_none
-from distill_core.core.variants import order_key
+from distill_core.core.variants import order_key, runtime_of
 from distill_core.runs import store
 from distill_core.tasks import all_tasks
 from distill_core.tasks.base import Task
 from distill_core.views import verdict
 from distill_core.views.tables import quality_of, task_or_none
 
-RUN_COLUMNS = ["run_id", "name", "status", "variant"]
+RUN_COLUMNS = ["run_id", "name", "status", "variant", "runtime"]  # runtime: core.variants.RUNTIMES
 # What every row says about its run's quality measure (after the quality columns): task name, headline metric,
 # higher is better.
 METRIC_COLUMNS = ["task", "metric", "higher_is_better"]
@@ -158,8 +158,8 @@ def results_table(run_ids: list[str]) -> ResultsTable:
                       {"task": task.name, "metric": task.quality.metric,
                        "higher_is_better": task.quality.higher_is_better} if task else {})
         for variant in sorted(cells, key=order_key):
-            rows.append({"run_id": record.id, "name": record.name, "status": record.status, "variant": variant}
-                        | shared | cells[variant])
+            rows.append({"run_id": record.id, "name": record.name, "status": record.status, "variant": variant,
+                         "runtime": runtime_of(variant)} | shared | cells[variant])
     return ResultsTable(columns, [{c: row.get(c) for c in columns} for row in rows])
 
 

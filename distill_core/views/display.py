@@ -13,6 +13,7 @@ import re
 
 import pandas as pd
 
+from distill_core.core.variants import RUNTIME_LABELS
 from distill_core.measure import comparisons
 from distill_core.views import tables, verdict
 from distill_core.views.charts import display_value, fmt_number, interval_of, metric_label, run_labels
@@ -22,7 +23,7 @@ RETENTION_COLUMNS = ["run", "variant", "quality", "retention (%)", "agreement (%
 SPEED_PREFIXES = {"speedup": "speedup over teacher", "vs_control": "student vs control"}
 _SPEED = re.compile(r"^(speedup|vs_control)(?:_([a-z][a-z0-9-]*))?_batch(\d+)$")  # prefix, setting (not "real"), batch
 _PARTS = ("_low", "_high", "_verdict")  # a column's interval and verdict: shown inside that column's cell
-_NOT_SHOWN = {"run_id", "name", "status", "variant", "bench_error", "verdict"}
+_NOT_SHOWN = {"run_id", "name", "status", "variant", "runtime", "bench_error", "verdict"}
 _TABLE_DIGITS = {"threads": 0, "seeds": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1,
                  "kl_from_teacher": 4, "perplexity": 2, "distillation_gain": 2, "peak_memory_mib": 1,
                  "weight_bytes": 1, "parameters": 2, "flops_per_input": 3, "throughput_per_s": 1,
@@ -84,13 +85,16 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
     columns = [c for c in columns if not c.endswith(_PARTS) and not _SPEED.match(c)
                and any(display_value(c, r.get(c)) is not None for r in rows)]
     names = run_labels(rows)
+    runtimes = any((r.get("runtime") or "pytorch") != "pytorch" for r in rows)  # a column only when they differ
     data = []
     for r in rows:
         cells = [names[str(r.get("run_id"))], r.get("variant")]
+        cells += [RUNTIME_LABELS.get(r.get("runtime") or "pytorch", r.get("runtime"))] if runtimes else []
         cells += [gain_text(r) if c == "distillation_gain" else value_text(r, c, _TABLE_DIGITS.get(c, 2))
                   for c in columns]
         data.append(cells)
-    return pd.DataFrame(data, columns=["run", "variant"] + [metric_label(c) for c in columns])
+    return pd.DataFrame(data, columns=["run", "variant"] + (["runtime"] if runtimes else [])
+                        + [metric_label(c) for c in columns])
 
 
 def speed_columns(rows: list[dict]) -> list[str]:

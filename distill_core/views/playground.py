@@ -84,8 +84,9 @@ def _refs(record: store.RunRecord) -> dict[str, tuple[str, bool]]:
     if not (record.folder / "results.json").exists():
         raise DistillLabError(f"run {record.id} has no results yet (status: {record.status})", "run")
     refs = variant_refs(record.folder)
+    on_onnx = "onnxruntime" in task_of(record.config).runtimes
     onnx = {variant_for(v, "onnxruntime"): ref for v, ref in refs.items()
-            if task_of(record.config).name == "classification" and onnx_export.read_export(ref[0]) is not None}
+            if on_onnx and onnx_export.read_export(ref[0]) is not None}
     return dict(sorted((refs | onnx).items(), key=lambda item: order_key(item[0])))
 
 

@@ -51,7 +51,9 @@ def _student_config(run: RunConfig, teacher_config, n_teacher: int) -> tuple[obj
         return config, f"keeps teacher layers {layers} of 0..{n_teacher - 1}"
     if s.kind == "shrink":
         config = students.shrink_config(teacher_config, s)
-        return config, f"fresh {s.num_layers}-layer model, width {config.hidden_size}"
+        if s.init_from != "random":
+            students.check_selectable(teacher_config, config)
+        return config, students.shrink_description(s, config.hidden_size)
     return models.load_config(s.model, run.teacher.trust_remote_code), f"model {s.model}"
 
 
@@ -90,7 +92,7 @@ def estimate(run: RunConfig, seq_len: int | None = None) -> Preflight:
     teacher = _model_cost(task, teacher_config, seq_len)
     student = _model_cost(task, student_config, seq_len)
     notes = list(task.preflight_notes(run, teacher_config, student_config))
-    if run.student.kind == "shrink":
+    if run.student.kind == "shrink" and run.student.init_from == "random":
         notes.append("a shrunk student starts from random weights: it needs a longer budget than a kept-layers one")
     notes += training_notes(run)
     return Preflight(

@@ -130,8 +130,9 @@ def _run_card(record: store.RunRecord, results: dict | None) -> str:
 
 
 def _legend_swatches() -> str:
-    return " ".join(f"<span><span class='swatch' style='background:{c}'></span>{html.escape(v)}</span>"
-                    for v, c in charts.VARIANT_COLORS.items())
+    return (" ".join(f"<span><span class='swatch' style='background:{c}'></span>{html.escape(v)}</span>"
+                     for v, c in charts.VARIANT_COLORS.items())
+            + " <span>(on ONNX Runtime, <code>-ort</code>: the same colour, a dot in the marker)</span>")
 
 
 def _verdict_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> str:

@@ -10,18 +10,15 @@ import streamlit as st
 from distill_core.core import config as run_config
 from distill_core.core import textfiles as data_files  # upload and preview helpers, for every task
 from distill_core.core.errors import DistillLabError
+from distill_core.core.variants import RUNTIME_LABELS, RUNTIMES
 from distill_core.models import loading as models
 from distill_core.models import students
 from distill_core.tasks import get_task, task_names
 from distill_core.views import preflight
+from pages.new_run_form.texts import (ALPHA_HELP, RUNTIMES_HELP, SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS,
+                                     TEMPERATURE_HELP)
 from pages.shared import widget_default
 from pages.task_forms import form_for
-
-TEMPERATURE_HELP = ("T softens both distributions before they are compared: higher T shows more of the teacher's "
-                    "view of the wrong classes (the soft-target term is scaled by T²).")
-ALPHA_HELP = "Weight of the soft-target term; the rest (1 − alpha) goes to cross-entropy on the true labels."
-STUDENT_KINDS = {"keep-layers": "keep some teacher layers", "shrink": "shrink depth / width (fresh weights)",
-                 "model": "another model"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -61,6 +58,8 @@ def student(draft: dict) -> None:
     widget_default("student_kind", s["kind"])
     s["kind"] = st.radio("Build it by", list(STUDENT_KINDS), format_func=STUDENT_KINDS.get, horizontal=True,
                          key="w:student_kind")
+    if s["kind"] != "shrink" and s["init_from"] == "random":  # a shrink choice; kept layers are always copied
+        s["init_from"] = "teacher"
     depth = None
     if t["model"]:
         try:
@@ -88,12 +87,16 @@ def student(draft: dict) -> None:
         widget_default("hidden_size", int(s["hidden_size"] or 0))
         s["hidden_size"] = b.number_input("Width (0: teacher's)", 0, 8192, step=32, key="w:hidden_size") or None
         widget_default("num_heads", int(s["num_heads"] or 0))
-        s["num_heads"] = c.number_input("Heads (0: teacher's)", 0, 128, key="w:num_heads") or None
+        s["num_heads"] = c.number_input("Heads (0: the teacher's head size)", 0, 128, key="w:num_heads") or None
+        widget_default("shrink_init", s["init_from"])
+        s["init_from"] = st.radio("Start from", list(SHRINK_INITS), format_func=SHRINK_INITS.get, horizontal=True,
+                                  key="w:shrink_init", help=SHRINK_INIT_HELP)
         s["layers"] = None
     elif s["kind"] == "model":
         widget_default("student_model", s["model"] or "")
         s["model"] = st.text_input("Student model (hub id or local folder)", key="w:student_model").strip() or None
         s["layers"] = None
+    form_for(draft["task"]).student_fields(s)
 
 
 def _any_builtin(source: str) -> bool:
@@ -188,3 +191,7 @@ def budget(draft: dict, form: SimpleNamespace) -> None:
     draft["measure"] = c.checkbox("Measure all variants at the end", key="w:measure",
                                   help="Latency, memory and size of teacher, int8 teacher, student, int8 student "
                                        "and control, each in a fresh process.")
+    if draft["measure"]:
+        widget_default("runtimes", list(draft.get("runtimes") or ["pytorch"]))
+        draft["runtimes"] = c.multiselect("Measure on", list(RUNTIMES), key="w:runtimes", help=RUNTIMES_HELP,
+                                          format_func=RUNTIME_LABELS.get) or ["pytorch"]

@@ -6,6 +6,7 @@ defines only the hooks that differ; the others come from generic.py.
 The hooks, in the order the New run page calls them:
     teacher_choices() -> dict[str, str]    preset teacher models, key -> description ({}: no "preset" origin)
     teacher_fields(teacher)                the task's teacher settings, under the model picker
+    student_fields(student)                the task's student settings, under how the student is built
     builtin_sources(task) -> dict          built-in data, name -> description ({}: no "built-in" origin)
     data_columns(data_cfg, slot, columns)  columns beside the text column, drawn in `slot`: picked among a file's
                                            `columns`, or typed (columns None) for a hub dataset
@@ -23,8 +24,8 @@ from types import SimpleNamespace
 
 from pages.task_forms import generic
 
-HOOKS = ("teacher_choices", "teacher_fields", "builtin_sources", "data_columns", "data_fields", "loss_fields",
-         "MAX_LENGTH_LABEL")
+HOOKS = ("teacher_choices", "teacher_fields", "student_fields", "builtin_sources", "data_columns", "data_fields",
+         "loss_fields", "MAX_LENGTH_LABEL")
 
 
 def module_name(task_name: str) -> str:

@@ -1,5 +1,5 @@
-"""The text classifier's part of the New run form: fine-tuning the teacher first, the label column, transfer text,
-the cap on labeled examples and the hidden-state loss term."""
+"""The text classifier's part of the New run form: fine-tuning the teacher first, trimming the student's vocabulary,
+the label column, transfer text, the cap on labeled examples and the hidden-state loss term."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pages.shared import widget_default
 
 MAX_LENGTH_LABEL = "Max tokens per input"
 HIDDEN_HELP = "Also pull the student's hidden states towards the teacher's mapped layers (0 turns it off)."
+TRIM_HELP = ("Keep only the word-embedding rows of the tokens the training and transfer texts use, plus special "
+             "and single-character tokens (unseen words are spelled out in pieces): a much smaller student, "
+             "tokenizing those texts exactly as before. For BERT-like (WordPiece) tokenizers.")
 TRANSFERS = {"": "none", "augment": "augmented copies of the training texts", "tweets": "tweets"}
 
 
@@ -27,6 +30,12 @@ def teacher_fields(teacher: dict) -> None:
     widget_default("finetune_layers", int(teacher["finetune_layers"]))
     teacher["finetune_layers"] = b.number_input("…training only its top N layers (0: all)", 0, 96,
                                                 key="w:finetune_layers")
+
+
+def student_fields(student: dict) -> None:
+    widget_default("trim_vocab", bool(student.get("trim_vocab", False)))  # runs from before the field lack it
+    student["trim_vocab"] = st.checkbox("Trim the vocabulary to the data's tokens", key="w:trim_vocab",
+                                        help=TRIM_HELP)
 
 
 def builtin_sources(task) -> dict[str, str]:

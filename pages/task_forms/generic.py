@@ -18,6 +18,10 @@ def teacher_fields(teacher: dict) -> None:
     """No teacher settings beyond the model and trust_remote_code."""
 
 
+def student_fields(student: dict) -> None:
+    """No student settings beyond how it is built."""
+
+
 def _is_a_name(source: str) -> bool:
     """A built-in data name, not a file path nor hub:<id>."""
     return bool(source) and not source.startswith("hub:") and Path(source).name == source and not Path(source).suffix

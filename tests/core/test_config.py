@@ -89,6 +89,8 @@ BAD_FIELDS = [
     ("student.num_layers", 0, "student.num_layers"),
     ("student.hidden_size", 0, "student.hidden_size"),
     ("student.init_from", "random", "student.init_from"),
+    ("student.trim_vocab", "yes", "student.trim_vocab"),
+    ("student.trim_vocab", 1, "student.trim_vocab"),
     ("teacher.model", "", "teacher.model"),
     ("teacher.finetune_epochs", -1, "teacher.finetune_epochs"),
     ("teacher.finetune_lr", 0, "teacher.finetune_lr"),
@@ -110,6 +112,10 @@ BAD_FIELDS = [
     ("student.layers", [0, "1"], "student.layers[1]"),
     ("teacher", "minilm", "teacher"),
     ("budget", [], "budget"),
+    ("runtimes", ["tensorrt"], "runtimes"),
+    ("runtimes", [], "runtimes"),
+    ("runtimes", ["pytorch", "pytorch"], "runtimes"),
+    ("runtimes", "onnxruntime", "runtimes"),
 ]
 
 
@@ -119,6 +125,16 @@ def test_bad_field_is_rejected_with_its_name(path, value, field):
         from_dict(_with(path, value))
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}:")
+
+
+def test_trim_vocab_is_off_by_default_and_round_trips_when_on():
+    assert RunConfig().student.trim_vocab is False
+    config = from_dict({"student": {"trim_vocab": True}})
+    assert config.student.trim_vocab is True and from_json(config.to_json()) == config
+    config.student.trim_vocab = "yes"  # set in code, past from_dict's type check
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert info.value.field == "student.trim_vocab" and "true or false" in info.value.message
 
 
 def test_hidden_size_must_divide_into_heads():

@@ -30,6 +30,7 @@ def test_a_causal_lm_config_round_trips():
     ({"teacher": {"model": "smollm2", "finetune_epochs": 1.0}}, "teacher.finetune_epochs", "0 for causal-lm"),
     ({"loss": {"hidden_weight": 1.0}}, "loss.hidden_weight", "0 for causal-lm"),
     ({"max_length": 4}, "max_length", ">= 8 for causal-lm"),
+    ({"student": {"trim_vocab": True}}, "student.trim_vocab", "false for causal-lm"),
 ])
 def test_bad_lm_fields_are_refused_naming_the_field(changes, field, allowed):
     data = {"task": "causal-lm", "teacher": {"model": "smollm2"}} | changes

@@ -90,3 +90,56 @@ def test_unknown_method_is_refused_with_the_allowed_ones(wide_dir):
 def test_record_round_trips():
     record = quantize.QuantizationRecord("torch-dynamic-int8", "torch", "2.13", 3, 100, 400, 130, 0.01, "auto")
     assert quantize.QuantizationRecord.from_dict(record.to_dict()) == record
+
+
+# Causal LMs whose lm_head is tied to the input embeddings: the head stays fp32 and shared (an int8 copy next to the
+# fp32 embedding would make the int8 model larger than the fp32 one); GPT-2's Conv1D blocks are quantized too.
+
+
+def _tied_gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=500, n_embd=64, n_layer=2, n_head=4, n_positions=32,
+                                      tie_word_embeddings=True)).eval()
+
+
+def _tied_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+                                        tie_word_embeddings=True)).eval()
+
+
+@pytest.mark.parametrize("method", _methods())
+@pytest.mark.parametrize("build, blocks", [(_tied_gpt2, 8), (_tied_llama, 14)])
+def test_tied_lm_head_stays_fp32_and_shared_so_int8_is_smaller(build, blocks, method):
+    model = build()
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+    ids = torch.randint(0, 500, (4, 16), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        reference = model(input_ids=ids).logits
+        fp32_bytes = students.weight_bytes(model)
+        quantized, record = quantize.quantize_int8(model, method)
+        logits = quantized(input_ids=ids).logits
+    assert record.weight_bytes < fp32_bytes == record.fp32_weight_bytes
+    assert quantized.lm_head.weight is quantized.get_input_embeddings().weight  # still one fp32 tensor
+    assert quantized.lm_head.weight.dtype == torch.float32
+    assert record.quantized_layers == blocks  # every projection of the blocks, not the head
+    assert "lm_head tied to the input embeddings: kept fp32 and shared" in record.note
+    agreement = (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
+    assert agreement >= 0.9
+
+
+def test_gpt2_conv1d_becomes_the_same_linear():
+    model = _tied_gpt2()
+    ids = torch.randint(0, 500, (2, 16), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        reference = model(input_ids=ids).logits
+        assert quantize.conv1d_to_linear(model) == 8
+        assert torch.allclose(model(input_ids=ids).logits, reference, atol=1e-5)
+    assert isinstance(model.transformer.h[0].attn.c_attn, torch.nn.Linear)
+    _, record = quantize.quantize_int8(_tied_gpt2(), "torch-dynamic-int8")
+    assert "8 transformers Conv1D layers converted" in record.note

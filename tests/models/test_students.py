@@ -1,10 +1,11 @@
-"""Students: which layers are kept, that their weights are copied exactly, shrunk models, and costs."""
+"""Students: which layers are kept, that their weights are copied exactly, shrunk models (fresh or selected from
+the teacher), and costs."""
 
 import pytest
 import torch
 
-from distill_core.core.config import StudentConfig
-from distill_core.core.errors import DistillLabError
+from distill_core.core.config import StudentConfig, from_dict
+from distill_core.core.errors import ConfigError, DistillLabError
 from distill_core.models import loading as models
 from distill_core.models.students import (
     evenly_spaced_layers,
@@ -12,8 +13,12 @@ from distill_core.models.students import (
     kept_layers,
     model_cost,
     shrink,
+    shrink_config,
+    shrink_description,
+    shrink_from,
     weight_bytes,
 )
+from distill_core.models.weight_selection import select_weights
 
 LABELS = ["great", "other"]
 
@@ -114,7 +119,7 @@ def test_shrink_makes_the_requested_depth_and_width(teacher):
     assert student.config.num_hidden_layers == 2 and len(models.encoder_layers(student)) == 2
     assert student.config.hidden_size == 16
     assert student.config.num_attention_heads == 2
-    assert student.config.intermediate_size == 64
+    assert student.config.intermediate_size == 32  # the teacher's ratio: 64 / 32 x 16
     assert student.config.num_labels == 2 and student.config.id2label == {0: "great", 1: "other"}
     assert student.get_input_embeddings().weight.shape == (teacher.config.vocab_size, 16)
     assert teacher.config.num_hidden_layers == 4 and teacher.config.hidden_size == 32  # not mutated
@@ -153,3 +158,159 @@ def test_weight_bytes_counts_tied_weights_once():
     assert weight_bytes(model) == 2 * 64 * 4
     model[1].weight = model[0].weight
     assert weight_bytes(model) == 64 * 4
+
+
+# Shrunk students that start from the teacher: tiny models built here, seeded, so each test is self-contained.
+
+
+def _bert(hidden=32, layers=4, heads=4, intermediate=64, labels=LABELS):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=120, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=intermediate, max_position_embeddings=32, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    model = BertForSequenceClassification(config).eval()
+    with torch.no_grad():  # LayerNorm weights start at 1: spread them so that the selection has something to see
+        for name, param in model.named_parameters():
+            if "LayerNorm.weight" in name:
+                param.uniform_(0.5, 1.5)
+    return model
+
+
+def _llama(hidden=32, layers=4, heads=4, kv_heads=2, intermediate=64):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=120, hidden_size=hidden, intermediate_size=intermediate,
+                                        num_hidden_layers=layers, num_attention_heads=heads,
+                                        num_key_value_heads=kv_heads, max_position_embeddings=64,
+                                        tie_word_embeddings=True)).eval()
+
+
+def _llama_shrink(teacher, cfg: StudentConfig):
+    from transformers import LlamaForCausalLM
+
+    student = LlamaForCausalLM(shrink_config(teacher.config, cfg)).eval()
+    return select_weights(student, teacher, evenly_spaced_layers(teacher.config.num_hidden_layers, cfg.num_layers))
+
+
+IDS = torch.randint(0, 120, (3, 9), generator=torch.Generator().manual_seed(0))
+
+
+def test_shrink_keeps_the_teachers_head_size_and_feed_forward_ratio():
+    config = shrink_config(_bert(hidden=64, heads=8, intermediate=256).config,
+                           StudentConfig(kind="shrink", hidden_size=32))
+    assert (config.hidden_size, config.num_attention_heads, config.intermediate_size) == (32, 4, 128)
+    # A width that is no multiple of the head size keeps the teacher's head count, as before.
+    assert shrink_config(_bert(hidden=64, heads=4).config,  # heads of 16 dims
+                         StudentConfig(kind="shrink", hidden_size=40)).num_attention_heads == 4
+
+
+def test_selection_at_full_width_and_depth_is_the_identity():
+    teacher = _bert()
+    student = shrink_from(teacher, StudentConfig(kind="shrink", num_layers=4), LABELS).eval()
+    with torch.no_grad():
+        assert torch.allclose(student(input_ids=IDS).logits, teacher(input_ids=IDS).logits, atol=1e-5)
+    llama = _llama()
+    with torch.no_grad():
+        assert torch.allclose(_llama_shrink(llama, StudentConfig(kind="shrink", num_layers=4))(input_ids=IDS).logits,
+                              llama(input_ids=IDS).logits, atol=1e-5)
+
+
+def test_narrower_student_holds_the_teachers_values_at_the_selected_indices():
+    teacher = _bert()
+    cfg = StudentConfig(kind="shrink", num_layers=2, hidden_size=16)
+    student = shrink_from(teacher, cfg, LABELS).eval()
+    assert (student.config.num_attention_heads, student.config.intermediate_size) == (2, 32)
+    t, s = teacher.bert, student.bert
+    # By hand: residual dims by embedding std x |LayerNorm weight|, heads by their block of the attention output.
+    importance = t.embeddings.word_embeddings.weight.std(dim=0) * t.embeddings.LayerNorm.weight.abs()
+    dims = torch.topk(importance, 16).indices.sort().values
+    assert torch.equal(s.embeddings.LayerNorm.weight, t.embeddings.LayerNorm.weight[dims])
+    assert torch.equal(s.embeddings.word_embeddings.weight, t.embeddings.word_embeddings.weight[:, dims])
+    t_layer, s_layer = t.encoder.layer[3], s.encoder.layer[1]  # student layer 1 starts as teacher layer 3 of 0..3
+    head_norms = t_layer.attention.output.dense.weight.reshape(32, 4, 8).norm(dim=(0, 2))
+    heads = torch.topk(head_norms, 2).indices.sort().values.tolist()
+    rows = torch.tensor([h * 8 + d for h in heads for d in range(8)])
+    assert torch.equal(s_layer.attention.self.query.weight, t_layer.attention.self.query.weight[rows][:, dims])
+    assert torch.equal(s_layer.attention.output.dense.weight,
+                       t_layer.attention.output.dense.weight[dims][:, rows])
+    assert torch.equal(s_layer.output.LayerNorm.weight, t_layer.output.LayerNorm.weight[dims])
+    with torch.no_grad():
+        assert student(input_ids=IDS).logits.shape == (3, 2)
+    fresh = shrink(teacher.config, cfg, LABELS)
+    assert sum(p.numel() for p in student.parameters()) == sum(p.numel() for p in fresh.parameters())
+
+
+def test_classifier_rows_follow_the_students_label_order():
+    teacher = _bert()
+    student = shrink_from(teacher, StudentConfig(kind="shrink", num_layers=4), ["other", "great"]).eval()
+    assert student.config.id2label == {0: "other", 1: "great"}
+    with torch.no_grad():
+        assert torch.allclose(student(input_ids=IDS).logits, teacher(input_ids=IDS).logits.flip(-1), atol=1e-5)
+
+
+def test_grouped_query_student_keeps_each_query_head_with_its_teachers_key_value_head():
+    teacher = _llama(hidden=64, heads=8, kv_heads=2, intermediate=128)  # 4 query heads per KV head
+    student = _llama_shrink(teacher, StudentConfig(kind="shrink", num_layers=2, hidden_size=32))
+    c = student.config
+    assert (c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size) == (4, 2, 8, 64)
+    assert student.lm_head.weight is student.model.embed_tokens.weight  # still tied
+    t_attn, s_attn = teacher.model.layers[3].self_attn, student.model.layers[1].self_attn
+    residual = [int(torch.nonzero((teacher.model.embed_tokens.weight == student.model.embed_tokens.weight[:, [i]])
+                                  .all(dim=0))[0]) for i in range(32)]
+    for j in range(4):  # student head j -> a teacher head; its KV head must be that teacher head's group
+        s_q = s_attn.q_proj.weight[j * 8:(j + 1) * 8]
+        t_head = next(h for h in range(8) if torch.equal(t_attn.q_proj.weight[h * 8:(h + 1) * 8][:, residual], s_q))
+        group = t_head // 4
+        s_k = s_attn.k_proj.weight[(j // 2) * 8:(j // 2 + 1) * 8]
+        assert torch.equal(s_k, t_attn.k_proj.weight[group * 8:(group + 1) * 8][:, residual])
+    with torch.no_grad():
+        assert student(input_ids=IDS).logits.shape == (3, 9, 120)
+
+
+def test_gpt2_fused_attention_is_selected_head_by_head():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    teacher = GPT2LMHeadModel(GPT2Config(vocab_size=120, n_embd=32, n_layer=2, n_head=4, n_positions=32)).eval()
+    same = select_weights(GPT2LMHeadModel(teacher.config).eval(), teacher, [0, 1])
+    narrow = select_weights(GPT2LMHeadModel(shrink_config(teacher.config, StudentConfig(
+        kind="shrink", num_layers=1, hidden_size=16))).eval(), teacher, [1])
+    with torch.no_grad():
+        assert torch.allclose(same(input_ids=IDS).logits, teacher(input_ids=IDS).logits, atol=1e-5)
+        assert narrow(input_ids=IDS).logits.shape == (3, 9, 120)
+
+
+@pytest.mark.parametrize("cfg, says", [
+    (StudentConfig(kind="shrink", num_layers=2, hidden_size=16, num_heads=4), "heads of 4 dims"),
+    (StudentConfig(kind="shrink", num_layers=2, hidden_size=64, num_heads=8), "width 64 is above"),
+    (StudentConfig(kind="shrink", num_layers=2, intermediate_size=128), "feed-forward width 128"),
+])
+def test_unmappable_shapes_are_refused_naming_init_from(cfg, says):
+    with pytest.raises(DistillLabError, match=says) as info:
+        shrink_from(_bert(), cfg, LABELS)
+    assert info.value.field == "student.init_from"
+    assert "'random'" in str(info.value)
+
+
+def test_a_parameter_of_unknown_meaning_is_refused_naming_init_from():
+    teacher, student = _bert(), shrink(_bert().config, StudentConfig(kind="shrink", num_layers=4), LABELS)
+    student.bert.pooler.extra = torch.nn.Linear(32, 7)  # only the student has it
+    teacher.bert.pooler.extra = torch.nn.Linear(32, 5)
+    with pytest.raises(DistillLabError, match="bert.pooler.extra.weight") as info:
+        select_weights(student, teacher, [0, 1, 2, 3])
+    assert info.value.field == "student.init_from"
+
+
+def test_init_from_random_is_a_shrink_choice():
+    assert from_dict({"student": {"kind": "shrink", "init_from": "random"}}).student.init_from == "random"
+    with pytest.raises(ConfigError, match="student.init_from"):
+        from_dict({"student": {"kind": "keep-layers", "init_from": "random"}})
+    with pytest.raises(ConfigError, match="student.init_from"):
+        from_dict({"student": {"kind": "shrink", "init_from": "zeros"}})
+    assert shrink_description(StudentConfig(kind="shrink", init_from="random"), 192) == \
+        "2 layers, width 192, fresh random weights"
+    assert shrink_description(StudentConfig(kind="shrink"), 192) == \
+        "2 layers, width 192, weights selected from the teacher"

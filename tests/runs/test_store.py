@@ -236,7 +236,7 @@ def test_cli_list_show_export_cancel_and_delete(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "status: done" in out and "distillation gain" in out and "retention" in out
     assert cli.main(["export", record.id, "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("run_id,name,status,variant,accuracy")
+    assert capsys.readouterr().out.splitlines()[0].startswith("run_id,name,status,variant,runtime,accuracy")
     target = tmp_path / "out.json"
     assert cli.main(["export", record.id, "--format", "json", "--out", str(target)]) == 0
     exported = json.loads(target.read_text())

@@ -59,4 +59,5 @@ def fake_results(student_acc: float, control_acc: float) -> dict:
 # A measurement short enough for tests: batches 1 and 4, a few passes, one thread.
 QUICK_BENCH = dict(batch_sizes=[1, 4], fixed_length=32, sample_size=8, warmup_iterations=1, min_iterations=2,
                    settings=["real", "fixed"], min_rounds=3, timing_seconds=0.0, sample_ms=5.0,
-                   min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300)
+                   min_seconds=0.0, max_seconds=5.0, threads=1, device="cpu", matmul_size=128, variant_timeout_s=300,
+                   runtimes=["pytorch", "onnxruntime"])

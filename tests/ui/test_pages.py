@@ -253,7 +253,7 @@ def test_playground_answers_with_every_variant(home_with_run):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     answers = [m for m in at.metric if m.label == "answer"]
-    assert len(answers) == 5
+    assert len(answers) == 10  # five variants on PyTorch, five on ONNX Runtime (the run measured both)
     assert {a.value for a in answers} <= {"great", "other"}
 
 
@@ -339,3 +339,15 @@ def test_new_run_sets_processes_and_precision(no_workers, tiny_teacher_dir):
     start_button(at).click().run()
     config = store.get_run(store.list_runs()[0].id).config
     assert (config["processes"], config["precision"], config["device"]) == (2, "bf16", "auto")
+
+
+def test_new_run_trims_the_students_vocabulary_when_ticked_for_classification_only(no_workers, tiny_teacher_dir):
+    at = compose_with_local_teacher(tiny_teacher_dir)
+    trim = at.checkbox(key="w:trim_vocab")
+    assert trim.label == "Trim the vocabulary to the data's tokens" and "WordPiece" in trim.help
+    trim.check().run()
+    assert any("vocabulary is trimmed when the run starts" in i.value for i in at.info)  # the pre-flight says so
+    start_button(at).click().run()
+    assert store.get_run(store.list_runs()[0].id).config["student"]["trim_vocab"] is True
+    at.segmented_control(key="w:task").set_value("causal-lm").run()
+    assert not [c for c in at.checkbox if c.key == "w:trim_vocab"]

@@ -212,3 +212,16 @@ def test_error_bars_are_in_the_drawn_unit_and_absent_without_intervals():
     assert charts.error_bars("p50_ms_batch1", ROWS) is None
     assert charts.interval_of(TIMED[0], "p50_ms_batch1") == (19.0, 22.5)
     assert charts.interval_of(TIMED[2], "p50_ms_batch1") is None
+
+
+def test_a_variant_on_onnx_runtime_keeps_its_models_colour_and_marker_with_a_dot():
+    rows = ROWS + [row("a", "student-ort", 0.86, 3.0, 30), row("a", "student-ort-int8", 0.85, 1.5, 8)]
+    fig = charts.quality_latency_scatter(rows)
+    by_name = {t.name: t for t in fig.data if t.mode == "markers"}
+    assert by_name["student-ort"].marker.symbol == "circle-dot"
+    assert by_name["student-ort-int8"].marker.symbol == "circle-open-dot"
+    assert by_name["student-ort"].marker.color == by_name["student"].marker.color == charts.VARIANT_COLORS["student"]
+    assert (by_name["student-ort-int8"].x[0], by_name["student-ort-int8"].y[0]) == (1.5, 85.0)
+    assert by_name["student-ort-int8"].customdata[0][1] == "student int8 · ONNX Runtime"
+    assert [t.name for t in fig.data if t.mode == "markers"] == ["teacher", "teacher-int8", "student", "student-int8",
+                                                                 "student-ort", "student-ort-int8", "control"]

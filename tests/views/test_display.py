@@ -104,3 +104,10 @@ def test_speed_table_names_a_setting_other_than_real_inputs():
     assert list(table.columns)[2:] == ["speedup over teacher, decode, batch 1 (x)",
                                        "speedup over teacher, prefill, batch 1 (x)"]
     assert list(table.iloc[0])[2:] == ["2.20x (2.00-2.40)", "no measurable difference (0.90-1.10)"]
+
+
+def test_the_runtime_column_appears_only_when_a_row_is_not_on_pytorch():
+    assert "runtime" not in display.comparison_table(ROWS).columns
+    rows = [dict(r, runtime="pytorch") for r in ROWS] + [dict(ROWS[2], variant="student-ort", runtime="onnxruntime")]
+    table = display.comparison_table(rows)
+    assert list(table["runtime"]) == ["PyTorch"] * 5 + ["ONNX Runtime"]

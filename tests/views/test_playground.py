@@ -35,14 +35,15 @@ def test_cache_keeps_one_model_even_when_it_alone_is_over_budget():
 
 def test_every_variant_of_a_finished_run_answers_with_probabilities(home_with_run):
     refs = playground.run_variants(home_with_run)
-    assert list(refs) == ["teacher", "teacher-int8", "student", "student-int8", "control"]
+    assert list(refs) == ["teacher", "teacher-int8", "teacher-ort", "teacher-ort-int8", "student", "student-int8",
+                          "student-ort", "student-ort-int8", "control", "control-ort"]
     cache = ModelCache()
     for variant in refs:
         answer = playground.classify(home_with_run, variant, "Great value, works as described.", cache=cache)
         assert answer.labels == ["great", "other"]
         assert sum(answer.probs) == pytest.approx(1.0, abs=1e-5)
         assert answer.top in answer.labels and answer.ms > 0
-    assert len(cache.keys()) == 5
+    assert len(cache.keys()) == 10
 
 
 def test_int8_variants_are_quantized_and_smaller(home_with_run):

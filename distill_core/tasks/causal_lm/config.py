@@ -42,3 +42,6 @@ def validate_run(c) -> None:
     check(c.loss.hidden_weight == 0, "loss.hidden_weight", f"0 for {c.task} (logit distillation only)",
           c.loss.hidden_weight)
     check(c.max_length >= 8, "max_length", f">= 8 for {c.task} (the packed block length in tokens)", c.max_length)
+    check(not c.student.trim_vocab, "student.trim_vocab",
+          f"false for {c.task} (token-level distillation compares the teacher's and student's whole vocabularies; "
+          "trimming is for classification students)", c.student.trim_vocab)

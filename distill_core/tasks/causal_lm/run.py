@@ -99,13 +99,14 @@ def prepare(ctx: RunContext) -> Prepared:
     state = State(teacher_ref, lm_teacher.teacher_fingerprint(teacher_ref), teacher, data)
     # Trained embeddings are shared knowledge; with tied weights this also freezes the LM head (faster steps).
     return Prepared(student, student_tok, costs(teacher, student, description, config.max_length), state,
-                    freeze_embeddings=config.freeze_embeddings and config.student.kind != "shrink",
+                    freeze_embeddings=config.freeze_embeddings and (config.student.kind != "shrink"
+                                                                    or config.student.init_from != "random"),
                     labeled_inputs=len(data.train))
 
 
 def seed_student(ctx: RunContext, prepared: Prepared) -> None:
-    """A `shrink` student starts from fresh random weights: draw them again for this seed."""
-    if ctx.config.student.kind == "shrink":
+    """A `shrink` student with init_from "random" starts from fresh random weights: draw them again for this seed."""
+    if ctx.config.student.kind == "shrink" and ctx.config.student.init_from == "random":
         model = prepared.student
         model.load_state_dict(type(model)(model.config).state_dict())
 

@@ -179,6 +179,11 @@ def shrink(teacher_config, cfg: StudentConfig):
     return AutoModelForCausalLM.from_config(students.shrink_config(teacher_config, cfg)).eval()
 
 
+def shrink_from(teacher, cfg: StudentConfig):
+    """A shrunk causal LM (`shrink`) that starts from weights selected from `teacher`."""
+    return students.select_from_teacher(shrink(teacher.config, cfg), teacher, cfg)
+
+
 def build_student(cfg: StudentConfig, teacher, teacher_tokenizer, trust_remote_code: bool = False):
     """(student model, its tokenizer, description). keep-layers copies the teacher's blocks exactly; the
     embeddings and LM head come along. A 'model' student must pass the vocabulary check."""
@@ -187,9 +192,9 @@ def build_student(cfg: StudentConfig, teacher, teacher_tokenizer, trust_remote_c
         layers = students.kept_layers(cfg, n_teacher)
         return (students.keep_layers(teacher, layers), teacher_tokenizer,
                 f"keeps teacher layers {layers} of 0..{n_teacher - 1}")
-    if cfg.kind == "shrink":
-        model = shrink(teacher.config, cfg)
-        return model, teacher_tokenizer, f"fresh {cfg.num_layers}-layer model, width {model.config.hidden_size}"
+    if cfg.kind == "shrink":  # "base" is the teacher itself here: a causal-LM teacher is not fine-tuned
+        model = shrink(teacher.config, cfg) if cfg.init_from == "random" else shrink_from(teacher, cfg)
+        return model, teacher_tokenizer, students.shrink_description(cfg, model.config.hidden_size)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code)
     student_config = load_teacher_config(cfg.model, trust_remote_code)
     reason = vocabulary_mismatch(teacher.config, student_config, teacher_tokenizer, tokenizer)

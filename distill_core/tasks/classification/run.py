@@ -15,7 +15,7 @@ import torch
 from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.models import loading as models
-from distill_core.models import students
+from distill_core.models import students, vocab
 from distill_core.tasks.base import Prepared, RunContext, Targets, Trained
 from distill_core.tasks.classification import evaluate, teacher_cache
 from distill_core.tasks.classification import train as distill
@@ -66,10 +66,16 @@ def build_student(config, teacher_model, teacher_tokenizer, labels: list[str]) -
         plan = StudentPlan(model, teacher_tokenizer, dict(enumerate(layers)),
                            f"keeps teacher layers {layers} of 0..{n_teacher - 1} (from the {s.init_from})", True)
     elif s.kind == "shrink":
-        model = students.shrink(teacher_model.config, s, labels)
         layers = students.evenly_spaced_layers(n_teacher, min(s.num_layers, n_teacher))
+        if s.init_from == "random":
+            model = students.shrink(teacher_model.config, s, labels)
+        else:
+            source = teacher_model
+            if s.init_from == "base" and config.teacher.finetune_epochs > 0:
+                source = models.load_classifier(config.teacher.model, labels, config.teacher.trust_remote_code)
+            model = students.shrink_from(source, s, labels)
         plan = StudentPlan(model, teacher_tokenizer, dict(enumerate(layers)),
-                           f"fresh {s.num_layers}-layer model, width {model.config.hidden_size}", False)
+                           students.shrink_description(s, model.config.hidden_size), s.init_from != "random")
     else:
         model = models.load_classifier(s.model, labels, config.teacher.trust_remote_code)
         tokenizer = models.load_tokenizer(s.model, config.teacher.trust_remote_code)
@@ -99,6 +105,16 @@ def _mean_length(ids: list[list[int]]) -> int:
     return max(2, int(round(float(np.mean([len(x) for x in ids]))))) if ids else 2
 
 
+def _trim_vocabulary(ctx: RunContext, plan: StudentPlan, texts: list[str],
+                     sample: list[str]) -> vocab.TrimRecord:
+    """Cut the plan's student and tokenizer (in place) to the tokens of `texts` (train + transfer); the control is
+    trained from the same plan, so it shares the trimmed vocabulary. `sample` (validation texts) only measures it."""
+    ctx.progress("data", "trimming the student's vocabulary to the training texts' tokens", 0.9)
+    plan.model, plan.tokenizer, trim = vocab.trim_vocabulary(plan.model, plan.tokenizer, texts, sample)
+    plan.description += f"; vocabulary trimmed to {trim.tokens_after:,} of {trim.tokens_before:,} tokens"
+    return trim
+
+
 def prepare(ctx: RunContext) -> Prepared:
     """Splits, the prepared (fine-tuned, cached) teacher, the student plan and the pre-flight record."""
     config = ctx.config
@@ -123,6 +139,7 @@ def prepare(ctx: RunContext) -> Prepared:
     use_transfer = config.loss.alpha > 0 and len(splits.transfer) > 0
     pool_texts = splits.train.texts + (splits.transfer.texts if use_transfer else [])
     pool_labels = np.array(splits.train.labels + ([-1] * len(splits.transfer) if use_transfer else []))
+    trim = _trim_vocabulary(ctx, plan, pool_texts, splits.validation.texts) if config.student.trim_vocab else None
     teacher_ids = encode(teacher_tok, pool_texts, config.max_length)
     student_ids = teacher_ids if plan.tokenizer is teacher_tok else encode(plan.tokenizer, pool_texts,
                                                                            config.max_length)
@@ -131,6 +148,8 @@ def prepare(ctx: RunContext) -> Prepared:
                  "student": students.model_cost(plan.model, seq_len).to_dict(),
                  "student_description": plan.description}
     preflight["flops_ratio"] = preflight["teacher"]["flops_per_input"] / max(1, preflight["student"]["flops_per_input"])
+    if trim is not None:
+        preflight["vocab_trim"] = trim.to_dict()
     state = State(splits, prepared, teacher, teacher_tok, order, plan, pool_labels, student_ids, teacher_ids,
                   pool_texts, use_transfer, encode(plan.tokenizer, splits.validation.texts, config.max_length),
                   encode(plan.tokenizer, splits.test.texts, config.max_length))
@@ -141,8 +160,8 @@ def prepare(ctx: RunContext) -> Prepared:
 
 
 def seed_student(ctx: RunContext, prepared: Prepared) -> None:
-    """A `shrink` student starts from fresh random weights: draw them again for this seed."""
-    if ctx.config.student.kind == "shrink":
+    """A `shrink` student with init_from "random" starts from fresh random weights: draw them again for this seed."""
+    if ctx.config.student.kind == "shrink" and ctx.config.student.init_from == "random":
         model = prepared.student
         model.load_state_dict(type(model)(model.config).state_dict())
 

@@ -16,6 +16,7 @@ class ClassificationTask(Task):
                            "distillation_gain"), split="test", example_scores="correct", binary=True)
     class_distributions = True
     playground = "classes"
+    runtimes = ("pytorch", "onnxruntime")
     steps_module = "distill_core.tasks.classification.run"
     bench_module = "distill_core.tasks.classification.bench"
 
@@ -49,13 +50,18 @@ class ClassificationTask(Task):
         return None, None
 
     def preflight_notes(self, config, teacher_config, student_config) -> list[str]:
+        notes = []
+        if config.student.trim_vocab:
+            notes.append("the student's vocabulary is trimmed when the run starts, to the tokens of the training and "
+                         "transfer texts (plus special and single-character tokens): its size here still counts "
+                         "every token; the run's pre-flight record gives the trimmed size")
         if config.student.kind != "model":
-            return []
+            return notes
         t_vocab, s_vocab = getattr(teacher_config, "vocab_size", None), getattr(student_config, "vocab_size", None)
         if t_vocab == s_vocab:
-            return []
-        return [f"student vocab ({s_vocab}) differs from the teacher's ({t_vocab}): fine for a classifier (it "
-                "tokenizes the texts itself), but its inputs are not the teacher's tokens"]
+            return notes
+        return notes + [f"student vocab ({s_vocab}) differs from the teacher's ({t_vocab}): fine for a classifier (it "
+                        "tokenizes the texts itself), but its inputs are not the teacher's tokens"]
 
 
     # --- the Playground

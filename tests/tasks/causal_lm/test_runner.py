@@ -80,9 +80,10 @@ def test_store_summary_cli_report_and_comparison_table(finished, monkeypatch):
     text = tables.quality_table(results)  # what `distill-lab show` prints first
     assert "perplexity" in text and "distillation gain (control - student perplexity)" in text
     table = compare.results_table([record.id])
-    assert table.columns[:9] == ["run_id", "name", "status", "variant", "perplexity", "agreement",
-                                 "kl_from_teacher", "retention", "distillation_gain"]
-    assert [r["variant"] for r in table.rows] == ["teacher", "student", "control"]
+    assert table.columns[:10] == ["run_id", "name", "status", "variant", "runtime", "perplexity", "agreement",
+                                  "kl_from_teacher", "retention", "distillation_gain"]
+    assert [(r["variant"], r["runtime"]) for r in table.rows] == [("teacher", "pytorch"), ("student", "pytorch"),
+                                                                  ("control", "pytorch")]
     student = next(r for r in table.rows if r["variant"] == "student")
     assert student["distillation_gain"] == results["quality"]["distillation_gain"]
 

@@ -4,6 +4,7 @@ variant, bench.json with quality, cancelling between variants."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,3 +131,30 @@ def test_a_cancelled_measurement_stops_before_the_next_variant(tiny_teacher_dir)
     spec = VariantSpec("teacher", str(tiny_teacher_dir), LABELS, quantize=False, max_length=32)
     with pytest.raises(RunCancelled, match="before teacher"):
         bench.measure_variants([spec], BenchConfig(**QUICK), ["a text"], None, should_stop=lambda: True)
+
+
+def test_onnx_runtime_variants_are_measured_beside_the_eager_ones(home_with_run):
+    from distill_core.models import onnx_export
+    from distill_core.runs import store
+
+    folder = store.get_run(home_with_run).folder
+    data = json.loads((folder / "bench.json").read_text())
+    assert data["config"]["runtimes"] == ["pytorch", "onnxruntime"]
+    v = data["variants"]
+    assert [n for n in v if n.endswith(("-ort", "-ort-int8"))] == ["teacher-ort", "teacher-ort-int8", "student-ort",
+                                                                  "student-ort-int8", "control-ort"]
+    assert all(v[n]["status"] == "ok" and v[n]["runtime"] == "onnxruntime" for n in v if "-ort" in n)
+    assert v["student"]["runtime"] == "pytorch"
+    export = onnx_export.read_export(str(folder / "student"))  # the files were made from the saved student
+    assert v["student-ort"]["size"]["weight_bytes"] == export.fp32_bytes
+    assert v["student-ort-int8"]["size"]["weight_bytes"] == export.int8_bytes
+    assert v["student-ort-int8"]["quantization"]["method"] == onnx_export.INT8_METHOD
+    # the same fp32 weights on another runtime answer the same: same accuracy, full agreement with the eager student
+    assert v["student-ort"]["quality"]["accuracy"] == pytest.approx(v["student"]["quality"]["accuracy"])
+    # measured in the same rounds as the eager teacher: the speedup is the median of the paired per-round ratios
+    pair = next(c for c in data["comparisons"] if c["reference"] == "teacher" and c["variant"] == "student-ort-int8"
+                and c["setting"] == "real" and c["batch_size"] == 4)
+    t = next(r["samples_ms"] for r in v["teacher"]["latency"] if r["setting"] == "real" and r["batch_size"] == 4)
+    s = next(r["samples_ms"] for r in v["student-ort-int8"]["latency"] if r["setting"] == "real" and r["batch_size"] == 4)
+    assert len(t) == len(s) == data["conditions"]["rounds"]
+    assert pair["ratio"] == pytest.approx(float(np.median([a / b for a, b in zip(t, s)])))
