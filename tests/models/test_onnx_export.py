@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from distill_core.core import home
+from distill_core.core.config import DataConfig
 from distill_core.models import loading as models
 from distill_core.models import onnx_export
+from distill_core.tasks.classification.data import load_splits
 from tests.support.runs import make_tiny_classifier
 
 # The tiny BERT of make_tiny_classifier: 4 layers x 32 wide, feed-forward 64, 2 labels, MiniLM's 30,522 tokens.
@@ -41,12 +43,14 @@ def test_the_exported_file_loads_in_plain_onnxruntime_and_agrees_with_pytorch(ex
     path = onnx_export.onnx_dir(folder) / onnx_export.FP32_FILE
     assert path.parent == home.data_home() / "tiny" / "onnx"  # next to the folder it was made from
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # no helper of ours
-    ids, mask = _batch()
+    texts = load_splits(DataConfig(source="reviews"), 0).test.texts[:200]  # the built-in data's test split
+    encoded = models.load_tokenizer(folder)(texts, padding=True, truncation=True, max_length=64, return_tensors="np")
+    ids, mask = encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
     onnx_logits = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
     model = models.load_classifier(folder).eval()
     with torch.inference_mode():
         torch_logits = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
-    assert onnx_logits.shape == (64, LABELS)
+    assert onnx_logits.shape == (200, LABELS)
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
     agreement = float((onnx_logits.argmax(1) == torch_logits.argmax(1)).mean())
     assert agreement >= 0.99
