@@ -59,9 +59,13 @@ class Timed:
         return self.setup_seconds + self.timing_seconds + self.finish_seconds
 
 
-def _serve(setup, args: tuple, threads: int, setup_threads: int, conn) -> None:
+def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
     """A variant's process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more threads
-    than cores would only spin), report; then `threads` threads and one sample per request until "close"."""
+    than cores would only spin), report; then `threads` threads and one sample per request until "close".
+    `environ`: the parent's environment when it asked for this process (a fork server's children inherit the
+    server's, from when it started: another DISTILL_LAB_HOME, say)."""
+    os.environ.clear()
+    os.environ.update(environ)
     set_threads(setup_threads)
     try:
         session = setup(*args)
@@ -96,7 +100,7 @@ class _Variant:
     def __init__(self, ctx, name: str, setup, args: tuple, threads: int, setup_threads: int):
         self.name = name
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, setup_threads, child),
+        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, setup_threads, child, dict(os.environ)),
                                 name=f"distill-lab-bench-{name}", daemon=True)
         self.proc.start()
         child.close()
