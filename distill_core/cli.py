@@ -55,9 +55,9 @@ class ProgressBar:
         self.bar = None
 
     def __call__(self, event) -> None:
-        if event.phase == "preflight":  # a report, not a phase with progress
+        if event.phase in ("preflight", "warning"):  # a report, not a phase with progress
             self.close()
-            print(event.message, file=self.stream)
+            print(event.message if event.phase == "preflight" else f"warning: {event.message}", file=self.stream)
             return
         if event.phase != self.phase:
             self.close()

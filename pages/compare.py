@@ -83,6 +83,9 @@ if with_gain:
     st.dataframe(display.seed_table(results[seed_run]), hide_index=True, width="stretch")
     st.caption(f"{verdict.unit_note(gain)}. Every seed trains the student and the control again on the same split "
                "and teacher; the Compare rows above are the first seed's models.")
+    rate = verdict.learning_rate_line(results[seed_run])
+    if rate:
+        st.caption(rate[0].upper() + rate[1:] + ".")
     for note in verdict.notes(gain):
         st.info(note)
 

@@ -66,6 +66,10 @@ def run_detail(run_id: str, polled_status: str) -> None:
         st.caption(record.message)
     if record.error:
         st.error(record.error)
+    pre = run_files.read_json_or_none(record.folder, "preflight.json")
+    results = run_files.read_json_or_none(record.folder, "results.json") or {}
+    for warning in results.get("warnings", (pre or {}).get("warnings")) or []:
+        st.warning(warning[0].upper() + warning[1:] + ".", icon=":material/warning:")
     history = curves.run_curves(run_id)
     st.plotly_chart(charts.training_curves(history), width="stretch", key=f"curves-{run_id}")
     if record.status in ACTIVE:
@@ -74,11 +78,10 @@ def run_detail(run_id: str, polled_status: str) -> None:
     if table.rows:
         st.subheader("Results on the held-out split")
         st.dataframe(display.retention_table(table.rows), hide_index=True, width="stretch")
-        line = verdict.headline(run_files.read_json_or_none(record.folder, "results.json"))
+        line = verdict.headline(results)
         if line:
             st.markdown(f"**Verdict:** {line}")
         st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
-    pre = run_files.read_json_or_none(record.folder, "preflight.json")
     if pre:
         unit = getattr(compare.record_task(record), "unit_name", "input")  # what one input is, for this task
         with st.expander("Pre-flight: what the student costs"):

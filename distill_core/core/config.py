@@ -27,6 +27,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 (else fp16) on a GPU
 MAX_PROCESSES = 64
 CONTROL_BUDGETS = ("same-steps", "teacher-compute")
 MAX_SEEDS = 20
+MAX_LR_CANDIDATES = 8  # each one is a full training of student and control on the first seed
 
 # Filled by the task registry (distill_core.tasks.registry) at import: config sections a task brings, and the
 # checks that know about tasks. This module names no task.
@@ -93,6 +94,9 @@ class DataConfig:
     validation_fraction: float = 0.1  # share of the train split held out for validation (early stopping)
     test_fraction: float = 0.2  # share held out for test when the source has no test split of its own
     max_train_examples: int | None = None  # cap on labeled training examples (tiny runs); None: all
+    student_labels: int | None = None  # labeled train rows the student and control learn from (the first N of the
+    #                                    train split); the teacher still fine-tunes on all of them, and the rest
+    #                                    become transfer text only the teacher labels. None: all (classification)
     transfer: str | None = None  # extra unlabeled text only the teacher labels: "augment", "tweets", or a file path
     transfer_copies: int = 1  # "augment": perturbed copies per training text
     transfer_limit: int | None = None  # cap on transfer examples; None: all
@@ -126,6 +130,10 @@ class RunConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     batch_size: int = 32  # examples per optimiser step
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
+    # Candidate learning rates, tuned alike for student and control: on the first training seed each is trained once
+    # per candidate and keeps the one with the best validation score, used for the later seeds too. Empty: both
+    # use learning_rate.
+    learning_rate_candidates: list[float] = field(default_factory=list)
     max_length: int = 128  # tokens per input after truncation (a language model: tokens per packed block)
     seed: int = 0  # the first training seed (student and control init draws, data order, dropout)
     seeds: int = 3  # training seeds seed, seed + 1, ...: student and control are trained once per seed, the teacher
@@ -319,6 +327,8 @@ def validate(c: RunConfig) -> RunConfig:
     _check(0 < d.test_fraction < 0.5, "data.test_fraction", "> 0 and < 0.5", d.test_fraction)
     _check(d.max_train_examples is None or d.max_train_examples >= 2, "data.max_train_examples", "null or >= 2",
            d.max_train_examples)
+    _check(d.student_labels is None or d.student_labels >= 2, "data.student_labels", "null or >= 2",
+           d.student_labels)
     _check(1 <= d.transfer_copies <= 20, "data.transfer_copies", "1 to 20", d.transfer_copies)
     _check(d.transfer_limit is None or d.transfer_limit >= 1, "data.transfer_limit", "null or >= 1",
            d.transfer_limit)
@@ -340,6 +350,10 @@ def validate(c: RunConfig) -> RunConfig:
 
     _check(1 <= c.batch_size <= 4096, "batch_size", "1 to 4096", c.batch_size)
     _check(0 < c.learning_rate <= 1, "learning_rate", "> 0 and <= 1", c.learning_rate)
+    cands = c.learning_rate_candidates
+    _check(isinstance(cands, list) and len(cands) <= MAX_LR_CANDIDATES and all(0 < x <= 1 for x in cands)
+           and len(set(cands)) == len(cands), "learning_rate_candidates",
+           f"up to {MAX_LR_CANDIDATES} distinct rates, each > 0 and <= 1 (empty: learning_rate for both)", cands)
     _check(2 <= c.max_length <= 8192, "max_length", "2 to 8192", c.max_length)
     _check(0 <= c.seed < 2**32 - MAX_SEEDS, "seed", f"0 to 2^32 - {MAX_SEEDS + 1}", c.seed)
     _check(1 <= c.seeds <= MAX_SEEDS, "seeds", f"1 to {MAX_SEEDS} training seeds", c.seeds)

@@ -20,7 +20,7 @@ from distill_core.core.atomic import replacing, write_json
 from distill_core.core.config import RunConfig, training_seeds, validate
 from distill_core.core.device import (check_processes, resolve_device, resolve_precision, set_threads,
                                       threads_per_process)
-from distill_core.core.errors import RunCancelled
+from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
 from distill_core.measure import stats
@@ -63,6 +63,7 @@ def preflight_summary(preflight: dict) -> str:
                      f"{c['flops_per_input'] / 1e9:6.2f} GFLOPs per input of {c['seq_len']} tokens, "
                      f"{c['layers']} layers x {c['hidden_size']} wide")
     lines.append(f"the student needs {preflight['flops_ratio']:.1f}x fewer FLOPs per input")
+    lines += [f"warning: {w}" for w in preflight.get("warnings") or []]
     return "\n".join(lines)
 
 
@@ -89,20 +90,67 @@ def teacher_compute_steps(preflight: dict, labeled_inputs: int, batch_size: int)
 
 
 def _train_and_save(task, ctx: RunContext, prepared, targets, phase: str, steps: int | None,
-                    history: dict, save: bool = True) -> Trained:
+                    history: dict, save: bool = True, key: str | None = None) -> Trained:
+    """One training of `phase` (its curve under history[key], default: the phase, or phase-seed-N when not saved);
+    saves the model folder when `save`. Raises RunCancelled when the training was cancelled."""
     with ctx.timed(f"{phase}_train_s"):
         trained = task.train(ctx, prepared, targets, phase, steps)
-    history[phase if save else f"{phase}-seed-{ctx.config.seed}"] = trained.history
+    history[key or (phase if save else f"{phase}-seed-{ctx.config.seed}")] = trained.history
     if ctx.processes.is_main:
         if save:
             save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
         write_json(ctx.run_dir / "history.json", history)
+    _raise_if_cancelled(trained, phase)
+    return trained
+
+
+def _raise_if_cancelled(trained: Trained, phase: str) -> None:
     if trained.stopped == "cancelled":
         if phase == "control":
             raise RunCancelled(f"cancelled while training the control at step {trained.steps}")
         if not trained.steps:
             raise RunCancelled("cancelled before the student's first training step")
         raise RunCancelled(f"cancelled at step {trained.steps}; the partly trained student is saved")
+
+
+def _reset(task, ctx: RunContext, prepared, init_state: dict) -> None:
+    """The student model back to the run's initial weights, with the seed's random state (and draws)."""
+    prepared.student.load_state_dict(init_state)
+    torch.manual_seed(ctx.config.seed)
+    task.seed_student(ctx, prepared)
+
+
+def _fit(task, ctx: RunContext, prepared, targets, phase: str, steps: int | None, history: dict,
+         init_state: dict, save: bool, tuning: dict) -> Trained:
+    """Train `phase` (student or control) from the initial weights. With learning_rate_candidates, the first call
+    per phase trains once per candidate and keeps the best on validation (the same candidates and split for both
+    phases: a fair control); it records the trials in `tuning[phase]`, whose chosen rate later seeds reuse."""
+    candidates = ctx.config.learning_rate_candidates
+    if not candidates or phase in tuning:
+        lr = tuning[phase]["chosen"] if phase in tuning else ctx.config.learning_rate
+        _reset(task, ctx, prepared, init_state)
+        return _train_and_save(task, dataclasses.replace(ctx, config=ctx.config.replace(learning_rate=lr)),
+                               prepared, targets, phase, steps, history, save=save)
+    trials, best = [], None
+    for lr in candidates:
+        ctx.stop_if_asked(f"before the {phase} at learning rate {lr:g}")
+        _reset(task, ctx, prepared, init_state)
+        lctx = dataclasses.replace(ctx, config=ctx.config.replace(learning_rate=lr))
+        trained = _train_and_save(task, lctx, prepared, targets, phase, steps, history, save=False,
+                                  key=f"{phase}-lr-{lr:g}")
+        trials.append({"learning_rate": lr, "validation": trained.validation, "steps": trained.steps})
+        if trained.validation is None:
+            raise DistillLabError("needs a validation score from the task's training; this task gives none",
+                                  "learning_rate_candidates")
+        if best is None or trained.validation > best[0].validation:
+            best = (trained, lr, {k: v.detach().clone() for k, v in prepared.student.state_dict().items()})
+    trained, lr, state = best
+    prepared.student.load_state_dict(state)
+    history[phase if save else f"{phase}-seed-{ctx.config.seed}"] = trained.history
+    if save and ctx.processes.is_main:
+        save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
+        write_json(ctx.run_dir / "history.json", history)
+    tuning[phase] = {"chosen": lr, "trials": trials, "seed": ctx.config.seed}
     return trained
 
 
@@ -181,16 +229,14 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
     where = f"{spec.metric} on the {spec.split} split"
     extra_steps = (teacher_compute_steps(prepared.preflight, prepared.labeled_inputs, config.batch_size)
                    if config.control_budget == "teacher-compute" else 0)
+    tuning: dict[str, dict] = {}  # phase -> the learning rate it got (learning_rate_candidates)
     for i, seed in enumerate(seeds):
         first = i == 0
         sctx = dataclasses.replace(ctx, config=config.replace(seed=seed))  # shares timings and callbacks
         of_seeds = f" (seed {seed}, {i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
         if not first:
             ctx.stop_if_asked(f"before training seed {seed}; the earlier seeds' student and control are saved")
-            prepared.student.load_state_dict(init_state)
-        torch.manual_seed(seed)
-        task.seed_student(sctx, prepared)
-        student = _train_and_save(task, sctx, prepared, targets, "student", None, history, save=first)
+        student = _fit(task, sctx, prepared, targets, "student", None, history, init_state, first, tuning)
         ctx.progress("evaluate", f"student {where}{of_seeds}")
         if first:
             variants["teacher"] = task.teacher_quality(ctx, prepared, targets)
@@ -201,12 +247,10 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
         row = {"seed": seed, "student": report, "student_training": student.summary}
         control = None
         if config.control:
-            # Same architecture, init, data and steps (plus the teacher's compute when asked); hard targets only.
-            prepared.student.load_state_dict(init_state)
-            torch.manual_seed(seed)
-            task.seed_student(sctx, prepared)
-            control = _train_and_save(task, sctx, prepared, targets, "control", student.steps + extra_steps,
-                                      history, save=first)
+            # Same architecture, init, data and steps (plus the teacher's compute when asked) and the same
+            # learning-rate candidates; hard targets only.
+            control = _fit(task, sctx, prepared, targets, "control", student.steps + extra_steps, history,
+                           init_state, first, tuning)
             ctx.stop_if_asked("before the control's evaluation; the trained student and control are saved")
             ctx.progress("evaluate", f"control {where}{of_seeds}", 0.5)
             with ctx.timed("evaluate_s"):
@@ -217,8 +261,13 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
             variants["student"] = report
             if control is not None:
                 variants["control"] = row["control"]
+            warnings = list(prepared.preflight.get("warnings") or []) + task.quality_warnings(variants)
+            for line in warnings[len(prepared.preflight.get("warnings") or []):]:
+                ctx.emit(ProgressEvent("warning", 1, 1, 1.0, message=line))
             training = {"student": student.summary, "control": control.summary if control else None,
                         "control_budget": config.control_budget, "control_extra_steps": extra_steps}
+            training["learning_rates"] = {phase: tuning.get(phase, {"chosen": config.learning_rate, "trials": []})
+                                          for phase in ("student", "control") if phase != "control" or control}
         per_seed.append(row)
     del init_state
 
@@ -236,7 +285,7 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
                          for r in per_seed]
     ctx.timings["total_s"] = time.monotonic() - started
     results = {"task": task.name, "config": config.to_dict(), **task.results_extra(ctx, prepared, targets),
-               "preflight": prepared.preflight, "quality": quality, "training": training,
+               "preflight": prepared.preflight, "quality": quality, "training": training, "warnings": warnings,
                "timings": ctx.timings, "device": device, "threads": threads, "teacher_outputs_cached": targets.cached,
                "processes": ctx.processes.world, "precision": ctx.processes.precision}
     if main:

@@ -96,6 +96,8 @@ class Trained:
     steps: int
     summary: dict  # steps, seconds, examples, best step, best validation score, stopped
     stopped: str  # "budget" | "cancelled"
+    validation: float | None = None  # the best validation score, higher is better (accuracy; minus perplexity):
+    #                                  picks among candidate learning rates (learning_rate_candidates)
 
 
 class Task:
@@ -184,6 +186,11 @@ class Task:
     def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """The quality report of prepared.student as it is now, on the same held-out split."""
         return self._module("steps_module").evaluate_student(ctx, prepared, targets)
+
+    def quality_warnings(self, variants: dict[str, dict]) -> list[str]:
+        """Sentences for the user once the first seed's teacher, student and control are evaluated (`variants`:
+        quality reports by name), e.g. a control as good as the teacher; none by default."""
+        return []
 
     def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """Task-specific parts of results.json (teacher, data sizes, label names...)."""

@@ -66,6 +66,11 @@ def training_notes(run: RunConfig) -> list[str]:
         per_budget = f" ({run.budget.value:g} {run.budget.unit} each)" if run.budget.unit == "minutes" else ""
         notes.append(f"{run.seeds} training seeds: {trained} trained {run.seeds} times{per_budget}, so training "
                      f"takes about {run.seeds}x as long; the teacher and its outputs are computed once")
+    k = len(run.learning_rate_candidates)
+    if k > 1:
+        trained = "the student and the control each train" if run.control else "the student trains"
+        notes.append(f"{k} learning rates to try: on the first seed {trained} {k} times and keep the best on the "
+                     f"validation split, so training takes about {k + run.seeds - 1}x one seed's time in all")
     if run.control and run.control_budget == "teacher-compute":
         notes.append("teacher-compute control: the control trains extra steps whose FLOPs equal the teacher's "
                      "labeling passes, so it takes longer than the student")

@@ -166,6 +166,8 @@ def _seeds_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]])
         parts.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>"
                      f"<p>{e(verdict.headline(results))}</p>{_table(display.seed_table(results))}"
                      f"<p class='meta'>{e(verdict.unit_note(gain))}</p>")
+        rate = verdict.learning_rate_line(results)
+        parts += [f"<p class='meta'>{e(rate)}</p>"] if rate else []
         parts += [f"<p class='note'>{e(n)}</p>" for n in verdict.notes(gain)]
     return ["<h2>Distillation gain per training seed</h2>", *parts] if parts else []
 

@@ -84,6 +84,7 @@ def quality_table(results: dict) -> str:
         shown = f"{gain * 100:+.2f} points" if metric in FRACTIONS else f"{gain:+.2f}"
         lines.append(f"distillation gain ({gain_order(higher)} {metric}{over}): {shown}")
     lines += verdict.gain_lines(results)
+    lines += [f"warning: {w}" for w in results.get("warnings") or []]
     lines += task.results_lines(results)
     pf = results["preflight"]
     lines.append(f"student: {pf['student_description']}; {pf['student']['parameters'] / 1e6:.1f}M params vs "

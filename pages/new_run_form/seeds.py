@@ -13,6 +13,9 @@ SEEDS_HELP = ("More seeds = a verdict you can trust: the gain gets an interval o
               "the training time); the teacher and its outputs are shared.")
 DATA_SEED_HELP = ("Draws the train / validation / test split and fine-tunes the teacher. Every training seed shares "
                   "it, so they are compared on the same test examples.")
+LR_CANDIDATES_HELP = ("A fair control: on the first seed, student and control each train once per rate and keep "
+                      "the best on the validation split (the same rates and split for both); later seeds reuse it. "
+                      "Each rate adds one training of each to the first seed.")
 # control_budget -> (label, one line on what the control gets)
 CONTROL_BUDGETS = {
     "same-steps": ("same steps", "The control trains as many steps as the student."),
@@ -41,3 +44,20 @@ def section(draft: dict) -> None:
                                           format_func=lambda k: CONTROL_BUDGETS.get(k, (k, ""))[0],
                                           help=CONTROL_BUDGET_HELP, disabled=not draft.get("control", True))
     c.caption(CONTROL_BUDGETS.get(draft["control_budget"], ("", ""))[1])
+    widget_default("lr_candidates", ", ".join(f"{x:g}" for x in draft.get("learning_rate_candidates") or []))
+    text = st.text_input("Learning rates to try (student and control alike)", key="w:lr_candidates",
+                         help=LR_CANDIDATES_HELP, placeholder="e.g. 1e-4, 5e-4 (empty: the learning rate above)")
+    draft["learning_rate_candidates"] = parse_rates(text)
+
+
+def parse_rates(text: str) -> list:
+    """"1e-4, 5e-4" -> [0.0001, 0.0005]; a part that is not a number is kept as text, for the config's check to
+    name the field and what is allowed."""
+    rates = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if part:
+            try:
+                rates.append(float(part))
+            except ValueError:
+                rates.append(part)
+    return rates

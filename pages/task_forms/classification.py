@@ -11,6 +11,9 @@ from pages.shared import widget_default
 
 MAX_LENGTH_LABEL = "Max tokens per input"
 HIDDEN_HELP = "Also pull the student's hidden states towards the teacher's mapped layers (0 turns it off)."
+STUDENT_LABELS_HELP = ("The teacher fine-tunes on every label; the student and the control learn from the first N "
+                       "labeled rows only, and the other training texts become transfer text that only the teacher "
+                       "labels. Few labels plus plenty of text is where soft targets help most.")
 TRIM_HELP = ("Keep only the word-embedding rows of the tokens the training and transfer texts use, plus special "
              "and single-character tokens (unseen words are spelled out in pieces): a much smaller student, "
              "tokenizing those texts exactly as before. For BERT-like (WordPiece) tokenizers.")
@@ -60,6 +63,9 @@ def data_fields(data_cfg: dict) -> None:
     widget_default("max_train", int(data_cfg["max_train_examples"] or 0))
     data_cfg["max_train_examples"] = st.number_input("Cap on labeled training examples (0: all)", 0, 10**7,
                                                      step=100, key="w:max_train") or None
+    widget_default("student_labels", int(data_cfg.get("student_labels") or 0))
+    data_cfg["student_labels"] = st.number_input("Labels the student and control see (0: all)", 0, 10**7, step=100,
+                                                 key="w:student_labels", help=STUDENT_LABELS_HELP) or None
 
 
 def loss_fields(draft: dict, slot) -> None:

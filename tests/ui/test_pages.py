@@ -82,6 +82,19 @@ def test_runs_table_has_the_verdict_column(home_with_run):
     assert any(m.value.startswith("**Verdict:**") for m in at.markdown)
 
 
+def test_runs_page_shows_the_runs_warnings(home_with_run):
+    import json
+
+    results = json.loads((store.get_run(home_with_run).folder / "results.json").read_text())
+    warnings = results["warnings"]
+    assert warnings  # the tiny random teacher is no better than the majority class
+    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    shown = [w.value for w in at.warning]
+    assert shown[:len(warnings)] == [w[0].upper() + w[1:] + "." for w in warnings]
+    assert all(w.startswith("the ") for w in warnings)  # every warning is a sentence from teacher_check
+    assert results["preflight"]["teacher_check"]["validation_accuracy"] >= 0
+
+
 def test_home_workshop_button_queues_one_run_and_opens_runs(no_workers):
     at = open_page("pages/home.py")
     at.button[0].click().run()
@@ -140,6 +153,27 @@ def test_new_run_sets_seeds_data_seed_and_control_budget(no_workers, tiny_teache
     start_button(at).click().run()
     config = store.get_run(store.list_runs()[0].id).config
     assert (config["seeds"], config["data"]["seed"], config["control_budget"]) == (4, 7, "teacher-compute")
+
+
+def test_new_run_tunes_learning_rates_alike_and_caps_the_students_labels(no_workers, tiny_teacher_dir):
+    at = compose_with_local_teacher(tiny_teacher_dir)
+    rates = at.text_input(key="w:lr_candidates")
+    assert "the same rates and split for both" in rates.help
+    rates.set_value("1e-4, 5e-4").run()
+    at.number_input(key="w:student_labels").set_value(40).run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("2 learning rates to try" in i.value for i in at.info)  # the pre-flight says what they cost
+    start_button(at).click().run()
+    config = store.get_run(store.list_runs()[0].id).config
+    assert config["learning_rate_candidates"] == [1e-4, 5e-4] and config["data"]["student_labels"] == 40
+
+
+def test_new_run_names_the_field_of_a_rate_that_is_not_a_number(no_workers, tiny_teacher_dir):
+    at = compose_with_local_teacher(tiny_teacher_dir)
+    at.text_input(key="w:lr_candidates").set_value("1e-4, fast").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "learning_rate_candidates" in errors
+    assert start_button(at).disabled
 
 
 def test_new_run_blocks_a_student_with_another_label_space(no_workers, tiny_teacher_dir, tmp_path):

@@ -77,6 +77,16 @@ def test_seeds_and_a_teacher_compute_control_say_what_they_cost():
     assert preflight.training_notes(RunConfig(seeds=1, control=False, control_budget="teacher-compute")) == []
 
 
+def test_learning_rate_candidates_say_what_they_cost():
+    from distill_core.core.config import RunConfig
+
+    notes = preflight.training_notes(RunConfig(seeds=3, learning_rate_candidates=[1e-4, 5e-4]))
+    assert notes[1] == ("2 learning rates to try: on the first seed the student and the control each train 2 times "
+                        "and keep the best on the validation split, so training takes about 4x one seed's time in "
+                        "all")
+    assert preflight.training_notes(RunConfig(seeds=1, learning_rate_candidates=[1e-4])) == []
+
+
 def test_the_estimate_carries_the_seed_note(tiny_teacher_dir):
     report = preflight.estimate(tiny_run_config(tiny_teacher_dir, seeds=4), seq_len=16)
     assert any(n.startswith("4 training seeds:") for n in report.notes)

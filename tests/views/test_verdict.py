@@ -116,3 +116,33 @@ def test_gain_cell_adds_what_the_run_has():
     assert verdict.gain_cell(None, "accuracy", [0.0, 0.1], "helped") == "–"
     assert verdict.gain_cell(0.03, "accuracy", [None, None]) == "+3.00 points"
     assert verdict.verdict_text("helped") == "the teacher helped" and verdict.verdict_text(None) == ""
+
+
+def _with_rates(results: dict, rates: dict) -> dict:
+    return {**results, "training": {"learning_rates": rates}}
+
+
+def test_learning_rate_line_names_what_each_got_and_the_validation_scores():
+    rates = {"student": {"chosen": 5e-4, "trials": [{"learning_rate": 1e-4, "validation": 0.78},
+                                                    {"learning_rate": 5e-4, "validation": 0.801}]},
+             "control": {"chosen": 1e-4, "trials": [{"learning_rate": 1e-4, "validation": 0.775},
+                                                    {"learning_rate": 5e-4, "validation": 0.752}]}}
+    line = verdict.learning_rate_line(_with_rates(THREE_SEEDS, rates))
+    assert line == ("learning rate, chosen on the validation split from 0.0001, 0.0005 for each: student 0.0005 "
+                    "(validation accuracy 80.1% vs 78.0%), control 0.0001 (validation accuracy 77.5% vs 75.2%)")
+    assert verdict.gain_lines(_with_rates(THREE_SEEDS, rates))[-1] == line
+
+
+def test_learning_rate_line_of_perplexity_shows_perplexities_and_untuned_runs_say_so():
+    # The validation score of a language model is minus its perplexity (higher is better).
+    rates = {"student": {"chosen": 1e-3, "trials": [{"learning_rate": 1e-3, "validation": -40.25},
+                                                    {"learning_rate": 3e-3, "validation": -52.0}]},
+             "control": {"chosen": 3e-3, "trials": [{"learning_rate": 1e-3, "validation": -61.0},
+                                                    {"learning_rate": 3e-3, "validation": -58.5}]}}
+    line = verdict.learning_rate_line(_with_rates(PERPLEXITY, rates))
+    assert line.endswith("student 0.001 (validation perplexity 40.2 vs 52.0), "
+                         "control 0.003 (validation perplexity 58.5 vs 61.0)")
+    untuned = {"student": {"chosen": 1e-4, "trials": []}, "control": {"chosen": 1e-4, "trials": []}}
+    assert verdict.learning_rate_line(_with_rates(ONE_SEED, untuned)) == \
+        "learning rate 0.0001 for student and control (no candidates tuned)"
+    assert verdict.learning_rate_line(THREE_SEEDS) is None  # runs from before it was recorded

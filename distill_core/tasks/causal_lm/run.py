@@ -163,7 +163,7 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
     summary = {"steps": result.steps, "seconds": result.seconds, "examples": result.examples,
                "tokens": result.tokens, "tokens_per_s": result.tokens_per_s, "best_step": result.best_step,
                "best_val_perplexity": result.best_val_perplexity, "stopped": result.stopped}
-    return Trained(result.history, result.steps, summary, result.stopped)
+    return Trained(result.history, result.steps, summary, result.stopped, -result.best_val_perplexity)
 
 
 def teacher_quality(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:

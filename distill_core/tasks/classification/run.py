@@ -21,6 +21,7 @@ from distill_core.tasks.classification import evaluate, teacher_cache
 from distill_core.tasks.classification import train as distill
 from distill_core.tasks.classification.data import Splits, encode, load_splits
 from distill_core.tasks.classification.teacher import PreparedTeacher, prepare_teacher
+from distill_core.tasks.classification.teacher_check import check_teacher
 from distill_core.training.loop import steps_for_epochs
 
 
@@ -43,13 +44,14 @@ class State:
     teacher_tok: object
     order: list[int]  # the teacher's logit columns in the splits' label order
     plan: StudentPlan
-    pool_labels: np.ndarray  # train labels, then -1 for each transfer text (soft term only)
+    pool_labels: np.ndarray  # train labels (-1 beyond data.student_labels), then -1 per transfer text (soft term only)
     student_ids: list[list[int]]  # train + transfer texts in the student's tokens
     teacher_ids: list[list[int]]
     pool_texts: list[str]
     use_transfer: bool
     val_ids: list[list[int]]  # validation texts in the student's tokens
     test_ids: list[list[int]]  # test texts in the student's tokens
+    n_labeled: int  # the first n_labeled pool rows carry labels: the control's training data
     test_teacher_logits: torch.Tensor | None = None  # (test, classes), filled once by the first evaluation
 
 
@@ -136,15 +138,23 @@ def prepare(ctx: RunContext) -> Prepared:
 
     plan = build_student(config, teacher, teacher_tok, splits.label_names)
     check_max_length(config, plan.model)
-    use_transfer = config.loss.alpha > 0 and len(splits.transfer) > 0
-    pool_texts = splits.train.texts + (splits.transfer.texts if use_transfer else [])
-    pool_labels = np.array(splits.train.labels + ([-1] * len(splits.transfer) if use_transfer else []))
+    n_labeled, unlabeled_train = labeled_rows(config, len(splits.train))
+    use_transfer = config.loss.alpha > 0 and (len(splits.transfer) > 0 or unlabeled_train > 0)
+    n_pool_train = n_labeled + (unlabeled_train if use_transfer else 0)
+    pool_texts = splits.train.texts[:n_pool_train] + (splits.transfer.texts if use_transfer else [])
+    pool_labels = np.array(splits.train.labels[:n_labeled] + [-1] * (len(pool_texts) - n_labeled))
     trim = _trim_vocabulary(ctx, plan, pool_texts, splits.validation.texts) if config.student.trim_vocab else None
     teacher_ids = encode(teacher_tok, pool_texts, config.max_length)
     student_ids = teacher_ids if plan.tokenizer is teacher_tok else encode(plan.tokenizer, pool_texts,
                                                                            config.max_length)
     seq_len = _mean_length(teacher_ids)
-    preflight = {"teacher": students.model_cost(teacher, seq_len).to_dict(),
+    ctx.progress("data", "checking the teacher on the validation split", 0.95)
+    val_logits = teacher_cache.teacher_outputs(
+        prepared.fingerprint, teacher, encode(teacher_tok, splits.validation.texts, config.max_length),
+        splits.validation.texts, config.max_length, teacher_tok.pad_token_id, device=ctx.device,
+        processes=ctx.processes).logits[:, order]
+    check = check_teacher(val_logits, splits.validation.labels, splits.train.labels, splits.label_names)
+    preflight = {"teacher_check": check, "warnings": list(check["warnings"]),"teacher": students.model_cost(teacher, seq_len).to_dict(),
                  "student": students.model_cost(plan.model, seq_len).to_dict(),
                  "student_description": plan.description}
     preflight["flops_ratio"] = preflight["teacher"]["flops_per_input"] / max(1, preflight["student"]["flops_per_input"])
@@ -152,11 +162,21 @@ def prepare(ctx: RunContext) -> Prepared:
         preflight["vocab_trim"] = trim.to_dict()
     state = State(splits, prepared, teacher, teacher_tok, order, plan, pool_labels, student_ids, teacher_ids,
                   pool_texts, use_transfer, encode(plan.tokenizer, splits.validation.texts, config.max_length),
-                  encode(plan.tokenizer, splits.test.texts, config.max_length))
+                  encode(plan.tokenizer, splits.test.texts, config.max_length), n_labeled)
     return Prepared(plan.model, plan.tokenizer, preflight, state,
                     history={"teacher-finetune": prepared.info.get("history", [])},
                     freeze_embeddings=config.freeze_embeddings and plan.pretrained_embeddings,
                     labeled_inputs=len(pool_texts))
+
+
+def labeled_rows(config, n_train: int) -> tuple[int, int]:
+    """(labeled train rows the student and control learn from, train rows left for the teacher to label)."""
+    if config.data.student_labels is None or config.data.student_labels >= n_train:
+        return n_train, 0
+    if config.data.student_labels < config.batch_size:
+        raise DistillLabError(f"{config.data.student_labels} labeled rows are fewer than one batch of "
+                              f"{config.batch_size}; raise it or lower batch_size", "data.student_labels")
+    return config.data.student_labels, n_train - config.data.student_labels
 
 
 def seed_student(ctx: RunContext, prepared: Prepared) -> None:
@@ -177,7 +197,7 @@ def teacher_targets(ctx: RunContext, prepared: Prepared) -> Targets:
     config = ctx.config
     ctx.emit(ProgressEvent("teacher-outputs", 0, len(s.pool_texts), 0.0, message="teacher labels the training data"))
     # Train split and transfer text are cached apart, so adding or changing transfer text reuses the train part.
-    n_train = len(s.splits.train)
+    n_train = len(s.pool_texts) - (len(s.splits.transfer) if s.use_transfer else 0)
     outputs = teacher_cache.concat([
         teacher_cache.teacher_outputs(s.prepared.fingerprint, s.teacher, s.teacher_ids[lo:hi], s.pool_texts[lo:hi],
                                       config.max_length, s.teacher_tok.pad_token_id, _hidden_layers(ctx, s),
@@ -218,13 +238,13 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
                                val_labels, targets.value.logits[:, s.order], targets.value.hidden, ctx.device,
                                ctx.emit, ctx.should_stop, ctx.processes)
     else:
-        n = len(s.splits.train)
+        n = s.n_labeled
         result = distill.train(prepared.student, phase, s.student_ids[:n], s.pool_labels[:n], pad, spec, val_ids,
                                val_labels, None, None, ctx.device, ctx.emit, ctx.should_stop, ctx.processes)
     summary = {"steps": result.steps, "seconds": result.seconds, "examples": result.examples,
                "examples_per_s": result.examples_per_s, "best_step": result.best_step,
                "best_val_accuracy": result.best_val_accuracy, "stopped": result.stopped}
-    return Trained(result.history, result.steps, summary, result.stopped)
+    return Trained(result.history, result.steps, summary, result.stopped, result.best_val_accuracy)
 
 
 def _test_teacher_logits(ctx: RunContext, s: State) -> torch.Tensor:
@@ -258,6 +278,7 @@ def results_extra(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict
     s: State = prepared.state
     return {"teacher": s.prepared.to_dict() | {"history": None},
             "label_names": s.splits.label_names,
-            "data": {"train": len(s.splits.train), "validation": len(s.splits.validation),
+            "data": {"train": len(s.splits.train), "student_labels": s.n_labeled,
+                     "validation": len(s.splits.validation),
                      "test": len(s.splits.test), "transfer": len(s.splits.transfer) if s.use_transfer else 0,
                      "fingerprint": s.splits.fingerprint()}}

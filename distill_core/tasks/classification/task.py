@@ -20,6 +20,14 @@ class ClassificationTask(Task):
     steps_module = "distill_core.tasks.classification.run"
     bench_module = "distill_core.tasks.classification.bench"
 
+    def quality_warnings(self, variants: dict[str, dict]) -> list[str]:
+        from distill_core.tasks.classification.teacher_check import control_warning
+
+        if "control" not in variants:
+            return []
+        line = control_warning(variants["teacher"]["accuracy"], variants["control"]["accuracy"])
+        return [line] if line else []
+
     def presets(self) -> dict:
         from distill_core.tasks.classification.presets import PRESETS
 
