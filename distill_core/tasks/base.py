@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from distill_core.core.errors import RunCancelled
+from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.training.parallel import Processes
 
@@ -186,6 +186,11 @@ class Task:
     def evaluate(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """The quality report of prepared.student as it is now, on the same held-out split."""
         return self._module("steps_module").evaluate_student(ctx, prepared, targets)
+
+    def scan_layers(self, config, device: str = "cpu"):
+        """The teacher's block influence on a few of the run's own inputs and the blocks it suggests the student
+        keep (models.layer_importance.LayerScan). Tasks without a scan raise DistillLabError."""
+        raise DistillLabError(f"the {self.name} task has no layer-importance scan", "task")
 
     def quality_warnings(self, variants: dict[str, dict]) -> list[str]:
         """Sentences for the user once the first seed's teacher, student and control are evaluated (`variants`:

@@ -25,6 +25,11 @@ class CausalLMTask(Task):
     def validate(self, config) -> None:
         validate_run(config)
 
+    def scan_layers(self, config, device: str = "cpu"):
+        from distill_core.tasks.causal_lm.scan import scan_teacher
+
+        return scan_teacher(config, device=device)
+
     def presets(self) -> dict:
         from distill_core.tasks.causal_lm.presets import PRESETS
 

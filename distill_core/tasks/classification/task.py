@@ -20,6 +20,11 @@ class ClassificationTask(Task):
     steps_module = "distill_core.tasks.classification.run"
     bench_module = "distill_core.tasks.classification.bench"
 
+    def scan_layers(self, config, device: str = "cpu"):
+        from distill_core.tasks.classification.scan import scan_teacher
+
+        return scan_teacher(config, device=device)
+
     def quality_warnings(self, variants: dict[str, dict]) -> list[str]:
         from distill_core.tasks.classification.teacher_check import control_warning
 

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from distill_core.cli import scan as scan_command
+from distill_core.cli.progress import ProgressBar
 from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
 from distill_core.core.errors import DistillLabError, RunCancelled
@@ -41,43 +43,6 @@ def apply_overrides(cfg: config_mod.RunConfig, overrides: list[str]) -> config_m
             node = node[part]
         node[parts[-1]] = value
     return config_mod.from_dict(data)
-
-
-class ProgressBar:
-    """A tqdm bar per phase, fed by the loop's progress events."""
-
-    def __init__(self, stream=sys.stderr):
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self.stream = stream
-        self.phase = None
-        self.bar = None
-
-    def __call__(self, event) -> None:
-        if event.phase in ("preflight", "warning"):  # a report, not a phase with progress
-            self.close()
-            print(event.message if event.phase == "preflight" else f"warning: {event.message}", file=self.stream)
-            return
-        if event.phase != self.phase:
-            self.close()
-            self.phase = event.phase
-            total = event.total if event.total else 100
-            self.bar = self._tqdm(total=total, desc=f"{event.phase:>16}", file=self.stream, leave=True,
-                                  unit="step" if event.total else "%", dynamic_ncols=True)
-        done = event.step if event.total else int(event.fraction * 100)
-        self.bar.n = min(done, self.bar.total)
-        shown = {k: round(v, 4) for k, v in event.metrics.items() if isinstance(v, float)}
-        if shown:
-            self.bar.set_postfix(shown, refresh=False)
-        if event.message:
-            self.bar.set_description_str(f"{event.phase:>16}")
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def cmd_run(args) -> int:
@@ -340,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--set", action="append", metavar="KEY=VALUE")
     cfg.set_defaults(func=cmd_config)
 
+    scan_command.add_parser(sub, apply_overrides)
+
     listing = sub.add_parser("list", help="runs with their status and progress, newest first")
     listing.add_argument("--status", choices=store.STATUSES)
     listing.add_argument("--limit", type=int)
@@ -394,7 +361,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
