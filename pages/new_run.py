@@ -11,7 +11,7 @@ import copy
 import streamlit as st
 
 from distill_core.tasks import get_task, presets, task_names
-from pages.new_run_form import hardware, panel, seeds, sections
+from pages.new_run_form import hardware, layer_scan, panel, seeds, sections
 from pages.shared import start_run, widget_default
 from pages.task_forms import form_for
 
@@ -85,6 +85,7 @@ with left:
     form = form_for(draft["task"])
     sections.teacher(draft, form)
     sections.student(draft)
+    layer_scan.section(draft)
     sections.data(draft, form)
     sections.loss(draft, form)
     sections.budget(draft, form)

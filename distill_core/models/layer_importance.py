@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
-
 from distill_core.core.errors import DistillLabError
 from distill_core.models.loading import encoder_layers
 
@@ -32,16 +30,17 @@ class LayerScan:
         return asdict(self)
 
 
-def _hidden(value) -> torch.Tensor:
+def _hidden(value):
     return value[0] if isinstance(value, (tuple, list)) else value
 
 
-def block_influence(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
-                    device: str = "cpu") -> tuple[list[float], int]:
-    """(block influence per block, real tokens counted) over `batches` of (input_ids, attention_mask)."""
+def block_influence(model, batches: list, device: str = "cpu") -> tuple[list[float], int]:
+    """(block influence per block, real tokens counted) over `batches` of (input_ids, attention_mask) tensors."""
+    import torch
+
     blocks = list(encoder_layers(model))
     sums = torch.zeros(len(blocks), dtype=torch.float64)
-    caught: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    caught: dict[int, tuple] = {}  # block -> (hidden state entering, leaving)
 
     def hook_for(i):
         def hook(module, args, kwargs, output):

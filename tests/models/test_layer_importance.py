@@ -143,3 +143,16 @@ def test_cli_scan_prints_the_table_and_writes_json(tiny_config, tmp_path, capsys
     assert len(scan["suggested"]) == 1 and scan["suggested"] == suggest_layers(scan["influence"], 1)
     assert f"use it: --set 'student.layers={json.dumps(scan['suggested'])}'" in printed
     assert printed.startswith("layer  influence")
+
+
+def test_a_scan_fits_another_student_and_its_chart_draws_the_values():
+    from distill_core.views.layer_scan import SUGGESTED_COLOR, for_student, scan_figure
+
+    scan = {"influence": [0.5, 0.1, 0.25, 0.3], "suggested": [0, 3], "configured": [1, 3], "tokens": 10,
+            "texts": 2, "model": "m"}
+    three = for_student(scan, [0, 1, 2])
+    assert three["suggested"] == [0, 2, 3] and three["configured"] == [0, 1, 2]
+    bar = scan_figure(three).data[0]
+    assert list(bar.x) == [0, 1, 2, 3] and list(bar.y) == [0.5, 0.1, 0.25, 0.3]
+    assert [c == SUGGESTED_COLOR for c in bar.marker.color] == [True, False, True, True]
+    assert list(bar.marker.line.width) == [2.5, 2.5, 2.5, 0]  # outlined: what the config keeps now
