@@ -47,8 +47,9 @@ left, right = st.columns([2, 3])
 with left:
     st.subheader("Start here")
     st.markdown(presets.preset_names()[WORKSHOP_PRESET])
-    st.caption("First time: the teacher is fine-tuned and cached (a few minutes on a laptop); every later run reuses "
-               "it. The run continues if you close the tab.")
+    st.caption("Why only 300 labels for the student? Soft targets teach most where labels are scarce and text is "
+               "plentiful: the Learn page explains. First time: the teacher is fine-tuned and cached (a few minutes on "
+               "a laptop); every later run reuses it. The run continues if you close the tab.")
     if st.button("Start the workshop preset", type="primary", icon=":material/play_arrow:"):
         if start_run(presets.get_preset(WORKSHOP_PRESET)):
             st.switch_page("pages/runs.py")

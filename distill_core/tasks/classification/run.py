@@ -279,6 +279,7 @@ def results_extra(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict
     return {"teacher": s.prepared.to_dict() | {"history": None},
             "label_names": s.splits.label_names,
             "data": {"train": len(s.splits.train), "student_labels": s.n_labeled,
+                     "teacher_labeled_only": len(s.pool_texts) - s.n_labeled,
                      "validation": len(s.splits.validation),
                      "test": len(s.splits.test), "transfer": len(s.splits.transfer) if s.use_transfer else 0,
                      "fingerprint": s.splits.fingerprint()}}
