@@ -68,9 +68,11 @@ def browser_page():
 
 
 def wait_idle(page) -> None:
-    """Until Streamlit has finished the current script run (its status widget is gone)."""
+    """Until Streamlit has finished the current script run: its status widget is gone and no element is stale (a
+    short run shows no status widget, but the elements it has not redrawn yet are marked data-stale)."""
     page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                           "!document.querySelector('[data-stale=\"true\"]')", timeout=120_000)
 
 
 def shot(page, name: str) -> None:
