@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from distill_core.core.errors import DistillLabError
-from distill_core.views import charts, compare, playground
+from distill_core.views import charts, compare, playground, teacher_helped
 from pages.shared import pick_run
 
 
@@ -59,6 +59,26 @@ def continuation_panel(run_id: str, picked: list[str]) -> None:
                 st.caption(f"{out.decode_tokens_per_s:.1f} tokens/s · prefill {out.prefill_ms:.0f} ms")
 
 
+def helped_section(run_id: str) -> None:
+    """The test examples the student and the control disagree on, by who was right, with the teacher's soft
+    targets; filterable by true class. Runs without saved test outputs get nothing."""
+    found = teacher_helped.disagreements(run_id)
+    if found is None:
+        return
+    st.subheader("Where the teacher helped")
+    label = st.selectbox("True class", ["(all)"] + found.label_names, key="helped_class")
+    if label != "(all)":
+        found = teacher_helped.disagreements(run_id, label)
+    st.write(found.summary())
+    for tab, (key, words) in zip(st.tabs([f"{w.capitalize()} ({found.counts[k]})"
+                                         for k, w in teacher_helped.GROUPS.items()]), teacher_helped.GROUPS.items()):
+        with tab:
+            st.dataframe(found.tables[key], hide_index=True, width="stretch", key=f"helped_{key}")
+    st.caption(f"Held-out test examples, training seed {found.seed}'s student and control; the teacher's soft "
+               f"targets are at the run's temperature T = {found.temperature:g}, what the student learned from. "
+               "The most telling first: the largest gap in the right class's probability.")
+
+
 PANELS = {"classes": classes_panel, "continuation": continuation_panel}  # by Task.playground
 
 st.title("Playground")
@@ -81,3 +101,4 @@ if panel is None:
     st.stop()
 picked = st.multiselect("Variants", variants, default=variants, key="play_variants")
 panel(run_id, picked)
+helped_section(run_id)

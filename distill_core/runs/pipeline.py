@@ -159,6 +159,12 @@ def _split_examples(report: dict, spec) -> list | None:
     return report.pop(spec.example_scores, None) if spec.example_scores else None
 
 
+def _split_outputs(report: dict, spec) -> list | None:
+    """Remove and return the report's per-example outputs (kept out of results.json; the first seed's are saved
+    in test_outputs.json)."""
+    return report.pop(spec.example_outputs, None) if spec.example_outputs else None
+
+
 def _gain(spec, per_seed: list[dict], scores: dict[str, list]) -> dict | None:
     """The gain report over the seeds (stats.gain_report), or None without per-example scores for every seed."""
     if not spec.example_scores or any(s is None for s in scores["student"] + scores["control"]) or \
@@ -167,6 +173,15 @@ def _gain(spec, per_seed: list[dict], scores: dict[str, list]) -> dict | None:
     metrics = [(r["student"][spec.metric], r["control"][spec.metric]) for r in per_seed]
     return stats.gain_report(spec.metric, spec.higher_is_better, [r["seed"] for r in per_seed], scores["student"],
                              scores["control"], spec.link, spec.binary, metrics=metrics).to_dict()
+
+
+def _write_test_outputs(task, ctx: RunContext, prepared, seed: int, outputs: dict[str, list | None]) -> None:
+    """test_outputs.json: the held-out examples with the first seed's teacher, student and control outputs on
+    each (where the teacher helped), when the task keeps per-example outputs."""
+    kept = {variant: rows for variant, rows in outputs.items() if rows is not None}
+    examples = task.test_examples(prepared) if kept else {}
+    if ctx.processes.is_main and examples:
+        write_json(ctx.run_dir / "test_outputs.json", {"seed": seed, **examples, "outputs": kept})
 
 
 def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: ProgressFn | None = None,
@@ -225,6 +240,7 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
     seeds = training_seeds(config)
     variants: dict[str, dict] = {}
     scores: dict[str, list] = {"student": [], "control": []}
+    outputs: dict[str, list | None] = {}  # variant -> the first seed's per-example outputs (test_outputs.json)
     per_seed: list[dict] = []
     where = f"{spec.metric} on the {spec.split} split"
     extra_steps = (teacher_compute_steps(prepared.preflight, prepared.labeled_inputs, config.batch_size)
@@ -241,9 +257,11 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
         if first:
             variants["teacher"] = task.teacher_quality(ctx, prepared, targets)
             _split_examples(variants["teacher"], spec)
+            outputs["teacher"] = _split_outputs(variants["teacher"], spec)
         with ctx.timed("evaluate_s"):
             report = task.evaluate(sctx, prepared, targets)
         scores["student"].append(_split_examples(report, spec))
+        outputs.setdefault("student", _split_outputs(report, spec))
         row = {"seed": seed, "student": report, "student_training": student.summary}
         control = None
         if config.control:
@@ -256,6 +274,7 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
             with ctx.timed("evaluate_s"):
                 row["control"] = task.evaluate(sctx, prepared, targets)
             scores["control"].append(_split_examples(row["control"], spec))
+            outputs.setdefault("control", _split_outputs(row["control"], spec))
             row["control_training"] = control.summary
         if first:
             variants["student"] = report
@@ -278,6 +297,7 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
         quality["distillation_gain"] = gain["mean"]
         if main:
             write_json(run_dir / "example_scores.json", {"seeds": seeds, **scores})
+    _write_test_outputs(task, ctx, prepared, seeds[0], outputs)
     training["seeds"] = [{"seed": r["seed"], "student": r["student"][spec.metric],
                           "control": r["control"][spec.metric] if "control" in r else None,
                           "student_steps": r["student_training"]["steps"],

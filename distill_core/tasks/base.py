@@ -35,6 +35,9 @@ class QualitySpec:
     example_scores: str | None = None
     link: str = "identity"
     binary: bool = False  # the scores are right (1) / wrong (0): McNemar's test applies
+    # The per-example outputs a quality report carries under this key (dropped from results.json); the first
+    # seed's teacher, student and control outputs go to test_outputs.json with Task.test_examples.
+    example_outputs: str | None = None
 
 
 @dataclass
@@ -196,6 +199,13 @@ class Task:
         """Sentences for the user once the first seed's teacher, student and control are evaluated (`variants`:
         quality reports by name), e.g. a control as good as the teacher; none by default."""
         return []
+
+    def test_examples(self, prepared: Prepared) -> dict:
+        """The held-out examples the quality was measured on ({"texts", "labels", ...}), saved next to the
+        variants' per-example outputs (QualitySpec.example_outputs) in test_outputs.json; {} saves none. Default:
+        the steps module's `test_examples` where it has one."""
+        module = self._module("steps_module") if self.steps_module else None
+        return module.test_examples(prepared) if module is not None and hasattr(module, "test_examples") else {}
 
     def results_extra(self, ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
         """Task-specific parts of results.json (teacher, data sizes, label names...)."""

@@ -17,8 +17,10 @@ from plotly.offline import get_plotlyjs
 
 from distill_core.core.run_files import read_json_or_none
 from distill_core.runs import store
-from distill_core.views import charts, compare, display, tables, verdict
+from distill_core.views import charts, compare, display, headline, tables, teacher_helped, verdict
 from distill_core.views.configs import config_diff
+
+HELPED_EXAMPLES = 5  # examples per group in the report's "where the teacher helped"
 
 _CSS = """
 body { font-family: Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; color: #2b2b2b; margin: 0;
@@ -36,6 +38,11 @@ th { background: #f5f5f5; } td:first-child, th:first-child, td:nth-child(2), th:
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
 pre { background: #f7f7f7; padding: 10px; overflow-x: auto; font-size: 12px; }
 .scroll { overflow-x: auto; } details { margin: 6px 0; } summary { cursor: pointer; }
+.headline { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 12px; margin: 10px 0; }
+.figure { border: 1px solid #e5e5e5; border-radius: 6px; padding: 10px 14px; }
+.figure .label { color: #666; font-size: 13px; } .figure .value { font-size: 24px; font-weight: 600; margin: 2px 0; }
+.figure .detail { color: #666; font-size: 12px; }
+td.text { white-space: normal; text-align: left; min-width: 260px; max-width: 420px; }
 """
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -155,6 +162,55 @@ def _verdict_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]
             f"split's examples for one seed).</p><ul>{''.join(items)}</ul>")
 
 
+def _headline_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]], rows: list[dict]) -> list[str]:
+    """The first screen: per run with results, speed, size, quality kept and the teacher's help as four figures."""
+    e = html.escape
+    parts = []
+    for record, results, _ in runs:
+        figures = headline.headline_figures([r for r in rows if r.get("run_id") == record.id], results)
+        if not figures:
+            continue
+        cards = "".join(f"<div class='figure'><div class='label'>{e(f.label)}</div><div class='value'>"
+                        f"{e(f.value)}</div><div class='detail'>{e(f.detail)}</div></div>" for f in figures)
+        title = f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>" if len(runs) > 1 else ""
+        parts.append(f"{title}<div class='headline'>{cards}</div>")
+    return parts
+
+
+def _helped_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> list[str]:
+    """Per run that kept its test outputs: who won the examples the student and control disagree on, and the most
+    telling of each side with the teacher's soft targets."""
+    e = html.escape
+    parts = []
+    for record, results, _ in runs:
+        found = teacher_helped.disagreements(str(record.folder)) if results else None
+        if found is None:
+            continue
+        parts.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>"
+                     f"<p>{e(found.summary())}</p>")
+        for key, words in teacher_helped.GROUPS.items():
+            table = found.tables[key].head(HELPED_EXAMPLES)
+            if len(table):
+                parts.append(f"<p class='meta'>{e(words.capitalize())}: the first {len(table)} of "
+                             f"{found.counts[key]}, the largest gap in the right class's probability first.</p>")
+                parts.append(_text_table(table))
+    if not parts:
+        return []
+    return ["<h2>Where the teacher helped</h2><p class='meta'>Test examples on which the student (trained with the "
+            "teacher) and the control (same architecture, data and budget, no teacher) disagree about being right, "
+            "first training seed, with the teacher's own answer and its soft targets at the run's temperature (what "
+            "the student learned from).</p>", *parts]
+
+
+def _text_table(frame) -> str:
+    """A table whose first column is free text (wrapped), the rest short cells; everything escaped."""
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td class='text'>{e(str(v))}</td>" if i == 0 else f"<td>{e(str(v))}</td>"
+                                    for i, v in enumerate(row)) + "</tr>" for row in frame.itertuples(index=False))
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
 def _seeds_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> list[str]:
     """Per run with a gain report: its headline, the per-seed table, how to read the gain and the notes."""
     e = html.escape
@@ -198,8 +254,13 @@ def html_report(run_ids: list[str]) -> str:
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
 
     body = [f"<h1>Distill Lab report</h1><p class='meta'>Generated {e(generated)} · {len(records)} "
-            f"run{'s' if len(records) != 1 else ''} · variant colours: {_legend_swatches()}</p>",
-            _verdict_section(runs), _machine_section(runs), "<h2>Runs</h2>"]
+            f"run{'s' if len(records) != 1 else ''} · variant colours: {_legend_swatches()}</p>"]
+    # The first screen: the answer (speed, size, quality kept, did the teacher help) and the quality-vs-latency
+    # chart; the details follow.
+    body += _headline_section(runs, rows)
+    if rows:
+        body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
+    body += [_verdict_section(runs), _machine_section(runs), "<h2>Runs</h2>"]
     body += [_run_card(record, results) for record, results, _ in runs]
 
     body.append("<h2>Comparison</h2>")
@@ -215,8 +276,6 @@ def html_report(run_ids: list[str]) -> str:
                     "architecture, data and budget, no teacher), in percentage points for a percentage, else in "
                     "the metric's own unit, with its 95% interval and verdict where the run has them.</p>")
         body.append(_table(display.retention_table(rows)))
-        body.append("<h2>Quality vs latency</h2>")
-        body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
         body.append("<h2>Cost</h2>")
         body.append(_figure(charts.cost_bars(rows)))
         body += _speed_section(rows)
@@ -224,6 +283,7 @@ def html_report(run_ids: list[str]) -> str:
         body.append(f"<p class='note'>{e(charts.EMPTY_MESSAGE)}.</p>")
 
     body += _seeds_section(runs)
+    body += _helped_section(runs)
     body.append("<h2>Training curves</h2>")
     for record, results, _ in runs:
         body.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>")

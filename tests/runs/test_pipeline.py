@@ -72,6 +72,16 @@ def test_several_seeds_share_one_teacher_and_report_each_seed_and_the_verdict(ti
     assert sum(scores["student"][0]) / len(scores["student"][0]) == pytest.approx(q["student"]["accuracy"])
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert {"student", "control", "student-seed-6", "control-seed-7"} <= set(history)
+    # The first seed's per-example logits, with the examples, for "where the teacher helped"; none in results.
+    assert not any("logits" in r for r in q.values()) and "logits" not in json.dumps(results["training"])
+    outputs = json.loads((tmp_path / "run" / "test_outputs.json").read_text())
+    assert outputs["seed"] == 5 and set(outputs["outputs"]) == {"teacher", "student", "control"}
+    n = len(outputs["labels"])
+    assert n == len(outputs["texts"]) == q["student"]["examples"]
+    for variant, logits in outputs["outputs"].items():
+        assert len(logits) == n and len(logits[0]) == len(outputs["label_names"])
+        right = [int(max(range(len(row)), key=row.__getitem__) == label) for row, label in zip(logits, outputs["labels"])]
+        assert sum(right) / n == pytest.approx(q[variant]["accuracy"], abs=1.5 / n)  # ties aside, the same answers
 
 
 def test_seeds_draw_different_training_but_the_same_split(tiny_config, tmp_path):

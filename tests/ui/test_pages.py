@@ -291,6 +291,37 @@ def test_playground_answers_with_every_variant(home_with_run):
     assert {a.value for a in answers} <= {"great", "other"}
 
 
+def test_compare_leads_with_the_runs_headline_figures(home_with_run):
+    from distill_core.core.run_files import read_json
+    from distill_core.views import compare, headline
+
+    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    rows = compare.results_table([home_with_run]).rows
+    expected = headline.headline_figures(rows, read_json(store.get_run(home_with_run).folder, "results.json"))
+    assert [f.label for f in expected] == ["Speed", "Size", "Quality kept", "Did the teacher help?"]
+    shown = {m.label: m.value for m in at.metric}
+    assert all(shown[f.label] == f.value for f in expected)
+    student = next(r for r in rows if r["variant"] == "student")
+    assert shown["Quality kept"] == f"{student['retention']:.1%}"
+
+
+def test_playground_shows_where_the_teacher_helped_by_class(home_with_run):
+    from distill_core.views import teacher_helped
+
+    at = open_page("pages/playground.py", {"run_id": home_with_run})
+    assert not at.exception, [e.value for e in at.exception]
+    found = teacher_helped.disagreements(home_with_run)
+    assert found.examples > 0 and any(h.value == "Where the teacher helped" for h in at.subheader)
+    assert any(m.value == found.summary() for m in at.markdown)
+    tables = [d.value for d in at.dataframe]
+    assert [len(t) for t in tables] == [found.counts["student_only"], found.counts["control_only"]]
+    label = found.label_names[0]
+    at.selectbox(key="helped_class").set_value(label).run()
+    only = teacher_helped.disagreements(home_with_run, label)
+    assert any(m.value == only.summary() for m in at.markdown)
+    assert all(set(d.value["true class"]) <= {label} for d in at.dataframe)
+
+
 def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
     at = open_page("pages/learn.py", {"run_id": home_with_run})
     assert at.get("plotly_chart")

@@ -141,3 +141,36 @@ def test_report_leads_with_the_verdict_then_shows_seeds_latency_intervals_and_sp
     speed = page.split("<h2>Speed</h2>")[1].split("<h2>")[0]
     assert "2.90x (2.70-3.10)" in speed and "no measurable difference (0.98-1.03)" in speed
     assert "5.00x" not in speed  # the fixed-length setting is not the table's
+
+
+def test_first_screen_is_the_headline_and_the_pareto_chart_then_the_details():
+    from tests.views.test_compare import COMPARISONS
+
+    record = finished_run("first screen")
+    bench = json.loads((record.folder / "bench.json").read_text())
+    bench["comparisons"] = COMPARISONS
+    (record.folder / "bench.json").write_text(json.dumps(bench))
+    page = report.html_report([record.id])
+    first = page[:page.index("<h2>Machine</h2>")]
+    # The student: 2.90x (2.70-3.10) at batch 1, 58 of 87 MiB, accuracy 0.86 / 0.9 of the teacher.
+    assert "2.90x faster" in first and "2.70-3.10x" in first
+    assert "67% of the teacher" in first and "58.0 MiB of weights vs 87.0 MiB" in first
+    assert "95.6%" in first and "accuracy 86.00% vs the teacher&#x27;s 90.00%" in first
+    assert first.count("Plotly.newPlot") == 1  # the quality-vs-latency chart
+
+
+def test_where_the_teacher_helped_lists_the_examples_each_side_won():
+    from tests.views.test_teacher_helped import DATA
+
+    record = finished_run("helped")
+    data = DATA | {"texts": ["<b>a</b>", "b", "c", "d", "e"]}
+    (record.folder / "test_outputs.json").write_text(json.dumps(data))
+    results = json.loads((record.folder / "results.json").read_text())
+    (record.folder / "results.json").write_text(json.dumps(results | {"config": record.config}))
+    page = report.html_report([record.id])
+    section = page.split("<h2>Where the teacher helped</h2>")[1].split("<h2>")[0]
+    assert "the student got 2 right that the control got wrong, and the control 1" in section
+    assert "Student right, control wrong: the first 2 of 2" in section
+    assert "&lt;b&gt;a&lt;/b&gt;" in section and "<b>a</b>" not in section
+    assert "good 75% · bad 25% · meh 0%" in section  # the run's T = 2
+    assert "<h2>Where the teacher helped</h2>" not in report.html_report([finished_run("no outputs").id])

@@ -84,10 +84,12 @@ def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins:
 
 
 def quality_report(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None) -> dict:
-    """All quality metrics of one variant on one labeled set, and "correct": 1/0 per example (the paired tests')."""
+    """All quality metrics of one variant on one labeled set, "correct": 1/0 per example (the paired tests') and
+    "logits": (examples, classes) as lists rounded to 4 decimals (where the teacher helped)."""
     report = {"accuracy": accuracy(logits, labels), "macro_f1": macro_f1(logits, labels),
               "ece": expected_calibration_error(logits, labels), "examples": int(len(labels)),
-              "correct": (logits.argmax(-1) == labels).int().tolist()}
+              "correct": (logits.argmax(-1) == labels).int().tolist(),
+              "logits": torch.round(logits.float(), decimals=4).tolist()}
     if teacher_logits is not None:
         report["agreement"] = agreement(teacher_logits, logits)
         report["kl_from_teacher"] = mean_kl(teacher_logits, logits)
@@ -103,6 +105,7 @@ def quality_table(variant_logits: dict[str, torch.Tensor], labels: torch.Tensor,
     variants = {name: quality_report(logits, labels, reference_logits) for name, logits in variant_logits.items()}
     for report in variants.values():
         report.pop("correct")  # per-example: the run's paired tests use them, a measurement does not
+        report.pop("logits")
     base = variants[reference][metric] if reference in variants else reference_metric
     for report in variants.values():
         report["retention"] = retention(report[metric], base) if base is not None else None

@@ -274,6 +274,13 @@ def evaluate_student(ctx: RunContext, prepared: Prepared, targets: Targets) -> d
     return evaluate.quality_report(logits, torch.as_tensor(s.splits.test.labels), teacher_logits)
 
 
+def test_examples(prepared: Prepared) -> dict:
+    """The test split's texts, labels (indices into label_names) and label names."""
+    s: State = prepared.state
+    return {"texts": list(s.splits.test.texts), "labels": [int(x) for x in s.splits.test.labels],
+            "label_names": list(s.splits.label_names)}
+
+
 def results_extra(ctx: RunContext, prepared: Prepared, targets: Targets) -> dict:
     s: State = prepared.state
     return {"teacher": s.prepared.to_dict() | {"history": None},

@@ -13,7 +13,8 @@ class ClassificationTask(Task):
     title = "Text classification"
     quality = QualitySpec("accuracy", True,
                           ("accuracy", "macro_f1", "ece", "agreement", "kl_from_teacher", "retention",
-                           "distillation_gain"), split="test", example_scores="correct", binary=True)
+                           "distillation_gain"), split="test", example_scores="correct", binary=True,
+                          example_outputs="logits")
     class_distributions = True
     playground = "classes"
     runtimes = ("pytorch", "onnxruntime")
