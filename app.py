@@ -1,12 +1,17 @@
 """Distill Lab: navigation and the sidebar's active run. Each page is a short script in pages/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
 from pages.shared import sidebar_active_run
 
-st.set_page_config(page_title="Distill Lab", page_icon=":material/science:", layout="wide")
+# A local file, not a ":material/...:" icon: Streamlit fetches a material favicon from fonts.gstatic.com, which
+# fails offline (the icons elsewhere come from the font it bundles).
+st.set_page_config(page_title="Distill Lab", page_icon=Path(__file__).parent / "assets" / "favicon.svg",
+                   layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

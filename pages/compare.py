@@ -11,9 +11,12 @@ import streamlit as st
 from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import export, store
-from distill_core.views import charts, compare, display, report, verdict
+from distill_core.views import charts, compare, display, headline, report, verdict
 from distill_core.views.configs import config_diff
+from distill_core.views.run_ids import short_id
 from pages.shared import run_label
+
+HEADLINE_RUNS = 3  # runs whose four headline figures lead the page
 
 st.title("Compare")
 finished = compare.runs_with_results()
@@ -39,6 +42,16 @@ if len(threads) > 1:  # latencies at different thread counts do not belong on on
     rows = [r for r in rows if r.get("threads") in (None, chosen_threads)]
 elif threads:
     st.caption(f"Measured with {threads[0]} threads.")
+
+results = {i: run_files.read_json_or_none(by_id[i].folder, "results.json") for i in picked}
+for i in picked[:HEADLINE_RUNS]:  # the answer first: faster, smaller, quality kept, did the teacher help
+    figures = headline.headline_figures([r for r in rows if r.get("run_id") == i], results[i])
+    if figures:
+        if len(picked) > 1:
+            st.markdown(f"**{run_label(by_id[i])}**")
+        for column, figure in zip(st.columns(len(figures)), figures):
+            column.metric(figure.label, figure.value)
+            column.caption(figure.detail)
 
 headline = list(dict.fromkeys(display.row_metric(r) for r in rows))  # the runs' tasks' headline metrics
 quality_options = sorted((c for c in charts.QUALITY_METRICS if any(r.get(c) is not None for r in rows)),
@@ -72,7 +85,6 @@ st.dataframe(display.retention_table(rows), hide_index=True, width="stretch")
 st.caption("Retention: a variant's quality as a share of its teacher's. Distillation gain: the student's quality "
            "minus the control's (same architecture, data and steps, no teacher), with its 95% interval and verdict.")
 
-results = {i: run_files.read_json_or_none(by_id[i].folder, "results.json") for i in picked}
 with_gain = [i for i in picked if verdict.gain_of(results[i])]
 if with_gain:
     st.subheader("Did the teacher help? The gain per training seed")
@@ -90,7 +102,7 @@ if with_gain:
         st.info(note)
 
 st.subheader("Configs")
-configs = {by_id[i].name + f" ({i[:8]})": store.get_run(i).config for i in picked}
+configs = {by_id[i].name + f" ({short_id(i)})": store.get_run(i).config for i in picked}
 diff = config_diff(configs)
 if len(picked) > 1:
     st.caption("Only the settings that differ.")
@@ -115,4 +127,4 @@ if (by_id[zip_run].folder / "student" / "config.json").exists():
             return str(exc).encode()
 
     c4.download_button(f"Student of {by_id[zip_run].name} (.zip)", _student_zip,
-                       file_name=f"student-{zip_run[:8]}.zip", mime="application/zip")
+                       file_name=f"student-{zip_run}.zip", mime="application/zip")

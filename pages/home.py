@@ -5,6 +5,7 @@ import streamlit as st
 from distill_core.runs import store
 from distill_core.tasks import presets
 from distill_core.views import compare, tables, verdict
+from distill_core.views.run_ids import short_id
 from pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"
@@ -67,7 +68,7 @@ with right:
         headline = summary.get(metric) or {}
         with st.container(border=True):
             top, bottom = st.columns([3, 2])
-            top.markdown(f"**{record.name}** · `{record.id[:8]}`  \n{status_label(record.status)}")
+            top.markdown(f"**{record.name}** · `{short_id(record.id)}`  \n{status_label(record.status)}")
             if record.status in ("queued", "running"):
                 bottom.progress(min(1.0, record.progress), text=f"{record.progress:.0%} · {record.phase or ''}")
             elif headline:

@@ -11,6 +11,7 @@ import copy
 import streamlit as st
 
 from distill_core.tasks import get_task, presets, task_names
+from distill_core.views.run_ids import short_id
 from pages.new_run_form import hardware, layer_scan, panel, seeds, sections
 from pages.shared import start_run, widget_default
 from pages.task_forms import form_for
@@ -69,7 +70,7 @@ if mode == "Preset":
     if left.button("Start this preset", type="primary", icon=":material/play_arrow:"):
         run_id = start_run(chosen)
         if run_id:
-            st.success(f"Run `{run_id[:8]}` queued: it trains in the background.")
+            st.success(f"Run `{short_id(run_id)}` queued: it trains in the background.")
             st.page_link("pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")
     right.button("Customise it", icon=":material/edit:", on_click=_customise, args=(name,))
     st.stop()

@@ -11,6 +11,7 @@ from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import curves, jobs, store
 from distill_core.views import charts, compare, display, tables, units, verdict
+from distill_core.views.run_ids import short_id
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
@@ -30,7 +31,7 @@ def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
         rows.append({"name": r.name, "status": r.status, "progress": r.progress, "phase": r.phase or "",
                      **{k: units.metric_text(c.get(k), metric) for k in columns if k not in ("gain", "verdict")},
                      "gain": verdict.gain_cell(c.get("gain"), metric, summary.get("gain_interval")),
-                     "verdict": c.get("verdict") or "", "id": r.id[:8],
+                     "verdict": c.get("verdict") or "", "id": short_id(r.id),
                      "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M")})
     return pd.DataFrame(rows)
 

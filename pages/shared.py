@@ -8,6 +8,7 @@ import streamlit as st
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import jobs, store
+from distill_core.views.run_ids import short_id
 
 ACTIVE = ("queued", "running")
 # Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).
@@ -23,7 +24,7 @@ def status_label(status: str) -> str:
 
 def run_label(record: store.RunRecord) -> str:
     """How a run is named in pickers: its name, status and short id (ids are unique, names are not)."""
-    return f"{record.name} · {record.status} · {record.id[:8]}"
+    return f"{record.name} · {record.status} · {short_id(record.id)}"
 
 
 def pick_run(label: str, runs: list[store.RunRecord], key: str) -> store.RunRecord:
@@ -94,7 +95,7 @@ def _draw_active_run() -> None:
     if record is None:
         st.caption("No runs yet. Start one from **Home** or **New run**.")
         return
-    st.markdown(f"**{record.name}**  \n{status_label(record.status)} · `{record.id[:8]}`")
+    st.markdown(f"**{record.name}**  \n{status_label(record.status)} · `{short_id(record.id)}`")
     st.progress(min(1.0, max(0.0, record.progress)), text=f"{record.progress:.0%} · {record.phase or ''}")
     if record.status in ACTIVE and record.message:
         st.caption(record.message.splitlines()[0][:120])

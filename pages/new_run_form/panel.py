@@ -9,6 +9,7 @@ import streamlit as st
 from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
 from distill_core.views import preflight
+from distill_core.views.run_ids import short_id
 from pages.shared import fmt_bytes, fmt_count, start_run
 
 
@@ -69,5 +70,5 @@ def draw(draft: dict) -> None:
             st.session_state["started_from_new_run"] = run_id
     started = st.session_state.get("started_from_new_run")
     if started:
-        st.success(f"Run `{started[:8]}` queued: it trains in the background.")
+        st.success(f"Run `{short_id(started)}` queued: it trains in the background.")
         st.page_link("pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")

@@ -26,14 +26,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served_app(isolated_home):
-    """`streamlit run app.py` on a free local port, over the test's data folder; yields its URL."""
+def serve(home: Path):
+    """`streamlit run app.py` on a free local port, over the data folder `home`; yields its URL."""
     port = free_port()
-    log = open(isolated_home / "streamlit.log", "wb")
+    log = open(home / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
                              str(port), "--server.headless", "true"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, DISTILL_LAB_HOME=str(isolated_home)))
+                            env=dict(os.environ, DISTILL_LAB_HOME=str(home)))
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -44,11 +43,23 @@ def served_app(isolated_home):
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail(f"streamlit did not start: {(isolated_home / 'streamlit.log').read_text()[-2000:]}")
+        pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
     yield url
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture
+def served_app(isolated_home):
+    """The app over the test's empty data folder."""
+    yield from serve(isolated_home)
+
+
+@pytest.fixture
+def served_app_with_run(home_with_run):
+    """The app over a copy of the shared finished, measured tiny run (conftest.py home_with_run)."""
+    yield from serve(Path(os.environ["DISTILL_LAB_HOME"]))
 
 
 @pytest.fixture
@@ -168,3 +179,40 @@ def test_compose_run_follow_compare_and_download_report(served_app, browser_page
         wait_idle(page)
         shot(page, name)
         assert "Traceback" not in page.inner_text("main")
+
+
+# Every page of app.py's navigation: its URL path and its title.
+PAGES = [("", "Distill Lab"), ("new_run", "New run"), ("runs", "Runs"), ("compare", "Compare"),
+         ("playground", "Playground"), ("learn", "Learn: how distillation works")]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def outside_requests(urls: list[str]) -> list[str]:
+    """The URLs that leave the machine: any host but this one (data: and blob: URLs never leave it)."""
+    from urllib.parse import urlsplit
+
+    return sorted({u for u in urls if urlsplit(u).scheme not in ("data", "blob")
+                   and urlsplit(u).hostname not in LOCAL_HOSTS})
+
+
+@pytest.mark.browser
+def test_every_page_renders_without_a_request_outside_the_machine(served_app_with_run, browser_page,
+                                                                  home_with_run):
+    """The lab works offline: no font, icon, script or chart asset comes from a CDN, on any page, with a finished
+    run to show (charts, tables, the playground's model)."""
+    from distill_core.views.run_ids import short_id
+
+    page = browser_page
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.on("websocket", lambda socket: urls.append(socket.url))
+    for path, title in PAGES:
+        page.goto(f"{served_app_with_run}/{path}")
+        page.get_by_role("heading", name=title).first.wait_for()
+        wait_idle(page)
+        main = page.inner_text("main")
+        assert "Traceback" not in main and page.locator("[data-testid='stException']").count() == 0, (path, main)
+    page.wait_for_timeout(1000)  # a late favicon or font request still counts
+    assert any(u.startswith(served_app_with_run) for u in urls)  # the recorder saw the app's own requests
+    assert outside_requests(urls) == [], f"requests outside the machine: {outside_requests(urls)}"
+    assert short_id(home_with_run) in page.inner_text("[data-testid='stSidebar']")  # ids by time and suffix

