@@ -19,6 +19,8 @@ WHY_FEW_LABELS = (
     "and picks its own learning rate on validation like the student. Compare shows the gain over three seeds with its "
     "interval and verdict.")
 
+SAMPLE_TEXT = "Works fine, though the manual is confusing and setup took an hour."  # data without examples
+
 st.title("Learn: how distillation works")
 st.markdown(
     "A classifier ends in **logits**, one number per class; softmax turns them into probabilities. Trained on hard "
@@ -29,12 +31,21 @@ st.markdown(
 # The lessons need a teacher that answers with probabilities over named classes.
 runs = [r for r in compare.runs_with_results() if getattr(compare.record_task(r), "class_distributions", False)]
 if not runs:
-    st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**) and "
+    st.info("Everything below runs on a real teacher's outputs: finish a run (the workshop preset on **Home**, or "
+            "**courses-fields** on New run for a teacher with eight classes, where dark knowledge shows best) and "
             "come back. Meanwhile, the comparison at the bottom of this page holds.")
 else:
     run_id = pick_run("Teacher of run", runs, key="learn_run").id
-    text = st.text_input("A text for the teacher", "Works fine, though the manual is confusing and setup took an hour.",
-                         key="learn_text")
+    try:
+        # Start from the run's held-out example the teacher is least sure of: there its dark knowledge shows most.
+        examples = playground.example_texts(run_id)
+        start = (examples[learn.most_ambiguous([playground.teacher_logits(run_id, t)[1] for t in examples])]
+                 if examples else SAMPLE_TEXT)
+    except DistillLabError as exc:
+        st.error(f"**{exc.field}**: {exc}")
+        st.stop()
+    text = st.text_input("A text for the teacher", start, key=f"learn_text:{run_id}",
+                         help="Starts on the held-out example of this run's data where the teacher is least sure.")
     temperature = st.slider("Temperature T", 0.5, 10.0, 4.0, step=0.5, key="learn_T")
     if text.strip():
         try:
@@ -56,8 +67,7 @@ else:
         st.dataframe(pd.DataFrame([{"label": name, f"probability at T = {temperature:g}": p,
                                     "probability at T = 1": p1[labels.index(name)]} for name, p in dark]),
                      hide_index=True, width="stretch")
-        st.caption("With few classes there is little of it; with many (topics, intents, next tokens) it is most of the "
-                   "signal: which wrong answers are nearly right.")
+        st.caption(learn.dark_knowledge_note(dark, temperature))
 
         st.subheader("3 · KL to soft targets vs cross-entropy on the label")
         label = st.selectbox("Suppose the true label is", labels, index=max(range(len(p1)), key=p1.__getitem__),

@@ -29,6 +29,30 @@ def dark_knowledge(labels: list[str], probs: list[float]) -> list[tuple[str, flo
     return sorted(((labels[i], p) for i, p in enumerate(probs) if i != top), key=lambda x: -x[1])
 
 
+def second_best(probs: list[float]) -> float:
+    """The probability of the runner-up class: how much a soft target says besides its top answer."""
+    return sorted(probs, reverse=True)[1] if len(probs) > 1 else 0.0
+
+
+def most_ambiguous(logits_per_text: list[list[float]]) -> int:
+    """Index of the text whose runner-up class gets the highest probability (logits: one list per text): the
+    example where the teacher's dark knowledge shows most."""
+    return max(range(len(logits_per_text)), key=lambda i: second_best(soft_targets(logits_per_text[i], 1.0)))
+
+
+def dark_knowledge_note(dark: list[tuple[str, float]], temperature: float) -> str:
+    """One sentence on what the wrong labels (`dark_knowledge`'s list, highest first) tell a student here."""
+    if len(dark) == 1:
+        name, p = dark[0]
+        return (f"With two classes there is little of it: one wrong label, {name} at {p:.1%}, whose probability is "
+                "just one minus the top one's. With many classes (topics, intents, next tokens) it is most of the "
+                "signal: which wrong answers are nearly right.")
+    (near, p_near), (far, p_far) = dark[0], dark[-1]
+    return (f"With {len(dark) + 1} classes the wrong labels are ranked: at T = {temperature:g} the teacher gives "
+            f"the nearest, {near}, {p_near:.1%} and the farthest, {far}, {p_far:.1%}. A hard label says only that "
+            "both are wrong; the soft target also teaches the student which wrong answers are nearly right.")
+
+
 @dataclass
 class LossComparison:
     """For one student prediction: the two terms a distillation loss mixes (nats)."""

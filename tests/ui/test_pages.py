@@ -327,6 +327,11 @@ def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
     assert at.get("plotly_chart")
     labels = [m.label for m in at.metric]
     assert "Entropy at T = 1" in labels and any(label.startswith("Cross-entropy") for label in labels)
+    # It starts on a held-out example of the run's data, and its dark-knowledge note fits a two-class teacher.
+    from distill_core.views import playground
+
+    assert at.text_input(key=f"learn_text:{home_with_run}").value in playground.example_texts(home_with_run)
+    assert any(c.value.startswith("With two classes") for c in at.caption)
 
 
 @pytest.mark.parametrize("page", ["pages/home.py", "pages/runs.py", "pages/compare.py", "pages/learn.py"])

@@ -43,3 +43,20 @@ def test_kl_is_scaled_by_t_squared():
 def test_temperature_must_be_positive():
     with pytest.raises(ValueError):
         learn.soft_targets([1.0], 0.0)
+
+
+def test_most_ambiguous_picks_the_text_with_the_strongest_runner_up():
+    sure, torn, middling = [5.0, 0.0, 0.0], [1.0, 0.9, -3.0], [2.0, 0.5, 0.0]
+    assert learn.most_ambiguous([sure, torn, middling]) == 1
+    assert learn.second_best([0.2, 0.7, 0.1]) == 0.2 and learn.second_best([1.0]) == 0.0
+
+
+def test_dark_knowledge_note_ranks_the_wrong_labels_when_there_are_many():
+    dark = learn.dark_knowledge(["arts", "humanities", "engineering"], [0.6, 0.3, 0.1])
+    note = learn.dark_knowledge_note(dark, 4.0)
+    assert note.startswith("With 3 classes") and "humanities, 30.0%" in note and "engineering, 10.0%" in note
+
+
+def test_dark_knowledge_note_says_two_classes_carry_little():
+    note = learn.dark_knowledge_note(learn.dark_knowledge(["great", "other"], [0.8, 0.2]), 2.0)
+    assert note.startswith("With two classes") and "other at 20.0%" in note

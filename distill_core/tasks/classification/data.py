@@ -1,4 +1,5 @@
-"""Text classification data: the built-in reviews and course titles, CSV/JSONL files, hub datasets; splits, transfer text, batches.
+"""Text classification data: the built-in reviews and course titles, CSV/JSONL files, hub datasets; splits,
+transfer text, batches.
 
 Splits are deterministic for a seed. The test split is only ever used for final evaluation: never for training,
 validation or early stopping. Transfer text is unlabeled: only the teacher labels it.
