@@ -6,6 +6,7 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
+from pages.room_access import room_sidebar
 from pages.shared import sidebar_active_run
 
 # A local file, not a ":material/...:" icon: Streamlit fetches a material favicon from fonts.gstatic.com, which
@@ -26,6 +27,11 @@ page = st.navigation(PAGES)
 try:
     data_home()
 except DistillLabError as exc:  # nothing works without a writable data folder: say which and how to fix it
+    st.error(f"**{exc.field}**: {exc.message}")
+    st.stop()
+try:
+    room_sidebar()
+except DistillLabError as exc:  # room mode without a usable key: refuse to serve rather than serve it open
     st.error(f"**{exc.field}**: {exc.message}")
     st.stop()
 sidebar_active_run()

@@ -9,9 +9,11 @@ import streamlit as st
 
 from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
-from distill_core.runs import curves, jobs, store
+from distill_core.runs import curves, jobs, room, store
 from distill_core.views import charts, compare, display, tables, units, verdict
 from distill_core.views.run_ids import short_id
+from pages.bundle_panels import download_panel, import_panel
+from pages.room_access import current_person
 from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
@@ -19,6 +21,7 @@ runs = store.list_runs()
 if not runs:
     st.info("No runs yet. Start the workshop preset on **Home**, or compose one on **New run**.")
     st.page_link("pages/new_run.py", label="New run", icon=":material/add_circle:")
+    import_panel()
     st.stop()
 
 
@@ -97,11 +100,20 @@ run_detail(chosen, picked.status)
 record = store.get_run(chosen)
 with st.expander("Config"):
     st.code(json.dumps(record.config, indent=2), language="json")
+who = current_person()
+if not room.may_manage(who, record.owner):  # room mode: another person's run (or the instructor's)
+    st.caption(":material/lock: Started by someone else: only they or the instructor can cancel, delete or re-run "
+               "it. You can compare it, try it in the Playground and download it.")
+    download_panel(runs)
+    st.stop()
 left, middle, right = st.columns(3)
 if left.button("Cancel", disabled=record.status not in ACTIVE, icon=":material/stop:"):
-    status = jobs.cancel(chosen)
-    st.toast(f"cancel requested: {status}")
-    st.rerun()
+    try:
+        status = jobs.cancel(room.require_manage(who, chosen, "cancel"))
+        st.toast(f"cancel requested: {status}")
+        st.rerun()
+    except DistillLabError as exc:
+        st.error(f"**{exc.field}**: {exc}")
 
 
 def _rerun_with_edits(config: dict) -> None:
@@ -115,8 +127,11 @@ confirm = right.checkbox("Really delete (stops it and removes its files)" if act
                          "Really delete (removes its files)", key=f"confirm-{chosen}")
 if right.button("Stop and delete" if active else "Delete", disabled=not confirm, icon=":material/delete:"):
     try:
-        jobs.delete(chosen)
+        jobs.delete(room.require_manage(who, chosen, "delete"))
         st.session_state.pop("run_id", None)
         st.rerun()
     except DistillLabError as exc:
         st.error(f"**{exc.field}**: {exc}")
+
+download_panel(runs)
+import_panel()

@@ -9,6 +9,7 @@ from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import jobs, store
 from distill_core.views.run_ids import short_id
+from pages.room_access import check_run, current_person, run_owner, worker_env
 
 ACTIVE = ("queued", "running")
 # Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).
@@ -71,8 +72,10 @@ def widget_default(key: str, value) -> None:
 def start_run(config: RunConfig, name: str | None = None) -> str | None:
     """Queue `config` in a background worker; remember it as the active run. Shows the error and returns None when
     the config is refused."""
+    who = current_person()
     try:
-        run_id = jobs.submit(config, name=name)
+        check_run(config, who)
+        run_id = jobs.submit(config, name=name, owner=run_owner(who), extra_env=worker_env(who))
     except DistillLabError as exc:
         st.error(f"**{exc.field or 'run'}**: {exc}")
         return None

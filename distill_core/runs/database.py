@@ -17,7 +17,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
 
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's transaction
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
@@ -58,7 +58,12 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX events_run ON events(run_id, id)")
 
 
-MIGRATIONS = [_migrate_0_to_1]  # MIGRATIONS[i]: schema version i -> i + 1
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    # Room mode: the SHA-256 of the browser token that started the run (NULL: the instructor's, or a CLI run).
+    conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+
+MIGRATIONS = [_migrate_0_to_1, _migrate_1_to_2]  # MIGRATIONS[i]: schema version i -> i + 1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _ready: set[str] = set()  # store files whose schema this process has checked

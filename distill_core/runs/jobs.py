@@ -25,16 +25,20 @@ def reap_finished() -> None:
     _children[:] = [p for p in _children if p.poll() is None]
 
 
-def submit(config: RunConfig, name: str | None = None) -> str:
-    """Queue a run of `config` and start its worker; returns the run id at once. Raises ConfigError first."""
+def submit(config: RunConfig, name: str | None = None, owner: str | None = None,
+           extra_env: dict[str, str] | None = None) -> str:
+    """Queue a run of `config` and start its worker; returns the run id at once. Raises ConfigError first. `owner`:
+    room mode's owner id (runs/room.py); `extra_env`: set for the worker only (e.g. the hub offline)."""
     validate(config)
     worker.max_jobs()  # a bad DISTILL_LAB_MAX_JOBS fails here, not silently in the worker
     reap_finished()
-    record = store.create_run(config.to_dict(), name=name if name is not None else config.name)
+    record = store.create_run(config.to_dict(), name=name if name is not None else config.name, owner=owner)
     log_path = record.folder / "worker.log"
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding distill_core/
     env = dict(os.environ, DISTILL_LAB_HOME=str(data_home()),
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+               **(extra_env or {}))
+    env.pop("DISTILL_LAB_INSTRUCTOR_KEY", None)  # the worker needs no key; keep it out of its environment
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "distill_core.runs.worker", record.id],

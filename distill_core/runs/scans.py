@@ -48,6 +48,7 @@ def start(config: RunConfig) -> str:
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, DISTILL_LAB_HOME=str(data_home()),
                PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    env.pop("DISTILL_LAB_INSTRUCTOR_KEY", None)  # room mode's key stays in the app's process
     with open(folder / "scan.log", "wb") as log:
         _children[key] = subprocess.Popen(
             [sys.executable, "-m", "distill_core.cli", "scan", "--config", str(folder / "config.json"), "--json",

@@ -73,6 +73,7 @@ class RunRecord:
     error: str | None
     summary: dict | None
     config: dict | None = field(default=None)
+    owner: str | None = None  # room mode: SHA-256 of the starting browser's token (runs/room.py); None: instructor
 
     @property
     def folder(self) -> Path:
@@ -83,7 +84,7 @@ class RunRecord:
 
 
 _LIST_COLUMNS = ("id, name, status, created, updated, started, finished, heartbeat, pid, cancel_requested, "
-                 "progress, phase, fraction, message, error, summary")
+                 "progress, phase, fraction, message, error, summary, owner")
 
 
 def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
@@ -95,8 +96,9 @@ def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
     return RunRecord(**data)
 
 
-def create_run(config: dict, name: str | None = None, pid: int | None = None) -> RunRecord:
-    """Insert a `queued` run with a fresh id and make its (empty) folder. `name` defaults to config["name"]."""
+def create_run(config: dict, name: str | None = None, pid: int | None = None, owner: str | None = None) -> RunRecord:
+    """Insert a `queued` run with a fresh id and make its (empty) folder. `name` defaults to config["name"]; `owner`
+    is room mode's owner id (runs/room.py), None for the instructor's or a CLI run."""
     label = name if name is not None else str(config.get("name", "run"))
     now = time.time()
     with _opened() as conn:
@@ -104,9 +106,9 @@ def create_run(config: dict, name: str | None = None, pid: int | None = None) ->
             run_id = new_run_id()
             try:
                 with transaction(conn):
-                    conn.execute("INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config) "
-                                 "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-                                 (run_id, label, now, now, now, pid, json.dumps(config)))
+                    conn.execute("INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config, "
+                                 "owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                                 (run_id, label, now, now, now, pid, json.dumps(config), owner))
                 break
             except sqlite3.IntegrityError:
                 continue
@@ -199,10 +201,21 @@ def record_event(run_id: str, event: dict, progress: float | None = None) -> Non
                       now, now, run_id))
 
 
+# Queued runs in the order they get a slot: round robin over owners, the one served longest ago (or never) first,
+# then first in, first out. `IS` matches NULL owners (the instructor's and CLI runs) too.
+_FAIR_QUEUE = """
+    SELECT q.id FROM runs q WHERE q.status = 'queued'
+    ORDER BY COALESCE((SELECT MAX(r.started) FROM runs r WHERE r.owner IS q.owner AND r.started IS NOT NULL), 0),
+             q.created, q.rowid
+    LIMIT ?"""
+
+
 def claim(run_id: str, max_jobs: int, pid: int) -> str:
     """Try to move a queued run to `running`: 'claimed', 'wait' (slots busy or older runs first) or its status.
 
-    Atomic: the running count, the queue order and the update happen in one write transaction. First in, first out.
+    Atomic: the running count, the queue order and the update happen in one write transaction. A fair queue: the
+    owner served longest ago (or never) goes first, then first in, first out; with one owner (no room mode) it is
+    plain first in, first out.
     `started` is read once the write lock is held, so it is never earlier than the `finished` of the run whose slot
     this one takes."""
     with _opened() as conn:
@@ -218,8 +231,7 @@ def claim(run_id: str, max_jobs: int, pid: int) -> str:
             free = max_jobs - running
             if free <= 0:
                 return "wait"
-            first = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status = 'queued' "
-                                                "ORDER BY created, rowid LIMIT ?", (free,))]
+            first = [r[0] for r in conn.execute(_FAIR_QUEUE, (free,))]
             if run_id not in first:
                 return "wait"
             conn.execute("UPDATE runs SET status = 'running', started = ?, heartbeat = ?, updated = ?, pid = ?, "

@@ -11,6 +11,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.runs import scans
 from distill_core.models.students import kept_layers
 from distill_core.views.layer_scan import for_student, scan_figure, summary
+from pages.room_access import config_refusal
 
 HELP = ("Block influence (ShortGPT): 1 minus the mean cosine between what enters a teacher layer and what leaves it, "
         "over 64 of your training texts. A layer that barely turns its input is the cheapest to drop; the scan "
@@ -38,6 +39,10 @@ def section(draft: dict) -> None:
             config = from_dict(draft)
         except DistillLabError as exc:
             st.caption(f"Fix the form first: {exc}")
+            return
+        refused = config_refusal(draft)  # room mode: a visitor's scan loads only what their run could
+        if refused is not None:
+            st.caption(f"Fix the form first: {refused}")
             return
         key = scans.scan_key(config)
         current = scans.state(key)

@@ -10,6 +10,7 @@ from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
 from distill_core.views import preflight
 from distill_core.views.run_ids import short_id
+from pages.room_access import config_refusal
 from pages.shared import fmt_bytes, fmt_count, start_run
 
 
@@ -49,7 +50,8 @@ def draw(draft: dict) -> None:
         config = run_config.validate(run_config.from_dict(draft))
     except DistillLabError as exc:
         problem = exc
-    if config is not None:
+    problem = problem or config_refusal(draft)  # room mode: refused before any model config is read
+    if config is not None and problem is None:
         try:
             report = cached_preflight(config.to_json())
         except DistillLabError as exc:

@@ -13,12 +13,13 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.variants import RUNTIME_LABELS, RUNTIMES
 from distill_core.models import loading as models
 from distill_core.models import students
-from distill_core.tasks import get_task, task_names
+from distill_core.tasks import get_task
 from distill_core.views import preflight
 from pages.new_run_form.texts import (ALPHA_HELP, RUNTIMES_HELP, SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS,
                                      TEMPERATURE_HELP)
+from pages.room_access import ONLY_INSTRUCTOR, check_upload, config_refusal, is_visitor
 from pages.shared import widget_default
-from pages.task_forms import form_for
+from pages.task_forms import any_builtin_source, form_for
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -49,7 +50,9 @@ def teacher(draft: dict, form: SimpleNamespace) -> None:
         t["model"] = st.text_input("Model", key="w:teacher_ref", placeholder=placeholder).strip()
     form.teacher_fields(t)
     widget_default("trust", bool(t["trust_remote_code"]))
-    t["trust_remote_code"] = st.checkbox("Trust remote code (runs the model's own Python code)", key="w:trust")
+    visitor = is_visitor()  # room mode: a visitor never runs a model's own code on the host
+    t["trust_remote_code"] = st.checkbox("Trust remote code (runs the model's own Python code)", key="w:trust",
+                                         disabled=visitor, help=ONLY_INSTRUCTOR if visitor else None) and not visitor
 
 
 def student(draft: dict) -> None:
@@ -61,7 +64,7 @@ def student(draft: dict) -> None:
     if s["kind"] != "shrink" and s["init_from"] == "random":  # a shrink choice; kept layers are always copied
         s["init_from"] = "teacher"
     depth = None
-    if t["model"]:
+    if t["model"] and config_refusal(draft) is None:  # room mode: nothing a visitor may not use is ever read
         try:
             depth = teacher_depth(t["model"], bool(t["trust_remote_code"]), draft["task"])
         except DistillLabError as exc:
@@ -99,20 +102,16 @@ def student(draft: dict) -> None:
     form_for(draft["task"]).student_fields(s)
 
 
-def _any_builtin(source: str) -> bool:
-    """Whether `source` is a built-in data name of some task (not a file path or a hub id)."""
-    return any(source in form_for(name).builtin_sources(get_task(name)) for name in task_names())
-
-
 def _file_source(data_cfg: dict, form: SimpleNamespace) -> None:
     upload = st.file_uploader("Upload CSV, TSV, JSONL (or .txt for language models)",
                               type=["csv", "tsv", "jsonl", "txt"], key="upload")
     if upload is not None:
         try:
+            check_upload(upload.size)
             data_cfg["source"] = str(data_files.save_upload(upload.name, upload.getvalue()))
         except DistillLabError as exc:
             st.error(f"**{exc.field}**: {exc}")
-    elif _any_builtin(data_cfg["source"]) or data_cfg["source"].startswith("hub:"):
+    elif any_builtin_source(data_cfg["source"]) or data_cfg["source"].startswith("hub:"):
         data_cfg["source"] = ""
     if data_cfg["source"] and not data_cfg["source"].endswith(".txt"):
         try:
@@ -133,7 +132,7 @@ def data(draft: dict, form: SimpleNamespace) -> None:
     data_cfg = draft["data"]
     builtin = form.builtin_sources(get_task(draft["task"]))
     origins = (["built-in"] if builtin else []) + ["file", "hub dataset"]
-    widget_default("data_origin", "built-in" if builtin and _any_builtin(data_cfg["source"]) else (
+    widget_default("data_origin", "built-in" if builtin and any_builtin_source(data_cfg["source"]) else (
         "hub dataset" if data_cfg["source"].startswith("hub:") else "file"))
     data_origin = st.radio("Texts from", origins, horizontal=True, key="w:data_origin")
     if data_origin == "built-in":

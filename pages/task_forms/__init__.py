@@ -43,3 +43,10 @@ def form_for(task_name: str) -> SimpleNamespace:
             raise
         module = generic
     return SimpleNamespace(**{hook: getattr(module, hook, getattr(generic, hook)) for hook in HOOKS})
+
+
+def any_builtin_source(source: str) -> bool:
+    """Whether `source` is a built-in data name of some task (not a file path or a hub id)."""
+    from distill_core.tasks import get_task, task_names
+
+    return any(source in form_for(name).builtin_sources(get_task(name)) for name in task_names())
