@@ -7,6 +7,7 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import bundles, store
+from pages.room_access import is_visitor
 from pages.shared import run_label
 
 
@@ -52,6 +53,9 @@ def _import(upload) -> None:
 
 def import_panel() -> None:
     with st.expander("Import a lab bundle", expanded="bundle_result" in st.session_state):
+        if is_visitor():  # room mode: importing writes runs (and their students) into the instructor's data folder
+            st.caption(":material/lock: In room mode only the instructor can import lab bundles.")
+            return
         st.caption(f"A zip from **Download runs as a lab bundle** or `distill-lab pack`, up to {upload_limit_mib()} "
                    "MiB here (larger ones: `distill-lab unpack FILE`). Its runs join this data folder; ids already "
                    "here get fresh ones. A damaged or unsafe bundle is refused whole: nothing is imported.")

@@ -10,18 +10,32 @@ from distill_core.core.errors import DistillLabError
 from distill_core.runs import room
 
 COOKIE = "distill_lab_visitor"
+INSTRUCTOR_COOKIE = "distill_lab_instructor"  # room.instructor_pass once the key was entered in this browser
 TOKEN = "room_token"  # session_state: this browser's token
-INSTRUCTOR = "room_instructor"  # session_state: the key was entered in this session
+INSTRUCTOR = "room_instructor"  # session_state: True unlocked, False not (or left), absent: ask the cookie
 COOKIE_DAYS = 30
 ONLY_INSTRUCTOR = "Only the instructor can tick this in room mode."
 
 
-def _cookie_token() -> str | None:
+def _cookie(name: str) -> str | None:
+    """A cookie as the browser sent it when this session opened (None without a browser, as in AppTest)."""
     try:
-        value = st.context.cookies.get(COOKIE)
+        value = st.context.cookies.get(name)
     except Exception:  # no browser behind the session (AppTest)
         return None
-    return value if isinstance(value, str) and room.owner_of(value) else None
+    return value if isinstance(value, str) else None
+
+
+def _cookie_token() -> str | None:
+    value = _cookie(COOKIE)
+    return value if value and room.owner_of(value) else None
+
+
+def _unlocked(settings: room.Room) -> bool:
+    """Whether this session holds the instructor key: entered here, or by this browser before (its pass cookie)."""
+    if st.session_state.get(INSTRUCTOR) is None:
+        st.session_state[INSTRUCTOR] = room.is_instructor_pass(_cookie(INSTRUCTOR_COOKIE), settings)
+    return bool(st.session_state[INSTRUCTOR])
 
 
 def browser_token() -> str:
@@ -36,7 +50,7 @@ def current_person() -> room.Person:
     settings = room.room_settings()
     if not settings.enabled:
         return room.Person(None, True)
-    return room.Person(room.owner_of(browser_token()), bool(st.session_state.get(INSTRUCTOR)))
+    return room.Person(room.owner_of(browser_token()), _unlocked(settings))
 
 
 def run_owner(who: room.Person) -> str | None:
@@ -71,10 +85,22 @@ def worker_env(who: room.Person) -> dict[str, str]:
     return room.worker_env(room.room_settings(), who)
 
 
-def _hand_cookie(token: str) -> None:
-    """Give the browser its token as a cookie (same site only), so a reload keeps its runs."""
-    st.html(f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={COOKIE_DAYS * 86400}; "
+def _hand_cookie(name: str, value: str, days: int = COOKIE_DAYS) -> None:
+    """Set a cookie in the browser (same site only; days=0 removes it), so a reload keeps who it is. Values are
+    URL-safe or hex: nothing to escape."""
+    st.html(f"<script>document.cookie = '{name}={value}; path=/; max-age={days * 86400}; "
             "SameSite=Strict';</script>", unsafe_allow_javascript=True)
+
+
+def _sync_cookies(settings: room.Room, token: str) -> None:
+    """The browser's cookies follow the session: its token, and the instructor pass while unlocked."""
+    if _cookie_token() != token:
+        _hand_cookie(COOKIE, token)
+    has_pass = room.is_instructor_pass(_cookie(INSTRUCTOR_COOKIE), settings)
+    if _unlocked(settings) and not has_pass:
+        _hand_cookie(INSTRUCTOR_COOKIE, room.instructor_pass(settings))
+    elif not _unlocked(settings) and _cookie(INSTRUCTOR_COOKIE) is not None:
+        _hand_cookie(INSTRUCTOR_COOKIE, "", days=0)
 
 
 def room_sidebar() -> None:
@@ -82,11 +108,9 @@ def room_sidebar() -> None:
     settings = room.room_settings()
     if not settings.enabled:
         return
-    token = browser_token()
-    if _cookie_token() != token:
-        _hand_cookie(token)
+    _sync_cookies(settings, browser_token())
     with st.sidebar:
-        if st.session_state.get(INSTRUCTOR):
+        if _unlocked(settings):
             st.caption(":material/key: Room mode · **instructor**: you may manage every run.")
             if st.button("Leave instructor mode", key="room_leave"):
                 st.session_state[INSTRUCTOR] = False

@@ -101,37 +101,41 @@ record = store.get_run(chosen)
 with st.expander("Config"):
     st.code(json.dumps(record.config, indent=2), language="json")
 who = current_person()
-if not room.may_manage(who, record.owner):  # room mode: another person's run (or the instructor's)
-    st.caption(":material/lock: Started by someone else: only they or the instructor can cancel, delete or re-run "
-               "it. You can compare it, try it in the Playground and download it.")
-    download_panel(runs)
-    st.stop()
-left, middle, right = st.columns(3)
-if left.button("Cancel", disabled=record.status not in ACTIVE, icon=":material/stop:"):
-    try:
-        status = jobs.cancel(room.require_manage(who, chosen, "cancel"))
-        st.toast(f"cancel requested: {status}")
-        st.rerun()
-    except DistillLabError as exc:
-        st.error(f"**{exc.field}**: {exc}")
+
+
+def run_actions(record: store.RunRecord) -> None:
+    """Cancel, re-run with edits and delete, for the person who may manage this run."""
+    left, middle, right = st.columns(3)
+    if left.button("Cancel", disabled=record.status not in ACTIVE, icon=":material/stop:"):
+        try:
+            status = jobs.cancel(room.require_manage(who, record.id, "cancel"))
+            st.toast(f"cancel requested: {status}")
+            st.rerun()
+        except DistillLabError as exc:
+            st.error(f"**{exc.field}**: {exc}")
+    if middle.button("Re-run with edits", icon=":material/edit:", on_click=_rerun_with_edits, args=(record.config,)):
+        st.switch_page("pages/new_run.py")
+    active = record.status in ACTIVE
+    confirm = right.checkbox("Really delete (stops it and removes its files)" if active else
+                             "Really delete (removes its files)", key=f"confirm-{record.id}")
+    if right.button("Stop and delete" if active else "Delete", disabled=not confirm, icon=":material/delete:"):
+        try:
+            jobs.delete(room.require_manage(who, record.id, "delete"))
+            st.session_state.pop("run_id", None)
+            st.rerun()
+        except DistillLabError as exc:
+            st.error(f"**{exc.field}**: {exc}")
 
 
 def _rerun_with_edits(config: dict) -> None:
     st.session_state["pending_draft"] = config | {"name": f"{config.get('name', 'run')}-edit"}
 
 
-if middle.button("Re-run with edits", icon=":material/edit:", on_click=_rerun_with_edits, args=(record.config,)):
-    st.switch_page("pages/new_run.py")
-active = record.status in ACTIVE
-confirm = right.checkbox("Really delete (stops it and removes its files)" if active else
-                         "Really delete (removes its files)", key=f"confirm-{chosen}")
-if right.button("Stop and delete" if active else "Delete", disabled=not confirm, icon=":material/delete:"):
-    try:
-        jobs.delete(room.require_manage(who, chosen, "delete"))
-        st.session_state.pop("run_id", None)
-        st.rerun()
-    except DistillLabError as exc:
-        st.error(f"**{exc.field}**: {exc}")
+if room.may_manage(who, record.owner):
+    run_actions(record)
+else:  # room mode: another person's run (or the instructor's)
+    st.caption(":material/lock: Started by someone else: only they or the instructor can cancel, delete or re-run "
+               "it. You can compare it, try it in the Playground and download it.")
 
 download_panel(runs)
 import_panel()

@@ -103,6 +103,21 @@ def is_instructor_key(candidate: str | None, room: Room) -> bool:
     return hmac.compare_digest(candidate.strip().encode(), room.key.encode())
 
 
+def instructor_pass(room: Room) -> str:
+    """What an unlocked browser keeps in a cookie so a reload stays unlocked: an HMAC of a fixed text under the key
+    (the key itself never leaves the server; a new key, as each `start.sh --room` makes, voids old passes)."""
+    if not room.enabled or not room.key:
+        raise DistillLabError("only room mode has instructor passes", ROOM_ENV)
+    return hmac.new(room.key.encode(), b"distill-lab instructor pass", hashlib.sha256).hexdigest()
+
+
+def is_instructor_pass(candidate: str | None, room: Room) -> bool:
+    """Whether `candidate` is this room's instructor pass, compared in constant time."""
+    if not room.enabled or not room.key or not isinstance(candidate, str) or not candidate:
+        return False
+    return hmac.compare_digest(candidate.encode(), instructor_pass(room).encode())
+
+
 def person(room: Room, token: str | None, entered_key: str | None) -> Person:
     """Who this browser is: everyone is the instructor outside room mode."""
     if not room.enabled:

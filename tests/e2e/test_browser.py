@@ -4,7 +4,6 @@ scatter on Compare and download the HTML report. Screenshots of every page go to
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("DISTILL_LAB_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RUN_TIMEOUT_S = 420  # the tiny run plus the measurement of its five variants, on 2 busy cores
 
 
@@ -26,13 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(home: Path):
-    """`streamlit run app.py` on a free local port, over the data folder `home`; yields its URL."""
+def serve(home: Path, env: dict[str, str] | None = None):
+    """`streamlit run app.py` on a free local port, over the data folder `home` (plus `env`); yields its URL."""
     port = free_port()
     log = open(home / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
                              str(port), "--server.headless", "true"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, DISTILL_LAB_HOME=str(home)))
+                            env=dict(os.environ, DISTILL_LAB_HOME=str(home), **(env or {})))
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -60,22 +58,6 @@ def served_app(isolated_home):
 def served_app_with_run(home_with_run):
     """The app over a copy of the shared finished, measured tiny run (conftest.py home_with_run)."""
     yield from serve(Path(os.environ["DISTILL_LAB_HOME"]))
-
-
-@pytest.fixture
-def browser_page():
-    if CHROMIUM is None:
-        pytest.fail("the browser test needs Debian's chromium: run scripts/test.sh as root, or "
-                    "`apt-get install -y chromium chromium-driver`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-        page.set_default_timeout(60_000)
-        yield page
-        browser.close()
 
 
 def wait_idle(page) -> None:

@@ -53,6 +53,21 @@ def test_only_the_exact_key_makes_an_instructor(in_room):
     assert not room.person(in_room, room.new_visitor_token(), "guess").instructor
 
 
+def test_the_instructor_pass_is_not_the_key_and_dies_with_it(in_room, monkeypatch):
+    import hashlib
+    import hmac
+
+    given = room.instructor_pass(in_room)
+    assert KEY not in given
+    assert given == hmac.new(KEY.encode(), b"distill-lab instructor pass", hashlib.sha256).hexdigest()
+    assert room.is_instructor_pass(given, in_room)
+    for wrong in (None, "", given[:-1], given.upper(), KEY, 42):
+        assert not room.is_instructor_pass(wrong, in_room)
+    monkeypatch.setenv(room.KEY_ENV, "another-key-" + "y" * 16)  # the room restarted with a new key
+    assert not room.is_instructor_pass(given, room.room_settings())
+    assert not room.is_instructor_pass(given, room.Room())  # outside room mode nobody needs a pass
+
+
 def test_the_store_keeps_a_hash_of_the_browser_token_and_refuses_malformed_ones():
     token = room.new_visitor_token()
     assert len(token) >= 43 and room.owner_of(token) == room.owner_of(token)

@@ -89,6 +89,15 @@ def test_a_visitor_may_start_one_run_at_a_time(in_room, no_workers):
     assert any("1 per person" in e.value for e in at.error)
 
 
+def test_only_the_instructor_imports_lab_bundles(in_room, home_with_run):
+    visitor = open_page("pages/runs.py", {"run_id": home_with_run})
+    assert "In room mode only the instructor can import lab bundles." in texts(visitor)
+    assert not [u for u in visitor.get("file_uploader") if u.proto.label == "Lab bundle"]
+    instructor = open_page("pages/runs.py", {"run_id": home_with_run, room_access.INSTRUCTOR: True})
+    assert [u for u in instructor.get("file_uploader") if u.proto.label == "Lab bundle"]
+    assert "In room mode only the instructor can import lab bundles." not in texts(instructor)
+
+
 def test_without_room_mode_the_pages_are_as_before(monkeypatch, home_with_run):
     monkeypatch.delenv(room.ROOM_ENV, raising=False)
     at = open_page("pages/runs.py", {"run_id": home_with_run})
