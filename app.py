@@ -1,4 +1,6 @@
-"""Distill Lab: navigation and the sidebar's active run. Each page is a short script in pages/."""
+"""Distill Lab: navigation and the sidebar's active run. Each page is a short script in app_pages/ (not pages/:
+Streamlit would serve a folder of that name as an old-style multipage app, without this script, to a first visitor
+who opens a page's URL directly)."""
 
 from pathlib import Path
 
@@ -6,8 +8,8 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
-from pages.room_access import room_sidebar
-from pages.shared import sidebar_active_run
+from app_pages.room_access import room_sidebar
+from app_pages.shared import sidebar_active_run
 
 # A local file, not a ":material/...:" icon: Streamlit fetches a material favicon from fonts.gstatic.com, which
 # fails offline (the icons elsewhere come from the font it bundles).
@@ -15,12 +17,12 @@ st.set_page_config(page_title="Distill Lab", page_icon=Path(__file__).parent / "
                    layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/new_run.py", title="New run", icon=":material/add_circle:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/playground.py", title="Playground", icon=":material/chat:"),
-    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/new_run.py", title="New run", icon=":material/add_circle:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/playground.py", title="Playground", icon=":material/chat:"),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 
 page = st.navigation(PAGES)

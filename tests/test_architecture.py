@@ -20,11 +20,11 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "distill_core"
 TASKS = PACKAGE / "tasks"
-PAGES = ROOT / "pages"
+PAGES = ROOT / "app_pages"
 
 TASK_NAMES = {"classification", "causal-lm"}  # the registered task names: only distill_core/tasks/ may spell them
 MAX_MODULE_LINES = 400  # any module of distill_core
-MAX_PAGE_LINES = 200  # any file under pages/
+MAX_PAGE_LINES = 200  # any file under app_pages/
 
 
 def _contract_ids() -> list[str]:
@@ -168,4 +168,11 @@ def test_no_distill_core_module_over_400_lines():
 
 def test_no_page_file_over_200_lines():
     offenders = _longer_than(_source_files(PAGES), MAX_PAGE_LINES)
-    _fail_on(offenders, f"files in pages/ over {MAX_PAGE_LINES} lines")
+    _fail_on(offenders, f"files in app_pages/ over {MAX_PAGE_LINES} lines")
+
+
+def test_no_pages_folder_next_to_the_entrypoint():
+    """Streamlit treats a `pages/` folder beside app.py as an old-style multipage app: until some session opens the
+    root URL, a visitor who opens /runs directly gets pages/runs.py run alone (no app.py: no navigation, no room
+    sidebar) and every module in the folder listed as a page. The UI lives in app_pages/ for that reason."""
+    assert not (ROOT / "pages").exists()

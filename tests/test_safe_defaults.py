@@ -10,7 +10,7 @@ from distill_core.core.config import RunConfig, from_dict
 from distill_core.tasks import presets
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ["distill_core", "pages", "app.py", "scripts", "benchmarks"]
+SCANNED = ["distill_core", "app_pages", "app.py", "scripts", "benchmarks"]
 PICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle"}
 
 

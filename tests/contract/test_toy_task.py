@@ -88,9 +88,9 @@ def test_a_toy_run_goes_through_the_cli_the_store_compare_and_the_report(toy_con
     assert "toy" in html and f"{100 * v['student']['accuracy']:.1f}" in html
 
     # Every page renders with the toy run in the store; Compare draws it on the toy's own metric.
-    for page in ("pages/home.py", "pages/runs.py", "pages/compare.py", "pages/playground.py", "pages/learn.py"):
+    for page in ("app_pages/home.py", "app_pages/runs.py", "app_pages/compare.py", "app_pages/playground.py", "app_pages/learn.py"):
         at = _open_page(page, {"run_id": run.id})
-        if page == "pages/compare.py":
+        if page == "app_pages/compare.py":
             assert at.selectbox(key="quality_metric").value == "accuracy"
             assert len(at.get("plotly_chart")) >= 2
 

@@ -55,7 +55,7 @@ def test_learn_page_ranks_the_wrong_fields_of_the_multiclass_teacher(courses_run
 
     home, run_id = courses_run
     monkeypatch.setenv("DISTILL_LAB_HOME", str(home))
-    at = open_page("pages/learn.py", {"run_id": run_id})
+    at = open_page("app_pages/learn.py", {"run_id": run_id})
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
     assert len(table) == 7  # the seven wrong fields, each with its probability

@@ -5,6 +5,7 @@ in the store."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -25,12 +26,14 @@ def room_app(home_with_run):
 
 
 def visible_actions(page) -> set[str]:
-    return {name for name in ACTIONS if page.get_by_role("button", name=name, exact=True).count()}
+    """The run actions drawn on the page. A button's accessible name starts with its icon's ligature ("stop",
+    "edit", "delete"), so match the label at the end."""
+    return {name for name in ACTIONS if page.get_by_role("button", name=re.compile(rf"{re.escape(name)}$")).count()}
 
 
 def open_page(page, url: str, heading: str) -> None:
     page.goto(url)
-    page.get_by_role("heading", name=heading).first.wait_for()
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for()
     wait_idle(page)
 
 
@@ -60,7 +63,8 @@ def test_a_visitor_and_the_instructor_in_one_room(room_app, chromium_browser, ho
     assert "Room mode · visitor" in visitor.inner_text("[data-testid='stSidebar']")
     visitor.get_by_text("Started by someone else").wait_for()
     assert visible_actions(visitor) == set()
-    assert "only the instructor can import lab bundles" in visitor.inner_text("main")
+    visitor.get_by_text("Import a lab bundle", exact=True).last.click()
+    visitor.get_by_text("only the instructor can import lab bundles").wait_for()
 
     # ... nor guess the key.
     visitor.get_by_label("Instructor key").fill("not-the-key-at-all")
@@ -79,20 +83,23 @@ def test_a_visitor_and_the_instructor_in_one_room(room_app, chromium_browser, ho
     model.fill("someone/remote-model")
     model.press("Enter")
     wait_idle(visitor)
-    visitor.get_by_text("would come from the Hugging Face hub").first.wait_for()
+    refusal = visitor.locator("[data-testid='stAlert']").filter(has_text="would come from the Hugging Face hub")
+    refusal.wait_for()
+    assert refusal.inner_text().count("teacher.model") == 1  # the field, named once
     assert visitor.get_by_role("button", name="Start run").is_disabled()
 
     # The visitor's own run: theirs to cancel, also after a reload (the browser keeps its secret in a cookie).
     open_page(visitor, room_app, "Distill Lab")
     visitor.get_by_role("button", name="Start the workshop preset").click()
-    visitor.get_by_role("heading", name="Runs").wait_for()
+    visitor.wait_for_url("**/runs")  # Home switches to Runs once the run is queued
+    visitor.get_by_role("heading", name="Runs", exact=True).wait_for()
     wait_idle(visitor)
     mine = next(r for r in store.list_runs() if r.id != home_with_run)
     token = cookie(visitor, "distill_lab_visitor")
     assert token and mine.owner == room.owner_of(token) and token not in mine.owner  # the store keeps a hash
     visitor.reload()
-    visitor.get_by_role("heading", name="Runs").wait_for()
-    wait_idle(visitor)
+    visitor.get_by_role("heading", name="Runs", exact=True).wait_for()
+    visitor.get_by_role("button", name=re.compile("Cancel$")).wait_for()
     assert {"Cancel", "Re-run with edits"} <= visible_actions(visitor)
 
     # One run at a time per person: a second press is refused while the first is active.
@@ -102,7 +109,7 @@ def test_a_visitor_and_the_instructor_in_one_room(room_app, chromium_browser, ho
     assert len(store.list_runs()) == 2
 
     open_page(visitor, f"{room_app}/runs", "Runs")
-    visitor.get_by_role("button", name="Cancel", exact=True).click()
+    visitor.get_by_role("button", name=re.compile("Cancel$")).click()
     assert wait_for_status(mine.id, {"cancelled"}) == "cancelled"
 
     # The instructor: the key in the sidebar unlocks everything, in this browser only, and survives a reload.
@@ -114,19 +121,21 @@ def test_a_visitor_and_the_instructor_in_one_room(room_app, chromium_browser, ho
     open_page(instructor, f"{room_app}/runs", "Runs")  # a new session: the pass cookie keeps it unlocked
     assert "Room mode · instructor" in instructor.inner_text("[data-testid='stSidebar']")
     assert {"Cancel", "Re-run with edits", "Delete"} <= visible_actions(instructor)  # the visitor's run
-    assert instructor.get_by_label("Lab bundle").count() == 1  # imports are the instructor's
+    instructor.get_by_text("Import a lab bundle", exact=True).last.click()
+    instructor.locator("[data-testid='stFileUploader']").wait_for()  # the bundle uploader: imports are the instructor's
     pass_cookie = cookie(instructor, "distill_lab_instructor")
     assert pass_cookie and KEY not in pass_cookie
     assert cookie(visitor, "distill_lab_instructor") is None
 
-    instructor.get_by_role("checkbox", name="Really delete (removes its files)").click()
+    instructor.get_by_text("Really delete (removes its files)").click()
     wait_idle(instructor)
-    instructor.get_by_role("button", name="Delete", exact=True).click()
+    instructor.get_by_role("button", name=re.compile("Delete$")).click()
     wait_idle(instructor)
     assert [r.id for r in store.list_runs()] == [home_with_run]
 
     # The visitor is still a visitor; the key was never written anywhere under the data folder (logs included).
     open_page(visitor, f"{room_app}/runs", "Runs")
+    visitor.get_by_text("Started by someone else").wait_for()
     assert visible_actions(visitor) == set()
     home = Path(os.environ["DISTILL_LAB_HOME"])
     leaked = [p for p in home.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]

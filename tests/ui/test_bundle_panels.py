@@ -38,7 +38,7 @@ def uploading(monkeypatch):
 def runs_page() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

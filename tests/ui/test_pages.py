@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from distill_core.runs import store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGES = ["pages/home.py", "pages/new_run.py", "pages/runs.py", "pages/compare.py", "pages/playground.py",
-         "pages/learn.py"]
+PAGES = ["app_pages/home.py", "app_pages/new_run.py", "app_pages/runs.py", "app_pages/compare.py", "app_pages/playground.py",
+         "app_pages/learn.py"]
 
 
 def open_page(page: str, state: dict | None = None) -> AppTest:
@@ -20,7 +20,7 @@ def open_page(page: str, state: dict | None = None) -> AppTest:
     for key, value in (state or {}).items():
         at.session_state[key] = value
     at.run()
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -43,16 +43,16 @@ def test_page_renders_on_an_empty_store(page):
 def test_page_renders_with_a_finished_run(page, home_with_run):
     at = open_page(page, {"run_id": home_with_run})
     assert not at.error, [e.value for e in at.error]
-    if page == "pages/home.py":  # AppTest drops the sidebar after switch_page; the browser test checks every page
+    if page == "app_pages/home.py":  # AppTest drops the sidebar after switch_page; the browser test checks every page
         sidebar = " ".join(m.value for m in at.sidebar.markdown)
         assert "tiny-ui" in sidebar and "done" in sidebar, "the sidebar shows the active run"
-    elif page != "pages/new_run.py":
+    elif page != "app_pages/new_run.py":
         shown = [str(o) for w in list(at.selectbox) + list(at.multiselect) for o in w.options]
         assert any("tiny-ui" in o for o in shown), f"{page} does not offer the run"
 
 
 def test_home_lists_the_last_runs_with_their_accuracy(home_with_run):
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     body = texts(at)
     assert "tiny-ui" in body and "student" in body and "%" in body
 
@@ -67,14 +67,14 @@ def _gain(run_id: str) -> dict:
 
 
 def test_home_shows_the_verdict_next_to_the_gain(home_with_run):
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     gain = _gain(home_with_run)
     caption = next(c.value for c in at.caption if c.value.startswith("distillation gain"))
     assert caption.endswith(gain["verdict_text"]) and "points (" in caption
 
 
 def test_runs_table_has_the_verdict_column(home_with_run):
-    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run})
     table = at.dataframe[0].value
     assert {"gain", "verdict"} <= set(table.columns)
     assert table["verdict"].iloc[0] == _gain(home_with_run)["verdict_text"]
@@ -88,7 +88,7 @@ def test_runs_page_shows_the_runs_warnings(home_with_run):
     results = json.loads((store.get_run(home_with_run).folder / "results.json").read_text())
     warnings = results["warnings"]
     assert warnings  # the tiny random teacher is no better than the majority class
-    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run})
     shown = [w.value for w in at.warning]
     assert shown[:len(warnings)] == [w[0].upper() + w[1:] + "." for w in warnings]
     assert all(w.startswith("the ") for w in warnings)  # every warning is a sentence from teacher_check
@@ -96,7 +96,7 @@ def test_runs_page_shows_the_runs_warnings(home_with_run):
 
 
 def test_home_workshop_button_queues_one_run_and_opens_runs(no_workers):
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     at.button[0].click().run()
     runs = store.list_runs()
     assert len(runs) == 1 and runs[0].name == "reviews-sentiment" and runs[0].status == "queued"
@@ -113,7 +113,7 @@ def compose(at: AppTest) -> AppTest:
 
 def compose_with_local_teacher(teacher_dir) -> AppTest:
     """New run in Compose mode with the tiny teacher from a local folder, used as it is (no fine-tune)."""
-    at = compose(open_page("pages/new_run.py"))
+    at = compose(open_page("app_pages/new_run.py"))
     at.radio(key="w:teacher_origin").set_value("local folder").run()
     at.text_input(key="w:teacher_ref").set_value(str(teacher_dir)).run()
     at.number_input(key="w:finetune_epochs").set_value(0.0).run()
@@ -204,7 +204,7 @@ def _pickle_only_folder(tiny_teacher_dir, folder):
 def test_new_run_names_teacher_model_for_a_model_it_cannot_load(no_workers, tiny_teacher_dir, tmp_path, origin, ref,
                                                                 message):
     ref = {"EMPTY": str(tmp_path), "PICKLE": _pickle_only_folder(tiny_teacher_dir, tmp_path / "pickled")}.get(ref, ref)
-    at = compose(open_page("pages/new_run.py"))
+    at = compose(open_page("app_pages/new_run.py"))
     at.radio(key="w:teacher_origin").set_value(origin).run()
     at.text_input(key="w:teacher_ref").set_value(ref).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -215,10 +215,10 @@ def test_new_run_names_teacher_model_for_a_model_it_cannot_load(no_workers, tiny
 
 
 def test_runs_page_rerun_with_edits_prefills_new_run(home_with_run):
-    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run})
     next(b for b in at.button if b.label == "Re-run with edits").click().run()
     assert not at.exception
-    at.switch_page("pages/new_run.py").run()
+    at.switch_page("app_pages/new_run.py").run()
     assert at.text_input(key="w:name").value == "tiny-ui-edit"
 
 
@@ -227,7 +227,7 @@ def test_runs_page_cancels_a_queued_run(no_workers, tiny_teacher_dir):
     from tests.support.runs import tiny_run_config
 
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="waiting"))
-    at = open_page("pages/runs.py", {"run_id": run_id})
+    at = open_page("app_pages/runs.py", {"run_id": run_id})
     next(b for b in at.button if b.label == "Cancel").click().run()
     assert store.get_run(run_id).status == "cancelled"
 
@@ -239,7 +239,7 @@ def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(n
     run_id = jobs.submit(tiny_run_config(tiny_teacher_dir, name="training"))
     assert store.claim(run_id, 1, None) == "claimed"
     folder = store.get_run(run_id).folder
-    at = open_page("pages/runs.py", {"run_id": run_id})
+    at = open_page("app_pages/runs.py", {"run_id": run_id})
     delete = next(b for b in at.button if b.label == "Stop and delete")
     assert delete.disabled, "not without the confirmation tick"
     at.checkbox(key=f"confirm-{run_id}").check().run()
@@ -249,7 +249,7 @@ def test_runs_page_stops_and_deletes_a_running_run_only_after_the_confirmation(n
 
 
 def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
-    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    at = open_page("app_pages/compare.py", {"run_id": home_with_run})
     charts = at.get("plotly_chart")
     assert len(charts) >= 2
     assert at.selectbox(key="quality_metric").value == "accuracy"
@@ -262,7 +262,7 @@ def test_compare_draws_the_scatter_and_offers_every_export(home_with_run):
 def test_compare_draws_latency_error_bars_and_the_gain_per_seed(home_with_run):
     import json
 
-    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    at = open_page("app_pages/compare.py", {"run_id": home_with_run})
     scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
     teacher = next(t for t in scatter["data"] if t.get("name") == "teacher")
     bench = json.loads((store.get_run(home_with_run).folder / "bench.json").read_text())
@@ -282,7 +282,7 @@ def test_compare_draws_latency_error_bars_and_the_gain_per_seed(home_with_run):
 
 
 def test_playground_answers_with_every_variant(home_with_run):
-    at = open_page("pages/playground.py", {"run_id": home_with_run})
+    at = open_page("app_pages/playground.py", {"run_id": home_with_run})
     at.text_area[0].set_value("A sturdy kettle that boils fast.").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -295,7 +295,7 @@ def test_compare_leads_with_the_runs_headline_figures(home_with_run):
     from distill_core.core.run_files import read_json
     from distill_core.views import compare, headline
 
-    at = open_page("pages/compare.py", {"run_id": home_with_run})
+    at = open_page("app_pages/compare.py", {"run_id": home_with_run})
     rows = compare.results_table([home_with_run]).rows
     expected = headline.headline_figures(rows, read_json(store.get_run(home_with_run).folder, "results.json"))
     assert [f.label for f in expected] == ["Speed", "Size", "Quality kept", "Did the teacher help?"]
@@ -308,7 +308,7 @@ def test_compare_leads_with_the_runs_headline_figures(home_with_run):
 def test_playground_shows_where_the_teacher_helped_by_class(home_with_run):
     from distill_core.views import teacher_helped
 
-    at = open_page("pages/playground.py", {"run_id": home_with_run})
+    at = open_page("app_pages/playground.py", {"run_id": home_with_run})
     assert not at.exception, [e.value for e in at.exception]
     found = teacher_helped.disagreements(home_with_run)
     assert found.examples > 0 and any(h.value == "Where the teacher helped" for h in at.subheader)
@@ -323,7 +323,7 @@ def test_playground_shows_where_the_teacher_helped_by_class(home_with_run):
 
 
 def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
-    at = open_page("pages/learn.py", {"run_id": home_with_run})
+    at = open_page("app_pages/learn.py", {"run_id": home_with_run})
     assert at.get("plotly_chart")
     labels = [m.label for m in at.metric]
     assert "Entropy at T = 1" in labels and any(label.startswith("Cross-entropy") for label in labels)
@@ -334,20 +334,20 @@ def test_learn_shows_the_real_teachers_soft_targets(home_with_run):
     assert any(c.value.startswith("With two classes") for c in at.caption)
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/runs.py", "pages/compare.py", "pages/learn.py"])
+@pytest.mark.parametrize("page", ["app_pages/home.py", "app_pages/runs.py", "app_pages/compare.py", "app_pages/learn.py"])
 def test_pages_render_a_causal_lm_run(page, home_with_lm_run):
     at = open_page(page, {"run_id": home_with_lm_run})
     assert not at.error, [e.value for e in at.error]
-    if page == "pages/home.py":
+    if page == "app_pages/home.py":
         assert "perplexity" in texts(at)
-    if page == "pages/compare.py":
+    if page == "app_pages/compare.py":
         assert at.get("plotly_chart")
         assert at.selectbox(key="quality_metric").value == "perplexity"
         assert at.selectbox(key="cost_metric").value in ("prefill_ms", "decode_tokens_per_s")
 
 
 def test_playground_continues_a_prompt_with_every_lm_variant(home_with_lm_run):
-    at = open_page("pages/playground.py", {"run_id": home_with_lm_run})
+    at = open_page("app_pages/playground.py", {"run_id": home_with_lm_run})
     next(b for b in at.button if b.label == "Generate").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     rates = [c.value for c in at.caption if "tokens/s" in c.value]
@@ -359,7 +359,7 @@ def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, 
 
     teacher = make_tiny_lm(tmp_path / "teacher", vocab_size=400)
     other = make_tiny_lm(tmp_path / "other", vocab_size=300)
-    at = compose(open_page("pages/new_run.py"))
+    at = compose(open_page("app_pages/new_run.py"))
     at.segmented_control(key="w:task").set_value("causal-lm").run()
     at.radio(key="w:teacher_origin").set_value("local folder").run()
     at.text_input(key="w:teacher_ref").set_value(str(teacher)).run()
@@ -392,7 +392,7 @@ def test_pages_survive_a_run_whose_saved_files_are_damaged(page, home_with_run, 
         path.write_bytes(path.read_bytes()[:40])  # cut off mid-way, as by a crash outside our atomic writes
     at = open_page(page, {"run_id": home_with_run})
     assert not at.exception, [e.value for e in at.exception]
-    if page in ("pages/playground.py", "pages/learn.py"):  # they need the files: they say which one is damaged
+    if page in ("app_pages/playground.py", "app_pages/learn.py"):  # they need the files: they say which one is damaged
         assert any("results.json is damaged" in e.value for e in at.error), [e.value for e in at.error]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from distill_core.core.config import RunConfig
 from distill_core.runs import room, store
-from pages import room_access
+from app_pages import room_access
 from tests.ui.test_pages import compose, open_page, texts
 
 KEY = "instructor-key-" + "x" * 16
@@ -25,13 +25,13 @@ def _actions(at) -> set[str]:
 
 def test_a_visitor_cannot_cancel_delete_or_rerun_the_instructors_run(in_room, home_with_run):
     before = store.get_run(home_with_run)
-    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run})
     assert _actions(at) == set()
     assert "only they or the instructor can cancel, delete or re-run it" in texts(at)
     assert not [c for c in at.checkbox if c.key and c.key.startswith("confirm-")]
     after = store.get_run(home_with_run)
     assert after.status == before.status == "done" and after.folder.exists()
-    home = open_page("pages/home.py")  # AppTest draws app.py's sidebar on the page it starts on
+    home = open_page("app_pages/home.py")  # AppTest draws app.py's sidebar on the page it starts on
     assert any("Room mode" in c.value and "visitor" in c.value for c in home.sidebar.caption)
 
 
@@ -39,7 +39,7 @@ def test_a_visitor_manages_their_own_run(in_room):
     token = room.new_visitor_token()
     mine = store.create_run(RunConfig().to_dict(), name="mine", owner=room.owner_of(token))
     store.finish(mine.id, "cancelled")
-    at = open_page("pages/runs.py", {"run_id": mine.id, room_access.TOKEN: token})
+    at = open_page("app_pages/runs.py", {"run_id": mine.id, room_access.TOKEN: token})
     assert _actions(at) == {"Cancel", "Re-run with edits", "Delete"}
     at.checkbox(key=f"confirm-{mine.id}").check().run()
     next(b for b in at.button if b.label == "Delete").click().run()
@@ -49,7 +49,7 @@ def test_a_visitor_manages_their_own_run(in_room):
 def test_an_instructor_session_manages_every_run(in_room, home_with_run):
     # Entering the key in the sidebar is driven in a real browser (tests/e2e/test_room.py): AppTest redraws
     # app.py's sidebar only on a session's first run.
-    at = open_page("pages/runs.py", {"run_id": home_with_run, room_access.INSTRUCTOR: True})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run, room_access.INSTRUCTOR: True})
     assert _actions(at) == {"Cancel", "Re-run with edits", "Delete"}
 
 
@@ -65,7 +65,7 @@ def test_a_visitor_cannot_tick_trust_remote_code_and_a_hub_teacher_is_refused_be
             return _real(config, *args, **kwargs)
 
         monkeypatch.setattr(preflight, name, recording)
-    at = compose(open_page("pages/new_run.py"))
+    at = compose(open_page("app_pages/new_run.py"))
     trust = at.checkbox(key="w:trust")
     assert trust.disabled and not trust.value
     at.radio(key="w:teacher_origin").set_value("hub id").run()
@@ -79,27 +79,27 @@ def test_a_visitor_cannot_tick_trust_remote_code_and_a_hub_teacher_is_refused_be
 
 def test_a_visitor_may_start_one_run_at_a_time(in_room, no_workers):
     token = room.new_visitor_token()
-    at = open_page("pages/home.py", {room_access.TOKEN: token})
+    at = open_page("app_pages/home.py", {room_access.TOKEN: token})
     at.button[0].click().run()
     runs = store.list_runs()
     assert len(runs) == 1 and runs[0].owner == room.owner_of(token)
-    at = open_page("pages/home.py", {room_access.TOKEN: token})
+    at = open_page("app_pages/home.py", {room_access.TOKEN: token})
     at.button[0].click().run()
     assert len(store.list_runs()) == 1
     assert any("1 per person" in e.value for e in at.error)
 
 
 def test_only_the_instructor_imports_lab_bundles(in_room, home_with_run):
-    visitor = open_page("pages/runs.py", {"run_id": home_with_run})
+    visitor = open_page("app_pages/runs.py", {"run_id": home_with_run})
     assert "In room mode only the instructor can import lab bundles." in texts(visitor)
     assert not [u for u in visitor.get("file_uploader") if u.proto.label == "Lab bundle"]
-    instructor = open_page("pages/runs.py", {"run_id": home_with_run, room_access.INSTRUCTOR: True})
+    instructor = open_page("app_pages/runs.py", {"run_id": home_with_run, room_access.INSTRUCTOR: True})
     assert [u for u in instructor.get("file_uploader") if u.proto.label == "Lab bundle"]
     assert "In room mode only the instructor can import lab bundles." not in texts(instructor)
 
 
 def test_without_room_mode_the_pages_are_as_before(monkeypatch, home_with_run):
     monkeypatch.delenv(room.ROOM_ENV, raising=False)
-    at = open_page("pages/runs.py", {"run_id": home_with_run})
+    at = open_page("app_pages/runs.py", {"run_id": home_with_run})
     assert _actions(at) == {"Cancel", "Re-run with edits", "Delete"}
-    assert not any("Room mode" in c.value for c in open_page("pages/home.py").sidebar.caption)
+    assert not any("Room mode" in c.value for c in open_page("app_pages/home.py").sidebar.caption)

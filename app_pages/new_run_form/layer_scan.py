@@ -11,7 +11,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.runs import scans
 from distill_core.models.students import kept_layers
 from distill_core.views.layer_scan import for_student, scan_figure, summary
-from pages.room_access import config_refusal
+from app_pages.room_access import config_refusal
 
 HELP = ("Block influence (ShortGPT): 1 minus the mean cosine between what enters a teacher layer and what leaves it, "
         "over 64 of your training texts. A layer that barely turns its input is the cheapest to drop; the scan "

@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core.core import config as run_config
 from distill_core.core.device import machine_devices
-from pages.shared import widget_default
+from app_pages.shared import widget_default
 
 PROCESSES_HELP = ("Training processes (DDP through Hugging Face Accelerate): one per GPU, or CPU processes that "
                   "share the cores. Each trains on its share of every batch and the gradients are averaged, so the "

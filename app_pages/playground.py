@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.views import charts, compare, playground, teacher_helped
-from pages.shared import pick_run
+from app_pages.shared import pick_run
 
 
 def classes_panel(run_id: str, picked: list[str]) -> None:
@@ -27,7 +27,7 @@ def classes_panel(run_id: str, picked: list[str]) -> None:
             try:
                 answers.append(playground.classify(run_id, variant, text))
             except DistillLabError as exc:
-                st.error(f"**{variant} / {exc.field}**: {exc}")
+                st.error(f"**{variant} / {exc.field or 'model'}**: {exc.message}")
     if not answers:
         return
     for column, answer in zip(st.columns(len(answers)), answers):
@@ -51,7 +51,7 @@ def continuation_panel(run_id: str, picked: list[str]) -> None:
             try:
                 out = playground.continue_text(run_id, variant, prompt, new_tokens)
             except DistillLabError as exc:
-                st.error(f"**{exc.field}**: {exc}")
+                st.error(f"**{exc.field or 'model'}**: {exc.message}")
                 continue
             with st.container(border=True):
                 st.markdown(f"**{variant}**")
@@ -85,7 +85,7 @@ st.title("Playground")
 runs = compare.runs_with_results()
 if not runs:
     st.info("The playground needs a run with results: start the workshop preset on **Home**.")
-    st.page_link("pages/home.py", label="Home", icon=":material/home:")
+    st.page_link("app_pages/home.py", label="Home", icon=":material/home:")
     st.stop()
 
 run_id = pick_run("Run", runs, key="play_run").id
@@ -93,7 +93,7 @@ try:
     variants = list(playground.run_variants(run_id))
     task = playground.run_task(run_id)
 except DistillLabError as exc:
-    st.error(f"**{exc.field}**: {exc}")
+    st.error(f"**{exc.field or 'model'}**: {exc.message}")
     st.stop()
 panel = PANELS.get(task.playground)
 if panel is None:

@@ -7,8 +7,8 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import bundles, store
-from pages.room_access import is_visitor
-from pages.shared import run_label
+from app_pages.room_access import is_visitor
+from app_pages.shared import run_label
 
 
 def upload_limit_mib() -> int:

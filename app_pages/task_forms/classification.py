@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core.models import loading as models
 from distill_core.tasks.classification import data
-from pages.shared import widget_default
+from app_pages.shared import widget_default
 
 MAX_LENGTH_LABEL = "Max tokens per input"
 HIDDEN_HELP = "Also pull the student's hidden states towards the teacher's mapped layers (0 turns it off)."

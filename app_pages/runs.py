@@ -12,15 +12,15 @@ from distill_core.core.errors import DistillLabError
 from distill_core.runs import curves, jobs, room, store
 from distill_core.views import charts, compare, display, tables, units, verdict
 from distill_core.views.run_ids import short_id
-from pages.bundle_panels import download_panel, import_panel
-from pages.room_access import current_person
-from pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
+from app_pages.bundle_panels import download_panel, import_panel
+from app_pages.room_access import current_person
+from app_pages.shared import ACTIVE, POLL_SECONDS, fmt_bytes, fmt_count, pick_run, select_run
 
 st.title("Runs")
 runs = store.list_runs()
 if not runs:
     st.info("No runs yet. Start the workshop preset on **Home**, or compose one on **New run**.")
-    st.page_link("pages/new_run.py", label="New run", icon=":material/add_circle:")
+    st.page_link("app_pages/new_run.py", label="New run", icon=":material/add_circle:")
     import_panel()
     st.stop()
 
@@ -85,7 +85,7 @@ def run_detail(run_id: str, polled_status: str) -> None:
         line = verdict.headline(results)
         if line:
             st.markdown(f"**Verdict:** {line}")
-        st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
+        st.page_link("app_pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
     if pre:
         unit = getattr(compare.record_task(record), "unit_name", "input")  # what one input is, for this task
         with st.expander("Pre-flight: what the student costs"):
@@ -112,9 +112,9 @@ def run_actions(record: store.RunRecord) -> None:
             st.toast(f"cancel requested: {status}")
             st.rerun()
         except DistillLabError as exc:
-            st.error(f"**{exc.field}**: {exc}")
+            st.error(f"**{exc.field or 'run'}**: {exc.message}")
     if middle.button("Re-run with edits", icon=":material/edit:", on_click=_rerun_with_edits, args=(record.config,)):
-        st.switch_page("pages/new_run.py")
+        st.switch_page("app_pages/new_run.py")
     active = record.status in ACTIVE
     confirm = right.checkbox("Really delete (stops it and removes its files)" if active else
                              "Really delete (removes its files)", key=f"confirm-{record.id}")
@@ -124,7 +124,7 @@ def run_actions(record: store.RunRecord) -> None:
             st.session_state.pop("run_id", None)
             st.rerun()
         except DistillLabError as exc:
-            st.error(f"**{exc.field}**: {exc}")
+            st.error(f"**{exc.field or 'run'}**: {exc.message}")
 
 
 def _rerun_with_edits(config: dict) -> None:

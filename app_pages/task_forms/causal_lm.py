@@ -8,7 +8,7 @@ import streamlit as st
 
 from distill_core.tasks.causal_lm import teacher as lm_teacher
 from distill_core.tasks.causal_lm.config import DIVERGENCES
-from pages.shared import widget_default
+from app_pages.shared import widget_default
 
 MAX_LENGTH_LABEL = "Tokens per block"
 DIVERGENCE_HELP = ("Forward KL covers all the teacher's likely tokens; reverse KL focuses on its top ones; JSD is in "

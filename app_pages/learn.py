@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core.core.errors import DistillLabError
 from distill_core.views import charts, compare, learn, playground
-from pages.shared import pick_run
+from app_pages.shared import pick_run
 
 WHY_FEW_LABELS = (
     "A student trained on every label the teacher saw learns almost what the teacher knows from the labels alone, "
@@ -42,7 +42,7 @@ else:
         start = (examples[learn.most_ambiguous([playground.teacher_logits(run_id, t)[1] for t in examples])]
                  if examples else SAMPLE_TEXT)
     except DistillLabError as exc:
-        st.error(f"**{exc.field}**: {exc}")
+        st.error(f"**{exc.field or 'teacher'}**: {exc.message}")
         st.stop()
     text = st.text_input("A text for the teacher", start, key=f"learn_text:{run_id}",
                          help="Starts on the held-out example of this run's data where the teacher is least sure.")
@@ -51,7 +51,7 @@ else:
         try:
             labels, logits = playground.teacher_logits(run_id, text)
         except DistillLabError as exc:
-            st.error(f"**{exc.field}**: {exc}")
+            st.error(f"**{exc.field or 'teacher'}**: {exc.message}")
             st.stop()
         st.subheader("1 · The temperature flattens the soft targets")
         st.plotly_chart(charts.soft_targets_bars(labels, logits, [1.0, temperature]), width="stretch",

@@ -1,5 +1,5 @@
 """The compose form's sections every task shares: teacher, student, data, loss and budget. Each edits the draft (a
-RunConfig dict) in place and calls the task's form hooks (pages/task_forms/) at fixed places."""
+RunConfig dict) in place and calls the task's form hooks (app_pages/task_forms/) at fixed places."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from distill_core.models import loading as models
 from distill_core.models import students
 from distill_core.tasks import get_task
 from distill_core.views import preflight
-from pages.new_run_form.texts import (ALPHA_HELP, RUNTIMES_HELP, SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS,
+from app_pages.new_run_form.texts import (ALPHA_HELP, RUNTIMES_HELP, SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS,
                                      TEMPERATURE_HELP)
-from pages.room_access import ONLY_INSTRUCTOR, check_upload, config_refusal, is_visitor
-from pages.shared import widget_default
-from pages.task_forms import any_builtin_source, form_for
+from app_pages.room_access import ONLY_INSTRUCTOR, check_upload, config_refusal, is_visitor
+from app_pages.shared import widget_default
+from app_pages.task_forms import any_builtin_source, form_for
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -68,7 +68,7 @@ def student(draft: dict) -> None:
         try:
             depth = teacher_depth(t["model"], bool(t["trust_remote_code"]), draft["task"])
         except DistillLabError as exc:
-            st.error(f"**teacher.model**: {exc}")
+            st.error(f"**{exc.field or 'teacher.model'}**: {exc.message}")
         except NotImplementedError:  # a task without pre-flight hooks: no layer picker, its own defaults
             pass
     if s["kind"] == "keep-layers" and depth:
@@ -110,7 +110,7 @@ def _file_source(data_cfg: dict, form: SimpleNamespace) -> None:
             check_upload(upload.size)
             data_cfg["source"] = str(data_files.save_upload(upload.name, upload.getvalue()))
         except DistillLabError as exc:
-            st.error(f"**{exc.field}**: {exc}")
+            st.error(f"**{exc.field or 'data'}**: {exc.message}")
     elif any_builtin_source(data_cfg["source"]) or data_cfg["source"].startswith("hub:"):
         data_cfg["source"] = ""
     if data_cfg["source"] and not data_cfg["source"].endswith(".txt"):
@@ -122,7 +122,7 @@ def _file_source(data_cfg: dict, form: SimpleNamespace) -> None:
                 data_cfg["text_column"]) if data_cfg["text_column"] in columns else 0, key="w:text_column")
             form.data_columns(data_cfg, b, columns)
         except DistillLabError as exc:
-            st.error(f"**{exc.field}**: {exc}")
+            st.error(f"**{exc.field or 'data'}**: {exc.message}")
     elif not data_cfg["source"]:
         st.info("Upload a file to preview it and pick its columns.")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from distill_core.core import config as run_config
-from pages.shared import widget_default
+from app_pages.shared import widget_default
 
 SEEDS_HELP = ("More seeds = a verdict you can trust: the gain gets an interval over seeds, so it covers how much "
               "training luck moves it. Each seed trains the student and the control again (about that many times "

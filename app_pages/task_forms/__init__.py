@@ -1,4 +1,4 @@
-"""Each task's part of the New run form, found by the task's name: `pages/task_forms/<name>.py`, the name with "-"
+"""Each task's part of the New run form, found by the task's name: `app_pages/task_forms/<name>.py`, the name with "-"
 (and any other character a module name cannot hold) written "_" (a task "my-task": my_task.py). A task without
 such a file (one a test or a plugin registers) gets the generic form, `generic.py`: no fields of its own. A form file
 defines only the hooks that differ; the others come from generic.py.
@@ -22,7 +22,7 @@ import importlib
 import re
 from types import SimpleNamespace
 
-from pages.task_forms import generic
+from app_pages.task_forms import generic
 
 HOOKS = ("teacher_choices", "teacher_fields", "student_fields", "builtin_sources", "data_columns", "data_fields",
          "loss_fields", "MAX_LENGTH_LABEL")

@@ -14,7 +14,7 @@ from distill_core.runs import export, store
 from distill_core.views import charts, compare, display, headline, report, verdict
 from distill_core.views.configs import config_diff
 from distill_core.views.run_ids import short_id
-from pages.shared import run_label
+from app_pages.shared import run_label
 
 HEADLINE_RUNS = 3  # runs whose four headline figures lead the page
 
@@ -23,7 +23,7 @@ finished = compare.runs_with_results()
 if not finished:
     st.info("Nothing to compare yet: a run appears here once it has results. The workshop preset on **Home** gets "
             "you there in a few minutes.")
-    st.page_link("pages/home.py", label="Home", icon=":material/home:")
+    st.page_link("app_pages/home.py", label="Home", icon=":material/home:")
     st.stop()
 
 by_id = {r.id: r for r in finished}

@@ -6,7 +6,7 @@ from distill_core.runs import store
 from distill_core.tasks import presets
 from distill_core.views import compare, tables, verdict
 from distill_core.views.run_ids import short_id
-from pages.shared import start_run, status_label
+from app_pages.shared import start_run, status_label
 
 WORKSHOP_PRESET = "reviews-sentiment"
 
@@ -53,9 +53,9 @@ with left:
                "a laptop); every later run reuses it. The run continues if you close the tab.")
     if st.button("Start the workshop preset", type="primary", icon=":material/play_arrow:"):
         if start_run(presets.get_preset(WORKSHOP_PRESET)):
-            st.switch_page("pages/runs.py")
-    st.page_link("pages/new_run.py", label="Or compose your own run", icon=":material/add_circle:")
-    st.page_link("pages/learn.py", label="Learn how distillation works", icon=":material/school:")
+            st.switch_page("app_pages/runs.py")
+    st.page_link("app_pages/new_run.py", label="Or compose your own run", icon=":material/add_circle:")
+    st.page_link("app_pages/learn.py", label="Learn how distillation works", icon=":material/school:")
 
 with right:
     st.subheader("Last runs")
@@ -85,4 +85,4 @@ with right:
             elif record.error:
                 bottom.caption(record.error.splitlines()[0][:120])
     if runs:
-        st.page_link("pages/runs.py", label="All runs", icon=":material/monitoring:")
+        st.page_link("app_pages/runs.py", label="All runs", icon=":material/monitoring:")

@@ -10,8 +10,8 @@ from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
 from distill_core.views import preflight
 from distill_core.views.run_ids import short_id
-from pages.room_access import config_refusal
-from pages.shared import fmt_bytes, fmt_count, start_run
+from app_pages.room_access import config_refusal
+from app_pages.shared import fmt_bytes, fmt_count, start_run
 
 
 @st.cache_data(show_spinner="Pre-flight: building the models from their configs...", max_entries=64)
@@ -60,7 +60,7 @@ def draw(draft: dict) -> None:
             estimated = False
             st.info(f"No pre-flight estimate: the task {draft['task']} does not describe its models before a run.")
     if problem is not None:
-        st.error(f"**{problem.field or 'config'}**: {problem}")
+        st.error(f"**{problem.field or 'config'}**: {problem.message}")
     if report:
         _report(report)
     blocked = problem is not None or (estimated and not report) or bool(report and report.get("blocking"))
@@ -73,4 +73,4 @@ def draw(draft: dict) -> None:
     started = st.session_state.get("started_from_new_run")
     if started:
         st.success(f"Run `{short_id(started)}` queued: it trains in the background.")
-        st.page_link("pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")
+        st.page_link("app_pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")

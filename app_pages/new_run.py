@@ -12,9 +12,9 @@ import streamlit as st
 
 from distill_core.tasks import get_task, presets, task_names
 from distill_core.views.run_ids import short_id
-from pages.new_run_form import hardware, layer_scan, panel, seeds, sections
-from pages.shared import start_run, widget_default
-from pages.task_forms import form_for
+from app_pages.new_run_form import hardware, layer_scan, panel, seeds, sections
+from app_pages.shared import start_run, widget_default
+from app_pages.task_forms import form_for
 
 DRAFT = "draft"  # the composed config (a RunConfig dict) kept across pages and reruns
 PENDING = "pending_draft"  # a config another page asks us to load (Runs: "re-run with edits")
@@ -71,7 +71,7 @@ if mode == "Preset":
         run_id = start_run(chosen)
         if run_id:
             st.success(f"Run `{short_id(run_id)}` queued: it trains in the background.")
-            st.page_link("pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")
+            st.page_link("app_pages/runs.py", label="Follow it on Runs", icon=":material/monitoring:")
     right.button("Customise it", icon=":material/edit:", on_click=_customise, args=(name,))
     st.stop()
 

@@ -1,2 +1,0 @@
-"""The parts of the New run page (pages/new_run.py) that every task shares: the compose form's generic sections and
-the pre-flight panel. Each task's own fields come from pages/task_forms/."""
