@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TARGET_S = 1.5
-PAGES = ["pages/home.py", "pages/new_run.py", "pages/runs.py", "pages/compare.py", "pages/playground.py",
-         "pages/learn.py"]
+PAGES = ["app_pages/home.py", "app_pages/new_run.py", "app_pages/runs.py", "app_pages/compare.py",
+         "app_pages/playground.py", "app_pages/learn.py"]
 RESULT_FILES = ("config.json", "preflight.json", "history.json", "results.json", "bench.json")
 
 
@@ -60,8 +60,8 @@ def type_review(at) -> None:
 
 
 # What a user has on screen when the page is timed: New run composing (the pre-flight panel), Playground answering.
-PREPARE = {"pages/new_run.py": lambda at: at.segmented_control(key="mode").set_value("Compose"),
-           "pages/playground.py": type_review}
+PREPARE = {"app_pages/new_run.py": lambda at: at.segmented_control(key="mode").set_value("Compose"),
+           "app_pages/playground.py": type_review}
 
 
 def time_page(page: str, state: dict, repeats: int) -> dict:
@@ -71,7 +71,7 @@ def time_page(page: str, state: dict, repeats: int) -> dict:
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page).run()
     if page in PREPARE:
         PREPARE[page](at)
@@ -105,8 +105,8 @@ def main() -> None:
 
         rows = [time_page(page, {"run_id": real_id}, args.repeats) for page in PAGES]
         picked = [r.id for r in store.list_runs()[:20]]
-        many = time_page("pages/compare.py", {"run_id": real_id, "compare_runs": picked}, args.repeats)
-        many["page"] = "pages/compare.py (20 runs picked)"
+        many = time_page("app_pages/compare.py", {"run_id": real_id, "compare_runs": picked}, args.repeats)
+        many["page"] = "app_pages/compare.py (20 runs picked)"
         rows.append(many)
     finally:
         shutil.rmtree(work, ignore_errors=True)
