@@ -68,7 +68,7 @@ def student(draft: dict) -> None:
         try:
             depth = teacher_depth(t["model"], bool(t["trust_remote_code"]), draft["task"])
         except DistillLabError as exc:
-            st.error(f"**{exc.field or 'teacher.model'}**: {exc.message}")
+            st.error(f"**teacher.model**: {exc.message}")
         except NotImplementedError:  # a task without pre-flight hooks: no layer picker, its own defaults
             pass
     if s["kind"] == "keep-layers" and depth:

@@ -8,7 +8,7 @@ import pytest
 from distill_core.core.config import RunConfig
 from distill_core.runs import room, store
 from app_pages import room_access
-from tests.ui.test_pages import compose, open_page, texts
+from tests.ui.test_pages import compose, compose_with_local_teacher, open_page, start_button, texts
 
 KEY = "instructor-key-" + "x" * 16
 
@@ -75,6 +75,33 @@ def test_a_visitor_cannot_tick_trust_remote_code_and_a_hub_teacher_is_refused_be
     start = next(b for b in at.button if b.label == "Start run")
     assert start.disabled
     assert "someone/remote-model" not in loaded  # refused before its config was read
+
+
+def test_a_visitors_local_folder_outside_the_data_folder_is_refused_naming_the_field(in_room, no_workers,
+                                                                                    tiny_teacher_dir):
+    at = compose_with_local_teacher(tiny_teacher_dir)  # a real model folder, but in the host's files
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "**teacher.model**" in errors and "outside the data folder" in errors, errors
+    assert start_button(at).disabled and store.list_runs() == []
+
+
+def test_a_visitors_oversized_upload_is_refused_and_not_saved(in_room, monkeypatch, tmp_path):
+    import io
+
+    import streamlit
+
+    from distill_core.core.home import data_home
+
+    big = io.BytesIO(b"text,label\n" + b"a long review,1\n" * (11 * 2**20 // 16))  # over the room's 10 MiB
+    big.name, big.file_id, big.size = "big.csv", "upload-big", len(big.getvalue())
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: big)
+    at = compose(open_page("app_pages/new_run.py"))
+    at.radio(key="w:data_origin").set_value("file").run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "**data.source**" in errors and "may upload up to 10 MiB" in errors, errors
+    assert not (data_home() / "uploads").exists() or not any((data_home() / "uploads").iterdir())
 
 
 def test_a_visitor_may_start_one_run_at_a_time(in_room, no_workers):
