@@ -27,6 +27,7 @@ if not runs:
 
 def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
     columns, cells = tables.summary_columns(records)  # the student's metric, the gain and its verdict
+    who, in_room = current_person(), room.room_settings().enabled
     rows = []
     for r, c in zip(records, cells):
         summary = r.summary or {}
@@ -35,7 +36,8 @@ def _runs_table(records: list[store.RunRecord]) -> pd.DataFrame:
                      **{k: units.metric_text(c.get(k), metric) for k in columns if k not in ("gain", "verdict")},
                      "gain": verdict.gain_cell(c.get("gain"), metric, summary.get("gain_interval")),
                      "verdict": c.get("verdict") or "", "id": short_id(r.id),
-                     "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M")})
+                     "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+                     **({"started by": room.started_by(who, r.owner)} if in_room else {})})
     return pd.DataFrame(rows)
 
 

@@ -133,6 +133,15 @@ def may_manage(who: Person, run_owner: str | None) -> bool:
     return bool(who.owner and run_owner and hmac.compare_digest(who.owner, run_owner))
 
 
+def started_by(who: Person, run_owner: str | None) -> str:
+    """Who started a run, as `who` should read it in room mode: "you", "instructor" or "another visitor"."""
+    if run_owner is None:
+        return "you" if who.instructor else "instructor"
+    if who.owner and hmac.compare_digest(who.owner, run_owner):
+        return "you"
+    return "a visitor" if who.instructor else "another visitor"
+
+
 def require_manage(who: Person, run_ref: str, action: str) -> str:
     """The run id if `who` may `action` it; else DistillLabError naming the action."""
     record = store.get_run(run_ref)

@@ -68,6 +68,17 @@ def test_the_instructor_pass_is_not_the_key_and_dies_with_it(in_room, monkeypatc
     assert not room.is_instructor_pass(given, room.Room())  # outside room mode nobody needs a pass
 
 
+def test_who_started_a_run_reads_from_the_readers_side():
+    mine, theirs = room.new_visitor_token(), room.new_visitor_token()
+    me = visitor(mine)
+    assert room.started_by(me, room.owner_of(mine)) == "you"
+    assert room.started_by(me, room.owner_of(theirs)) == "another visitor"
+    assert room.started_by(me, None) == "instructor"
+    instructor = room.Person(None, True)
+    assert room.started_by(instructor, None) == "you"
+    assert room.started_by(instructor, room.owner_of(theirs)) == "a visitor"
+
+
 def test_the_store_keeps_a_hash_of_the_browser_token_and_refuses_malformed_ones():
     token = room.new_visitor_token()
     assert len(token) >= 43 and room.owner_of(token) == room.owner_of(token)

@@ -46,6 +46,15 @@ def test_a_visitor_manages_their_own_run(in_room):
     assert not at.exception and store.list_runs() == []
 
 
+def test_in_a_room_the_runs_table_says_who_started_each_run(in_room, home_with_run):
+    token = room.new_visitor_token()
+    mine = store.create_run(RunConfig().to_dict(), name="mine", owner=room.owner_of(token))
+    store.finish(mine.id, "cancelled")
+    at = open_page("app_pages/runs.py", {"run_id": mine.id, room_access.TOKEN: token})
+    table = at.dataframe[0].value
+    assert dict(zip(table["name"], table["started by"])) == {"mine": "you", "tiny-ui": "instructor"}
+
+
 def test_an_instructor_session_manages_every_run(in_room, home_with_run):
     # Entering the key in the sidebar is driven in a real browser (tests/e2e/test_room.py): AppTest redraws
     # app.py's sidebar only on a session's first run.
@@ -128,5 +137,6 @@ def test_only_the_instructor_imports_lab_bundles(in_room, home_with_run):
 def test_without_room_mode_the_pages_are_as_before(monkeypatch, home_with_run):
     monkeypatch.delenv(room.ROOM_ENV, raising=False)
     at = open_page("app_pages/runs.py", {"run_id": home_with_run})
+    assert "started by" not in at.dataframe[0].value.columns
     assert _actions(at) == {"Cancel", "Re-run with edits", "Delete"}
     assert not any("Room mode" in c.value for c in open_page("app_pages/home.py").sidebar.caption)
