@@ -53,11 +53,6 @@ def current_person() -> room.Person:
     return room.Person(room.owner_of(browser_token()), _unlocked(settings))
 
 
-def run_owner(who: room.Person) -> str | None:
-    """The owner a new run of `who` gets: the visitor's id; None for the instructor's (and outside room mode)."""
-    return None if who.instructor else who.owner
-
-
 def check_run(config: RunConfig, who: room.Person) -> None:
     """Raise DistillLabError when `who` may not start `config` in this room."""
     room.check_visitor_run(config, room.room_settings(), who)

@@ -7,9 +7,9 @@ import streamlit as st
 
 from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
-from distill_core.runs import jobs, store
+from distill_core.runs import jobs, room, store
 from distill_core.views.run_ids import short_id
-from app_pages.room_access import check_run, current_person, run_owner, worker_env
+from app_pages.room_access import check_run, current_person, worker_env
 
 ACTIVE = ("queued", "running")
 # Material icons render everywhere markdown does (emoji need a colour-emoji font the machine may lack).
@@ -75,7 +75,7 @@ def start_run(config: RunConfig, name: str | None = None) -> str | None:
     who = current_person()
     try:
         check_run(config, who)
-        run_id = jobs.submit(config, name=name, owner=run_owner(who), extra_env=worker_env(who))
+        run_id = jobs.submit(config, name=name, owner=room.new_run_owner(who), extra_env=worker_env(who))
     except DistillLabError as exc:
         st.error(f"**{exc.field or 'run'}**: {exc.message}")
         return None

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from distill_core.core.config import RunConfig, validate
 from distill_core.core.home import data_home
 from distill_core.runs import store, worker
+from distill_core.runs.children import PACKAGE_ROOT, child_env
 
 _children: list[subprocess.Popen] = []  # workers this process started; polled so they never linger as zombies
 
@@ -34,16 +34,12 @@ def submit(config: RunConfig, name: str | None = None, owner: str | None = None,
     reap_finished()
     record = store.create_run(config.to_dict(), name=name if name is not None else config.name, owner=owner)
     log_path = record.folder / "worker.log"
-    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding distill_core/
-    env = dict(os.environ, DISTILL_LAB_HOME=str(data_home()),
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-               **(extra_env or {}))
-    env.pop("DISTILL_LAB_INSTRUCTOR_KEY", None)  # the worker needs no key; keep it out of its environment
+    env = child_env(DISTILL_LAB_HOME=str(data_home()), **(extra_env or {}))
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "distill_core.runs.worker", record.id],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, env=env, cwd=package_root)
+                                    start_new_session=True, close_fds=True, env=env, cwd=PACKAGE_ROOT)
     except OSError as exc:
         store.finish(record.id, "failed", error=f"could not start the worker process: {exc}")
         raise

@@ -23,6 +23,7 @@ from typing import Iterator
 from distill_core.core.atomic import write_json
 from distill_core.core.config import RunConfig
 from distill_core.core.device import threads_per_process
+from distill_core.runs.children import PACKAGE_ROOT, child_env
 
 STOP_GRACE_S = 30.0  # seconds the others get to end after the main one before they are killed
 ENV_KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS")
@@ -48,15 +49,13 @@ def as_main(config: RunConfig, run_dir: Path) -> Iterator[list[subprocess.Popen]
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config.to_dict())
     port, world, threads = free_port(), config.processes, threads_per_process(config.threads, config.processes)
-    package_root = str(Path(__file__).resolve().parents[2])
     others = []
     saved = {key: os.environ.get(key) for key in ENV_KEYS}
     try:
         for rank in range(1, world):
-            env = dict(os.environ, **rank_env(rank, world, port, threads),
-                       PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+            env = child_env(**rank_env(rank, world, port, threads))
             others.append(subprocess.Popen([sys.executable, "-m", "distill_core.runs.rank_entry", str(run_dir)],
-                                           stdin=subprocess.DEVNULL, env=env, cwd=package_root))
+                                           stdin=subprocess.DEVNULL, env=env, cwd=PACKAGE_ROOT))
         os.environ.update(rank_env(0, world, port, threads))
         yield others
     finally:

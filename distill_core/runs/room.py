@@ -17,6 +17,7 @@ instructor, as on a laptop. In room mode:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -29,9 +30,10 @@ from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
 from distill_core.runs import store
+from distill_core.runs.children import INSTRUCTOR_KEY_ENV
 
 ROOM_ENV = "DISTILL_LAB_ROOM"
-KEY_ENV = "DISTILL_LAB_INSTRUCTOR_KEY"
+KEY_ENV = INSTRUCTOR_KEY_ENV
 ALLOW_HUB_ENV = "DISTILL_LAB_ROOM_ALLOW_HUB"
 RUNS_PER_PERSON_ENV = "DISTILL_LAB_ROOM_RUNS_PER_PERSON"
 UPLOAD_MIB_ENV = "DISTILL_LAB_ROOM_UPLOAD_MIB"
@@ -133,6 +135,11 @@ def may_manage(who: Person, run_owner: str | None) -> bool:
     return bool(who.owner and run_owner and hmac.compare_digest(who.owner, run_owner))
 
 
+def new_run_owner(who: Person) -> str | None:
+    """The owner a new run of `who` gets: the visitor's id; None for the instructor's (and outside room mode)."""
+    return None if who.instructor else who.owner
+
+
 def started_by(who: Person, run_owner: str | None) -> str:
     """Who started a run, as `who` should read it in room mode: "you", "instructor" or "another visitor"."""
     if run_owner is None:
@@ -170,18 +177,20 @@ def _inside_data_folder(ref: str) -> bool:
         return False
 
 
-def _known_offline_refs() -> tuple[set[str], set[str]]:
-    """Model keys and data names the tasks' presets use (packaged, no network), plus the models' preset keys."""
+@functools.cache  # the registered tasks and their presets do not change while the app runs
+def _known_offline_refs() -> tuple[frozenset[str], frozenset[str]]:
+    """(model refs, data names) that load without the network: the model preset keys and the tasks' presets'
+    teachers; each task's `offline_data` and its presets' data names."""
     from distill_core.models.loading import preset_model_keys
     from distill_core.tasks.registry import all_tasks
 
     models, data = set(preset_model_keys()), set()
     for task in all_tasks():
+        data |= set(task.offline_data)
         for _, preset in task.presets().values():
-            cfg = preset.to_dict() if hasattr(preset, "to_dict") else preset
-            models.add(_get(cfg, "teacher.model"))
-            data |= {_get(cfg, "data.source"), _get(cfg, "data.transfer")}
-    return {m for m in models if m}, {d for d in data if d} | {"augment"}
+            models.add(preset.teacher.model)
+            data |= {preset.data.source, preset.data.transfer}
+    return frozenset(m for m in models if m), frozenset(d for d in data if d)
 
 
 def check_visitor_run(config: RunConfig, room: Room, who: Person) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from distill_core.core.config import RunConfig, validate
 from distill_core.core.home import data_home
+from distill_core.runs.children import PACKAGE_ROOT, child_env
 
 _children: dict[str, subprocess.Popen] = {}  # key -> scan process started by this process
 
@@ -45,15 +45,12 @@ def start(config: RunConfig) -> str:
     folder = scan_folder(key)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(config.to_json())
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, DISTILL_LAB_HOME=str(data_home()),
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-    env.pop("DISTILL_LAB_INSTRUCTOR_KEY", None)  # room mode's key stays in the app's process
+    env = child_env(DISTILL_LAB_HOME=str(data_home()))
     with open(folder / "scan.log", "wb") as log:
         _children[key] = subprocess.Popen(
             [sys.executable, "-m", "distill_core.cli", "scan", "--config", str(folder / "config.json"), "--json",
              str(folder / "scan.json")], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env, cwd=package_root)
+            start_new_session=True, close_fds=True, env=env, cwd=PACKAGE_ROOT)
     return key
 
 

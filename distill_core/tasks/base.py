@@ -124,6 +124,9 @@ class Task:
     # measure_run, bench_columns, format_bench_table. The methods below call them; a task may override instead.
     steps_module: str | None = None
     bench_module: str | None = None
+    # Data names (`data.source`, `data.transfer`) the task reads from installed packages, never from the network:
+    # room mode lets visitors use these (and the presets' own) while it refuses hub datasets.
+    offline_data: tuple[str, ...] = ()
 
     def _module(self, attribute: str):
         name = getattr(self, attribute)

@@ -133,6 +133,41 @@ def test_presets_and_the_visitors_own_uploads_are_allowed_and_the_instructor_may
     room.check_visitor_run(config_from_dict(cfg), hub_ok, visitor())
 
 
+@pytest.mark.parametrize("task, field, name", [
+    ("classification", "data.transfer", "tweets"), ("classification", "data.transfer", "augment"),
+    ("classification", "data.source", "courses"), ("causal-lm", "data.source", "tweets"),
+])
+def test_every_packaged_data_name_is_allowed_even_when_no_preset_uses_it(in_room, task, field, name):
+    cfg = RunConfig(task=task).to_dict()
+    section, key = field.split(".")
+    cfg[section][key] = name
+    room.check_visitor_config(cfg, in_room, visitor())  # not mistaken for a hub dataset
+
+
+def test_each_tasks_offline_data_names_what_its_data_module_loads():
+    from distill_core.tasks import get_task
+    from distill_core.tasks.causal_lm.data import BUILTIN_TEXT_SOURCES
+    from distill_core.tasks.classification.data import BUILTIN_SOURCES
+
+    assert set(get_task("classification").offline_data) == set(BUILTIN_SOURCES) | {"augment", "tweets"}
+    assert set(get_task("causal-lm").offline_data) == set(BUILTIN_TEXT_SOURCES)
+
+
+def test_child_processes_never_get_the_instructor_key(in_room, monkeypatch):
+    from distill_core.runs.children import PACKAGE_ROOT, child_env
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = child_env(DISTILL_LAB_HOME="/data")
+    assert room.KEY_ENV not in env and env["DISTILL_LAB_HOME"] == "/data"
+    assert env["PYTHONPATH"].split(":") == [PACKAGE_ROOT, "/elsewhere"]
+
+
+def test_a_new_run_belongs_to_the_visitor_and_the_instructors_to_nobody():
+    token = room.new_visitor_token()
+    assert room.new_run_owner(visitor(token)) == room.owner_of(token)
+    assert room.new_run_owner(room.Person(room.owner_of(token), True)) is None
+
+
 def test_an_upload_above_the_rooms_limit_is_refused(in_room):
     who = visitor()
     room.check_visitor_upload(in_room.upload_limit_bytes, in_room, who)

@@ -21,6 +21,7 @@ class CausalLMTask(Task):
     playground = "continuation"
     steps_module = "distill_core.tasks.causal_lm.run"
     bench_module = "distill_core.tasks.causal_lm.bench"
+    offline_data = ("reviews", "tweets")  # data.BUILTIN_TEXT_SOURCES (tweets is also a transfer name)
 
     def validate(self, config) -> None:
         validate_run(config)

@@ -20,6 +20,7 @@ class ClassificationTask(Task):
     runtimes = ("pytorch", "onnxruntime")
     steps_module = "distill_core.tasks.classification.run"
     bench_module = "distill_core.tasks.classification.bench"
+    offline_data = ("reviews", "courses", "augment", "tweets")  # data.BUILTIN_SOURCES and load_transfer's names
 
     def scan_layers(self, config, device: str = "cpu"):
         from distill_core.tasks.classification.scan import scan_teacher
