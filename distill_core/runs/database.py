@@ -17,7 +17,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.home import data_home
 
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's transaction
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
@@ -63,7 +63,31 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
 
-MIGRATIONS = [_migrate_0_to_1, _migrate_1_to_2]  # MIGRATIONS[i]: schema version i -> i + 1
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    # Sweeps (distill_core/sweeps/): one row per sweep; its trials are ordinary runs tagged with its id.
+    conn.execute("""
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,            -- a label, never a path
+            status TEXT NOT NULL,          -- preparing | running | done | failed | cancelled | interrupted
+            created REAL NOT NULL,         -- epoch seconds
+            updated REAL NOT NULL,
+            finished REAL,
+            heartbeat REAL,                -- last sign of life from its driver
+            pid INTEGER,                   -- the driver process
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            error TEXT,
+            spec TEXT NOT NULL,            -- SweepSpec as JSON (base config, axes, seeds, runner)
+            trials INTEGER NOT NULL,       -- how many trials the spec expands to
+            owner TEXT                     -- room mode's owner id, as for runs
+        )""")
+    conn.execute("ALTER TABLE runs ADD COLUMN sweep TEXT")  # the sweep a trial belongs to (NULL: a plain run)
+    conn.execute("ALTER TABLE runs ADD COLUMN trial INTEGER")  # its index in the sweep's expansion
+    conn.execute("CREATE INDEX runs_sweep ON runs(sweep)")
+
+
+MIGRATIONS = [_migrate_0_to_1, _migrate_1_to_2, _migrate_2_to_3]  # MIGRATIONS[i]: schema version i -> i + 1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _ready: set[str] = set()  # store files whose schema this process has checked

@@ -26,13 +26,15 @@ def reap_finished() -> None:
 
 
 def submit(config: RunConfig, name: str | None = None, owner: str | None = None,
-           extra_env: dict[str, str] | None = None) -> str:
+           extra_env: dict[str, str] | None = None, sweep: str | None = None, trial: int | None = None) -> str:
     """Queue a run of `config` and start its worker; returns the run id at once. Raises ConfigError first. `owner`:
-    room mode's owner id (runs/room.py); `extra_env`: set for the worker only (e.g. the hub offline)."""
+    room mode's owner id (runs/room.py); `extra_env`: set for the worker only (e.g. the hub offline); `sweep` and
+    `trial`: the sweep this run is a trial of (distill_core/sweeps/)."""
     validate(config)
     worker.max_jobs()  # a bad DISTILL_LAB_MAX_JOBS fails here, not silently in the worker
     reap_finished()
-    record = store.create_run(config.to_dict(), name=name if name is not None else config.name, owner=owner)
+    record = store.create_run(config.to_dict(), name=name if name is not None else config.name, owner=owner,
+                              sweep=sweep, trial=trial)
     log_path = record.folder / "worker.log"
     env = child_env(DISTILL_LAB_HOME=str(data_home()), **(extra_env or {}))
     try:

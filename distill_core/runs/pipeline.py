@@ -219,6 +219,27 @@ def run_experiment(config: RunConfig, run_dir: str | Path, on_progress: Progress
     return _measure(task, dataclasses.replace(ctx, should_stop=should_stop, processes=SINGLE), results, started)
 
 
+def prepare_teacher(config: RunConfig, work_dir: str | Path, on_progress: ProgressFn | None = None,
+                    should_stop: StopFn | None = None) -> dict:
+    """The first part of a run alone: the teacher prepared (fine-tuned when the config asks) and its outputs on the
+    training and transfer text computed, both into the data folder's caches, so runs that share them (a sweep's
+    trials) start from a cache hit. Nothing is trained; `work_dir` gets config.json and preflight.json. Returns
+    {"teacher": the task's teacher record (with "cached"), "teacher_outputs_cached": bool, "seconds": float}."""
+    validate(config)
+    task = get_task(config.task)
+    started = time.monotonic()
+    device, threads, processes = start_run_folder(config.replace(processes=1), Path(work_dir))
+    ctx = RunContext(config, Path(work_dir), device, threads, on_progress or (lambda event: None),
+                     processes.stop_check(should_stop), processes=processes)
+    prepared = task.prepare(ctx)
+    write_json(Path(work_dir) / "preflight.json", prepared.preflight)
+    ctx.stop_if_asked("before the teacher labels the training data")
+    targets = task.teacher_targets(ctx, prepared)
+    extra = task.results_extra(ctx, prepared, targets)
+    return {"teacher": extra.get("teacher"), "teacher_outputs_cached": targets.cached,
+            "seconds": time.monotonic() - started}
+
+
 def _train_all(task, ctx: RunContext, started: float) -> dict:
     """Everything up to results.json: the teacher, its targets, student and control per seed, quality."""
     config, run_dir, device, threads = ctx.config, ctx.run_dir, ctx.device, ctx.threads

@@ -74,6 +74,8 @@ class RunRecord:
     summary: dict | None
     config: dict | None = field(default=None)
     owner: str | None = None  # room mode: SHA-256 of the starting browser's token (runs/room.py); None: instructor
+    sweep: str | None = None  # the sweep this run is a trial of (distill_core/sweeps/); None: a plain run
+    trial: int | None = None  # its index in that sweep's trials
 
     @property
     def folder(self) -> Path:
@@ -84,7 +86,7 @@ class RunRecord:
 
 
 _LIST_COLUMNS = ("id, name, status, created, updated, started, finished, heartbeat, pid, cancel_requested, "
-                 "progress, phase, fraction, message, error, summary, owner")
+                 "progress, phase, fraction, message, error, summary, owner, sweep, trial")
 
 
 def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
@@ -96,9 +98,11 @@ def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
     return RunRecord(**data)
 
 
-def create_run(config: dict, name: str | None = None, pid: int | None = None, owner: str | None = None) -> RunRecord:
+def create_run(config: dict, name: str | None = None, pid: int | None = None, owner: str | None = None,
+               sweep: str | None = None, trial: int | None = None) -> RunRecord:
     """Insert a `queued` run with a fresh id and make its (empty) folder. `name` defaults to config["name"]; `owner`
-    is room mode's owner id (runs/room.py), None for the instructor's or a CLI run."""
+    is room mode's owner id (runs/room.py), None for the instructor's or a CLI run; `sweep`/`trial`: the sweep
+    this run is a trial of and its index there."""
     label = name if name is not None else str(config.get("name", "run"))
     now = time.time()
     with _opened() as conn:
@@ -107,8 +111,8 @@ def create_run(config: dict, name: str | None = None, pid: int | None = None, ow
             try:
                 with transaction(conn):
                     conn.execute("INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config, "
-                                 "owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                                 (run_id, label, now, now, now, pid, json.dumps(config), owner))
+                                 "owner, sweep, trial) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (run_id, label, now, now, now, pid, json.dumps(config), owner, sweep, trial))
                 break
             except sqlite3.IntegrityError:
                 continue
@@ -210,6 +214,21 @@ _FAIR_QUEUE = """
     LIMIT ?"""
 
 
+# Runs holding a local worker slot: running, and not a trial that runs on a Ray cluster (sweeps/ray_runner.py).
+_LOCAL_RUNNING = """
+    SELECT COUNT(*) FROM runs r WHERE r.status = 'running' AND NOT EXISTS (
+        SELECT 1 FROM sweeps s WHERE s.id = r.sweep AND json_extract(s.spec, '$.runner.kind') = 'ray')"""
+
+
+def start_elsewhere(run_id: str, pid: int, message: str) -> None:
+    """Mark a queued run `running` outside the local queue (a sweep trial on a Ray cluster); `pid` is the process
+    that answers for it (its heartbeat and outcome)."""
+    with _opened() as conn, transaction(conn):
+        now = time.time()
+        conn.execute("UPDATE runs SET status = 'running', started = ?, heartbeat = ?, updated = ?, pid = ?, "
+                     "message = ? WHERE id = ? AND status = 'queued'", (now, now, now, pid, message, run_id))
+
+
 def claim(run_id: str, max_jobs: int, pid: int) -> str:
     """Try to move a queued run to `running`: 'claimed', 'wait' (slots busy or older runs first) or its status.
 
@@ -227,7 +246,7 @@ def claim(run_id: str, max_jobs: int, pid: int) -> str:
                 return "deleted"
             if row["status"] != "queued":
                 return row["status"]
-            running = conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            running = conn.execute(_LOCAL_RUNNING).fetchone()[0]
             free = max_jobs - running
             if free <= 0:
                 return "wait"
