@@ -8,7 +8,7 @@ import streamlit as st
 
 from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
-from distill_core.views import preflight
+from distill_core.tasks import preflight
 from distill_core.views.run_ids import short_id
 from app_pages.room_access import config_refusal
 from app_pages.shared import fmt_bytes, fmt_count, start_run

@@ -14,7 +14,7 @@ from distill_core.core.variants import RUNTIME_LABELS, RUNTIMES
 from distill_core.models import loading as models
 from distill_core.models import students
 from distill_core.tasks import get_task
-from distill_core.views import preflight
+from distill_core.tasks import preflight
 from app_pages.new_run_form.texts import (ALPHA_HELP, RUNTIMES_HELP, SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS,
                                      TEMPERATURE_HELP)
 from app_pages.room_access import ONLY_INSTRUCTOR, check_upload, config_refusal, is_visitor

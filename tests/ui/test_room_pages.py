@@ -63,7 +63,7 @@ def test_an_instructor_session_manages_every_run(in_room, home_with_run):
 
 
 def test_a_visitor_cannot_tick_trust_remote_code_and_a_hub_teacher_is_refused_before_loading(in_room, monkeypatch):
-    from distill_core.views import preflight
+    from distill_core.tasks import preflight
 
     loaded = []
     for name in ("teacher_config_for", "estimate"):

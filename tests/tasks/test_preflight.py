@@ -4,7 +4,7 @@ import pytest
 
 from distill_core.core.errors import DistillLabError
 from distill_core.models import students
-from distill_core.views import preflight
+from distill_core.tasks import preflight
 from tests.support.runs import make_tiny_classifier, tiny_run_config
 
 
