@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/new_run.py", title="New run", icon=":material/add_circle:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/sweeps.py", title="Sweeps", icon=":material/grid_view:"),
     st.Page("app_pages/playground.py", title="Playground", icon=":material/chat:"),
     st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
