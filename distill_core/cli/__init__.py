@@ -13,6 +13,7 @@ from pathlib import Path
 
 from distill_core.cli import bundles as bundles_command
 from distill_core.cli import scan as scan_command
+from distill_core.cli import sweep as sweep_command
 from distill_core.cli.progress import ProgressBar
 from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.set_defaults(func=cmd_config)
 
     scan_command.add_parser(sub, apply_overrides)
+    sweep_command.add_parser(sub, apply_overrides)
     bundles_command.add_parser(sub)
 
     listing = sub.add_parser("list", help="runs with their status and progress, newest first")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -23,35 +22,10 @@ import traceback
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.runs import jobs, store
 from distill_core.sweeps import records
-from distill_core.sweeps.spec import Trial, expand
+from distill_core.sweeps.spec import Trial, expand, teacher_groups
 
 HEARTBEAT_S = 2.0
 POLL_S = 1.0
-# Fields that never change the teacher or its outputs: trials differing only in these share one preparation.
-STUDENT_SIDE = ("name", "student", "learning_rate", "learning_rate_candidates", "seed", "seeds", "measure",
-                "runtimes", "control", "control_budget", "freeze_embeddings", "precision", "processes", "threads",
-                "loss.temperature", "loss.hidden_loss", "loss.layer_map", "budget.unit", "budget.value")
-
-
-def teacher_key(config: dict) -> str:
-    """What a trial's teacher preparation depends on: its config without the STUDENT_SIDE fields, as JSON."""
-    data = json.loads(json.dumps(config))
-    for dotted in STUDENT_SIDE:
-        node, parts = data, dotted.split(".")
-        for part in parts[:-1]:
-            node = node.get(part, {})
-        node.pop(parts[-1], None)
-    return json.dumps(data, sort_keys=True)
-
-
-def teacher_groups(trials: list[Trial]) -> list[list[Trial]]:
-    """Trials grouped by teacher_key, in the order of their first trial."""
-    groups: dict[str, list[Trial]] = {}
-    for trial in trials:
-        groups.setdefault(teacher_key(trial.config.to_dict()), []).append(trial)
-    return list(groups.values())
-
-
 class Heartbeat:
     """Beats the sweep (and, for the Ray runner, the trial runs it stands for) every HEARTBEAT_S in a thread."""
 

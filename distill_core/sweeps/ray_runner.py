@@ -31,7 +31,7 @@ from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.home import data_home
 from distill_core.runs import store, worker
 from distill_core.sweeps import records
-from distill_core.sweeps.spec import Runner, SweepSpec, Trial
+from distill_core.sweeps.spec import Runner, SweepSpec, Trial, teacher_groups
 
 POLL_S = 1.0
 
@@ -106,15 +106,27 @@ def unpack(archive: bytes, run_id: str) -> None:
         tar.extractall(target, filter="data")
 
 
+def use_token_auth() -> None:
+    """Clusters started with `ray start` use token authentication (Ray 2.5x), but a client given an explicit
+    address assumes none and is refused: when the user set no RAY_AUTH_MODE and a token is at hand (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which `ray start` writes), present it."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.exists():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def _connect(ray, runner: Runner) -> None:
     try:
         if runner.address:
             ray.init(address=runner.address, log_to_driver=False)
         else:
             ray.init(include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DistillLabError(f"could not reach the Ray cluster at {runner.address or 'a new local instance'}: "
-                              f"{exc}", "runner.address") from None
+                              f"{first}", "runner.address") from None
 
 
 def _failure(ray, exc: Exception, retries: int) -> str:
@@ -144,10 +156,10 @@ def _wait(ray, ref, sweep_id: str):
 
 def run(sweep_id: str, spec: SweepSpec, trials: list[Trial], owner: str | None, beat) -> None:
     """Prepare the teacher(s), run every trial on the cluster, record each trial's outcome in the local store."""
-    from distill_core.sweeps.driver import teacher_groups
-
-    ray = import_ray()
     runner = spec.runner
+    if runner.address:
+        use_token_auth()  # before ray is imported: it reads the mode then
+    ray = import_ray()
     storage = str(Path(runner.storage).expanduser() if runner.storage else data_home())
     records.update(sweep_id, message=f"connecting to Ray ({runner.address or 'a new local instance'})")
     _connect(ray, runner)

@@ -314,3 +314,28 @@ def _trial(spec: SweepSpec, index: int, values: dict) -> Trial:
         where = f"axes.{axis}" if axis else field_name
         raise ConfigError(f"trial {index + 1} ({trial.label}): {exc.message}", where) from None
     return trial
+
+
+# Fields that never change the teacher or its outputs: trials differing only in these share one preparation.
+STUDENT_SIDE = ("name", "student", "learning_rate", "learning_rate_candidates", "seed", "seeds", "measure",
+                "runtimes", "control", "control_budget", "freeze_embeddings", "precision", "processes", "threads",
+                "loss.temperature", "loss.hidden_loss", "loss.layer_map", "budget.unit", "budget.value")
+
+
+def teacher_key(config: dict) -> str:
+    """What a trial's teacher preparation depends on: its config without the STUDENT_SIDE fields, as JSON."""
+    data = json.loads(json.dumps(config))
+    for dotted in STUDENT_SIDE:
+        node, parts = data, dotted.split(".")
+        for part in parts[:-1]:
+            node = node.get(part, {})
+        node.pop(parts[-1], None)
+    return json.dumps(data, sort_keys=True)
+
+
+def teacher_groups(trials: list[Trial]) -> list[list[Trial]]:
+    """Trials grouped by teacher_key, in the order of their first trial."""
+    groups: dict[str, list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault(teacher_key(trial.config.to_dict()), []).append(trial)
+    return list(groups.values())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from distill_core.core.errors import ConfigError
-from distill_core.sweeps.driver import teacher_groups
 from distill_core.sweeps.spec import (MAX_TRIALS, axis_from_cli, expand, spec_from_dict, spec_from_json,
-                                      spec_to_file, trial_count)
+                                      spec_to_file, teacher_groups, trial_count)
 from tests.support.runs import tiny_run_config
 
 
