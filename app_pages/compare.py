@@ -11,6 +11,7 @@ import streamlit as st
 from distill_core.core import run_files
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import export, store
+from distill_core.sweeps import records
 from distill_core.views import charts, compare, display, headline, report, verdict
 from distill_core.views.configs import config_diff
 from distill_core.views.run_ids import short_id
@@ -28,6 +29,21 @@ if not finished:
 
 by_id = {r.id: r for r in finished}
 default = [i for i in [st.session_state.get("run_id")] if i in by_id] or [finished[0].id]
+swept = {s.id: s for s in records.list_sweeps() if any(r.sweep == s.id for r in finished)}
+
+
+def _add_sweep_trials() -> None:
+    """Put the chosen sweep's finished trials into the runs picked (a callback: before the multiselect is drawn)."""
+    sweep_id = st.session_state.get("compare_sweep")
+    if sweep_id:
+        trials = [r.id for r in finished if r.sweep == sweep_id]
+        st.session_state["compare_runs"] = list(dict.fromkeys(st.session_state.get("compare_runs", default) + trials))
+
+
+if swept:
+    st.selectbox("Add a sweep's trials", [None, *swept], key="compare_sweep", on_change=_add_sweep_trials,
+                 format_func=lambda i: "—" if i is None else f"{swept[i].name} ({i})",
+                 help="Every finished trial of the sweep joins the runs below; the Sweeps page has its own charts.")
 picked = st.multiselect("Runs", list(by_id), default=default, format_func=lambda i: run_label(by_id[i]),
                         key="compare_runs")
 if not picked:

@@ -223,7 +223,8 @@ def prepare_teacher(config: RunConfig, work_dir: str | Path, on_progress: Progre
                     should_stop: StopFn | None = None) -> dict:
     """The first part of a run alone: the teacher prepared (fine-tuned when the config asks) and its outputs on the
     training and transfer text computed, both into the data folder's caches, so runs that share them (a sweep's
-    trials) start from a cache hit. Nothing is trained; `work_dir` gets config.json and preflight.json. Returns
+    trials) start from a cache hit. Nothing is trained; `work_dir` gets config.json, preflight.json and prepared.json
+    (what this returns). Returns
     {"teacher": the task's teacher record (with "cached"), "teacher_outputs_cached": bool, "seconds": float}."""
     validate(config)
     task = get_task(config.task)
@@ -236,8 +237,10 @@ def prepare_teacher(config: RunConfig, work_dir: str | Path, on_progress: Progre
     ctx.stop_if_asked("before the teacher labels the training data")
     targets = task.teacher_targets(ctx, prepared)
     extra = task.results_extra(ctx, prepared, targets)
-    return {"teacher": extra.get("teacher"), "teacher_outputs_cached": targets.cached,
+    info = {"teacher": extra.get("teacher"), "teacher_outputs_cached": targets.cached,
             "seconds": time.monotonic() - started}
+    write_json(Path(work_dir) / "prepared.json", info)
+    return info
 
 
 def _train_all(task, ctx: RunContext, started: float) -> dict:

@@ -19,6 +19,7 @@ from distill_core.runs import store
 from distill_core.sweeps import driver, launch, records
 from distill_core.sweeps.spec import spec_from_dict
 from distill_core.tasks.presets import get_preset
+from distill_core.views import sweeps as sweep_views
 
 pytestmark = pytest.mark.e2e
 RAY = shutil.which("ray", path=str(Path(os.sys.executable).parent))
@@ -31,12 +32,15 @@ def _tiny_sweep(runner: dict, axes: dict | None = None):
 
 
 def _assert_teacher_prepared_once(sweep_id: str) -> None:
-    """Every trial found the fine-tuned teacher and its outputs cached; one fine-tuned teacher exists."""
-    runs = records.trial_runs(sweep_id)
-    for run in runs:
-        results = json.loads((run.folder / "results.json").read_text())
-        assert results["teacher"]["cached"] is True, run.name
-        assert results["teacher_outputs_cached"] is True, run.name
+    """One teacher fine-tune in all (by the driver, or by the first trial while the queue held the others), and
+    every other preparation a cache hit; one fine-tuned teacher in the cache."""
+    prepared = [json.loads(p.read_text()) for p in records.sweep_dir(sweep_id).glob("teacher-*/prepared.json")]
+    trials = [json.loads((r.folder / "results.json").read_text()) for r in records.trial_runs(sweep_id)]
+    fine_tunes = [not p["teacher"]["cached"] for p in prepared] + [not t["teacher"]["cached"] for t in trials]
+    assert sum(fine_tunes) == 1, fine_tunes
+    outputs_computed = [not p["teacher_outputs_cached"] for p in prepared] + [
+        not t["teacher_outputs_cached"] for t in trials]
+    assert sum(outputs_computed) == 1, outputs_computed
     teachers = [p for p in cache_dir("teachers").iterdir() if p.is_dir()] if cache_dir("teachers").exists() else []
     assert len(teachers) == 1, teachers
 
@@ -60,7 +64,23 @@ def test_a_four_trial_sweep_on_the_local_queue_prepares_the_teacher_once():
     assert records.get_sweep(record.id).status == "done"
     _assert_trials(record.id, GRID)
     _assert_teacher_prepared_once(record.id)
-    assert len(list(record.folder.glob("teacher-*"))) == 1  # one teacher group, prepared by the driver
+    assert not list(record.folder.glob("teacher-*"))  # one trial at a time: the first trial prepared it
+    _assert_sweep_renders(record.id)
+
+
+def _assert_sweep_renders(sweep_id: str) -> None:
+    """The real sweep's rows, report and page: every trial with its values, none with a missing figure."""
+    from tests.ui.test_pages import open_page
+
+    rows = sweep_views.trial_rows(sweep_id)
+    assert [(r["loss.temperature"], r["student.num_layers"]) for r in rows] == GRID
+    assert all(r["student"] is not None and r["speed"] > 1 for r in rows)
+    html = sweep_views.sweep_report_html(sweep_id)
+    assert all(f"temperature={t:g}, num_layers={n}" in html for t, n in GRID)
+    at = open_page("app_pages/sweeps.py")
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert at.selectbox(key="sweep_pick").value == sweep_id
+    assert len(at.dataframe[0].value) == 4
 
 
 def _free_port() -> int:
@@ -97,6 +117,8 @@ def test_a_four_trial_sweep_on_a_ray_cluster_comes_back_into_the_store(ray_clust
     assert record.status == "done", (record.error, (record.folder / "driver.log").read_text()[-3000:])
     _assert_trials(record.id, GRID)
     _assert_teacher_prepared_once(record.id)
+    assert len(list(record.folder.glob("teacher-*/prepared.json"))) == 1  # trials at once: the driver prepared it
+    _assert_sweep_renders(record.id)
     assert all(r.config["threads"] == 1 for r in records.trial_runs(record.id))  # threads = the CPUs asked for
     workers = list((record.folder / "ray-workers").glob("*.json"))
     assert len(workers) == 4

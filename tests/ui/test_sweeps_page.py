@@ -137,3 +137,14 @@ def test_an_active_sweep_without_trials_yet_can_be_cancelled():
     assert "No trials yet" in texts(at)
     at.button(key="sw:cancel").click().run()
     assert records.get_sweep(sweep.id).cancel_requested
+
+
+def test_compare_adds_every_finished_trial_of_a_sweep_to_the_runs_picked():
+    sweep_id = make_sweep()
+    trials = [r.id for r in records.trial_runs(sweep_id)]
+    at = open_page("app_pages/compare.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="compare_runs").value == [trials[-1]]  # the newest run alone
+    at.selectbox(key="compare_sweep").set_value(sweep_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted(trials)
