@@ -202,8 +202,11 @@ def _collect(ray, sweep_id: str, pending: dict, retries: int, beat) -> None:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
         for ref in ready:
             run_id = pending.pop(ref)
+            beat.runs.discard(run_id)  # its outcome is recorded now (or it was deleted)
             try:
                 payload = ray.get(ref)
+                if not store.run_exists(run_id):  # deleted (with its sweep) meanwhile: bring nothing back
+                    continue
                 unpack(payload["archive"], run_id)
                 store.finish(run_id, "done", summary=worker.summarize(payload["results"]))
             except ray.exceptions.TaskCancelledError:
@@ -212,7 +215,6 @@ def _collect(ray, sweep_id: str, pending: dict, retries: int, beat) -> None:
                 store.finish(run_id, "failed", error=_failure(ray, exc, retries))
             except Exception as exc:  # a folder that cannot be unpacked, a full disk: this trial, not the sweep
                 store.finish(run_id, "failed", error=f"could not bring the trial back: {type(exc).__name__}: {exc}")
-            beat.runs.discard(run_id)
         sweep_cancelled = records.cancel_requested(sweep_id)
         for ref, run_id in pending.items():
             if ref not in stopped and (sweep_cancelled or store.cancel_requested(run_id)):

@@ -165,7 +165,7 @@ def test_compose_run_follow_compare_and_download_report(served_app, browser_page
 
 # Every page of app.py's navigation: its URL path and its title.
 PAGES = [("", "Distill Lab"), ("new_run", "New run"), ("runs", "Runs"), ("compare", "Compare"),
-         ("playground", "Playground"), ("learn", "Learn: how distillation works")]
+         ("sweeps", "Sweeps"), ("playground", "Playground"), ("learn", "Learn: how distillation works")]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
