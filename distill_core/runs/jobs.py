@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 from distill_core.core.config import RunConfig, validate
 from distill_core.core.home import data_home
 from distill_core.runs import store, worker
-from distill_core.runs.children import PACKAGE_ROOT, child_env
+from distill_core.runs.children import child_env, start_detached
 
 _children: list[subprocess.Popen] = []  # workers this process started; polled so they never linger as zombies
 
@@ -38,10 +37,7 @@ def submit(config: RunConfig, name: str | None = None, owner: str | None = None,
     log_path = record.folder / "worker.log"
     env = child_env(DISTILL_LAB_HOME=str(data_home()), **(extra_env or {}))
     try:
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "distill_core.runs.worker", record.id],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, env=env, cwd=PACKAGE_ROOT)
+        proc = start_detached("distill_core.runs.worker", record.id, log_path, env)
     except OSError as exc:
         store.finish(record.id, "failed", error=f"could not start the worker process: {exc}")
         raise

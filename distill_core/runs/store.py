@@ -34,6 +34,16 @@ STALE_AFTER_S = 30.0  # a heartbeat older than this means the worker is gone
 _RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # fullmatch only
 
 
+def id_folder(kind: str, item_id: str, pattern: re.Pattern, noun: str, example: str) -> Path:
+    """`<kind>/<id>` under the data folder (its parent made), the id checked against `pattern` first, so no id
+    can name a path elsewhere. Raises DistillLabError (field `noun`)."""
+    if not pattern.fullmatch(item_id):
+        raise DistillLabError(f"{item_id!r} is not a {noun} id (like {example})", noun)
+    root = data_home() / kind
+    root.mkdir(parents=True, exist_ok=True)
+    return root / item_id
+
+
 def runs_root() -> Path:
     path = data_home() / "runs"
     path.mkdir(parents=True, exist_ok=True)
@@ -42,9 +52,7 @@ def runs_root() -> Path:
 
 def run_dir(run_id: str) -> Path:
     """The artifacts folder of a run (`runs/<id>` under the data folder); the id is checked to be a plain id."""
-    if not _RUN_ID.fullmatch(run_id):
-        raise DistillLabError(f"{run_id!r} is not a run id (like 20260101-120000-a1b2c3)", "run")
-    return runs_root() / run_id
+    return id_folder("runs", run_id, _RUN_ID, "run", "20260101-120000-a1b2c3")
 
 
 def new_run_id() -> str:
@@ -135,22 +143,28 @@ def heartbeat(run_id: str) -> None:
                      (time.time(), run_id))
 
 
-def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
-    """The id of the run `ref` names: its full id or a unique prefix of it (names are labels, not keys)."""
+def resolve_id(conn: sqlite3.Connection, table: str, ref: str, noun: str, example: str, listing: str) -> str:
+    """The id of the `table` row `ref` names: its full id or a unique prefix of it (4+ characters). Raises
+    DistillLabError (field `noun`) naming an id `example` and the command (`listing`) that lists them."""
     ref = (ref or "").strip()
     if not ref.isprintable() or not ref.isascii():  # ids are ASCII; a stray byte would not reach SQLite intact
-        raise DistillLabError(f"no run with id {ref!r}; run ids are like 20260101-120000-a1b2c3", "run")
-    if ref and conn.execute("SELECT 1 FROM runs WHERE id = ?", (ref,)).fetchone():
+        raise DistillLabError(f"no {noun} with id {ref!r}; {noun} ids are like {example}", noun)
+    if ref and conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ref,)).fetchone():
         return ref
-    matches = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
+    matches = [r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
                                           (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))
                ] if len(ref) >= 4 else []
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise DistillLabError(f"{ref!r} matches several runs ({', '.join(matches[:2])}, ...); give more of the id",
-                              "run")
-    raise DistillLabError(f"no run with id {ref!r}; `distill-lab list` shows the run ids", "run")
+        raise DistillLabError(f"{ref!r} matches several {noun}s ({', '.join(matches[:2])}, ...); give more of the id",
+                              noun)
+    raise DistillLabError(f"no {noun} with id {ref!r}; {listing} shows the {noun} ids", noun)
+
+
+def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
+    """The id of the run `ref` names: its full id or a unique prefix of it (names are labels, not keys)."""
+    return resolve_id(conn, "runs", ref, "run", "20260101-120000-a1b2c3", "`distill-lab list`")
 
 
 def get_run(ref: str) -> RunRecord:
@@ -339,22 +353,29 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def mark_interrupted(conn: sqlite3.Connection, now: float | None = None) -> list[str]:
-    """Mark active runs whose worker is gone (dead pid, or heartbeat older than STALE_AFTER_S) `interrupted`."""
+def mark_gone(conn: sqlite3.Connection, table: str, active: tuple[str, ...], who: str,
+              now: float | None = None) -> list[str]:
+    """Mark the `active` rows of `table` (runs, sweeps) whose process is gone `interrupted`: a dead pid, or a
+    heartbeat older than STALE_AFTER_S. `who` names that process in the reason ("the worker")."""
     now = now or time.time()
-    active = conn.execute("SELECT id, pid, heartbeat, created FROM runs WHERE status IN ('queued', 'running')"
-                          ).fetchall()
+    marks = ", ".join("?" * len(active))
+    rows = conn.execute(f"SELECT id, pid, heartbeat, created FROM {table} WHERE status IN ({marks})", active).fetchall()
     gone = []
-    for r in active:
+    for r in rows:
         last = r["heartbeat"] or r["created"]
         if now - last > STALE_AFTER_S:
-            gone.append((r["id"], f"no heartbeat for {now - last:.0f} s: the worker stopped (killed, crashed or "
+            gone.append((r["id"], f"no heartbeat for {now - last:.0f} s: {who} stopped (killed, crashed or "
                                   "the machine slept)"))
         elif not pid_alive(r["pid"]):
-            gone.append((r["id"], f"the worker process {r['pid']} is gone (killed or crashed)"))
+            gone.append((r["id"], f"{who} process {r['pid']} is gone (killed or crashed)"))
     if gone:
         with transaction(conn):
-            for run_id, reason in gone:
-                conn.execute("UPDATE runs SET status = 'interrupted', error = ?, finished = ?, updated = ? "
-                             "WHERE id = ? AND status IN ('queued', 'running')", (reason, now, now, run_id))
+            for row_id, reason in gone:
+                conn.execute(f"UPDATE {table} SET status = 'interrupted', error = ?, finished = ?, updated = ? "
+                             f"WHERE id = ? AND status IN ({marks})", (reason, now, now, row_id, *active))
     return [g[0] for g in gone]
+
+
+def mark_interrupted(conn: sqlite3.Connection, now: float | None = None) -> list[str]:
+    """Mark active runs whose worker is gone (dead pid, or heartbeat older than STALE_AFTER_S) `interrupted`."""
+    return mark_gone(conn, "runs", ACTIVE, "the worker", now)

@@ -5,11 +5,10 @@ the browser does not stop it. Never imports torch or ray: cheap to import from t
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from distill_core.core.home import data_home
 from distill_core.runs import worker
-from distill_core.runs.children import PACKAGE_ROOT, child_env
+from distill_core.runs.children import child_env, start_detached
 from distill_core.sweeps import records
 from distill_core.sweeps.spec import SweepSpec, expand, validate_spec
 
@@ -29,10 +28,7 @@ def start(spec: SweepSpec, owner: str | None = None, extra_env: dict[str, str] |
     _children[:] = [p for p in _children if p.poll() is None]
     env = child_env(DISTILL_LAB_HOME=str(data_home()), **(extra_env or {}))
     try:
-        with open(record.folder / "driver.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "distill_core.sweeps.driver", record.id],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, env=env, cwd=PACKAGE_ROOT)
+        proc = start_detached("distill_core.sweeps.driver", record.id, record.folder / "driver.log", env)
     except OSError as exc:
         records.finish(record.id, "failed", error=f"could not start the sweep's driver: {exc}")
         raise

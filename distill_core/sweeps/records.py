@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from distill_core.core.errors import DistillLabError
-from distill_core.core.home import data_home
 from distill_core.runs import store
 from distill_core.runs.database import transaction
 from distill_core.runs.database import opened as _opened
@@ -61,17 +60,9 @@ class SweepRecord:
         return data
 
 
-def sweeps_root() -> Path:
-    path = data_home() / "sweeps"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def sweep_dir(sweep_id: str) -> Path:
     """The sweep's own folder (driver log, teacher preparation), `sweeps/<id>` under the data folder."""
-    if not _SWEEP_ID.fullmatch(sweep_id):
-        raise DistillLabError(f"{sweep_id!r} is not a sweep id (like s20260101-120000-a1b2c3)", "sweep")
-    return sweeps_root() / sweep_id
+    return store.id_folder("sweeps", sweep_id, _SWEEP_ID, "sweep", "s20260101-120000-a1b2c3")
 
 
 def _record(row: sqlite3.Row) -> SweepRecord:
@@ -102,19 +93,7 @@ def create_sweep(spec: SweepSpec, trials: int, owner: str | None = None) -> Swee
 
 def resolve_sweep(conn: sqlite3.Connection, ref: str) -> str:
     """The id `ref` names: a full sweep id or a unique prefix of one (4+ characters)."""
-    ref = (ref or "").strip()
-    if ref.isascii() and ref.isprintable():
-        if conn.execute("SELECT 1 FROM sweeps WHERE id = ?", (ref,)).fetchone():
-            return ref
-        if len(ref) >= 4:
-            pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            matches = [r[0] for r in conn.execute("SELECT id FROM sweeps WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
-                                                  (pattern,))]
-            if len(matches) == 1:
-                return matches[0]
-            if matches:
-                raise DistillLabError(f"{ref!r} matches several sweeps; give more of the id", "sweep")
-    raise DistillLabError(f"no sweep with id {ref!r}; `distill-lab sweep list` shows the sweep ids", "sweep")
+    return store.resolve_id(conn, "sweeps", ref, "sweep", "s20260101-120000-a1b2c3", "`distill-lab sweep list`")
 
 
 def get_sweep(ref: str) -> SweepRecord:
@@ -210,18 +189,4 @@ def delete_sweep(ref: str) -> str:
 def mark_interrupted(conn: sqlite3.Connection, now: float | None = None) -> list[str]:
     """Mark active sweeps whose driver is gone (dead pid, or heartbeat older than store.STALE_AFTER_S)
     `interrupted`; trials already running keep running (they are runs with workers of their own)."""
-    now = now or time.time()
-    gone = []
-    for r in conn.execute("SELECT id, pid, heartbeat, created FROM sweeps WHERE status IN ('preparing', 'running')"
-                          ).fetchall():
-        last = r["heartbeat"] or r["created"]
-        if now - last > store.STALE_AFTER_S:
-            gone.append((r["id"], f"no heartbeat from the sweep's driver for {now - last:.0f} s"))
-        elif not store.pid_alive(r["pid"]):
-            gone.append((r["id"], f"the sweep's driver process {r['pid']} is gone (killed or crashed)"))
-    if gone:
-        with transaction(conn):
-            for sweep_id, reason in gone:
-                conn.execute("UPDATE sweeps SET status = 'interrupted', error = ?, finished = ?, updated = ? "
-                             "WHERE id = ? AND status IN ('preparing', 'running')", (reason, now, now, sweep_id))
-    return [g[0] for g in gone]
+    return store.mark_gone(conn, "sweeps", ACTIVE, "the sweep's driver", now)
