@@ -72,9 +72,27 @@ def prepare_on_node(config: dict, storage: str, sweep_id: str, group: int) -> di
     return prepare_teacher(config_mod.from_dict(config), work) | {"host": socket.gethostname()}
 
 
-def trial_on_node(config: dict, storage: str, sweep_id: str, run_id: str) -> dict:
+class QueueRecorder(worker.ProgressRecorder):
+    """on_progress for a trial on a node: the same events a local worker writes (phase changes, evaluations and
+    messages always, other steps at most every EVENT_MIN_GAP_S), put on a Ray queue the driver drains into the
+    store, so the Runs page follows a Ray trial live."""
+
+    def __init__(self, run_id: str, queue):
+        super().__init__(run_id)
+        self.queue = queue
+
+    def _write(self, data: dict) -> None:
+        self.pending = None
+        self.last_write = time.monotonic()
+        try:
+            self.queue.put_nowait((self.run_id, data))
+        except Exception:  # a full or lost queue costs the live curve, never the trial
+            pass
+
+
+def trial_on_node(config: dict, storage: str, sweep_id: str, run_id: str, events=None) -> dict:
     """A Ray task: one trial, trained into a temporary folder; returns {"results", "archive" (tar bytes of the run
-    folder), "host", "pid"}."""
+    folder), "host", "pid"}. `events`: a ray.util.queue.Queue for its progress events (None: none sent)."""
     _use_storage(storage)
     from distill_core.core import config as config_mod
     from distill_core.runs.pipeline import run_experiment
@@ -86,7 +104,10 @@ def trial_on_node(config: dict, storage: str, sweep_id: str, run_id: str) -> dic
     scratch = Path(tempfile.mkdtemp(prefix=f"distill-lab-{run_id}-"))
     try:
         folder = scratch / run_id
-        results = run_experiment(config_mod.from_dict(config), folder)
+        recorder = QueueRecorder(run_id, events) if events is not None else None
+        results = run_experiment(config_mod.from_dict(config), folder, on_progress=recorder)
+        if recorder is not None:
+            recorder.flush()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:  # uncompressed: weights barely compress
             tar.add(folder, arcname=".")
@@ -175,6 +196,9 @@ def run(sweep_id: str, spec: SweepSpec, trials: list[Trial], owner: str | None, 
                 group[0].config.to_dict(), storage, sweep_id, i + 1)
             info = _wait(ray, ref, sweep_id)
             print(f"teacher group {i + 1} prepared on {info.get('host')} in {info['seconds']:.1f} s", flush=True)
+        from ray.util.queue import Queue
+
+        events = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
         pending = {}
         for trial in trials:
             if records.cancel_requested(sweep_id):
@@ -186,20 +210,32 @@ def run(sweep_id: str, spec: SweepSpec, trials: list[Trial], owner: str | None, 
             beat.runs.add(record.id)
             store.start_elsewhere(record.id, os.getpid(), f"on the Ray cluster ({cpus:g} CPU, {gpus:g} GPU)")
             ref = train.options(num_cpus=cpus, num_gpus=gpus, max_retries=runner.retries,
-                                retry_exceptions=False).remote(config.to_dict(), storage, sweep_id, record.id)
+                                retry_exceptions=False).remote(config.to_dict(), storage, sweep_id, record.id,
+                                                               events)
             pending[ref] = record.id
         records.update(sweep_id, status="running", message=f"{len(pending)} trial(s) on the Ray cluster")
-        _collect(ray, sweep_id, pending, runner.retries, beat)
+        _collect(ray, sweep_id, pending, runner.retries, beat, events)
     finally:
         ray.shutdown()
 
 
-def _collect(ray, sweep_id: str, pending: dict, retries: int, beat) -> None:
-    """Wait for the trials' tasks, recording each outcome as it lands; cancel tasks whose run (or sweep) is."""
+def drain(events) -> int:
+    """Write the trials' queued progress events into the store (runs since deleted are skipped); returns how many."""
+    batch = events.get_nowait_batch(events.qsize()) if events.qsize() else []
+    for run_id, data in batch:
+        if store.run_exists(run_id):
+            store.record_event(run_id, data, worker.overall_progress(data["phase"], data["fraction"]))
+    return len(batch)
+
+
+def _collect(ray, sweep_id: str, pending: dict, retries: int, beat, events) -> None:
+    """Wait for the trials' tasks, recording their progress events and each outcome as it lands; cancel tasks whose
+    run (or sweep) is."""
     total = len(pending)
     stopped: set = set()
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+        drain(events)
         for ref in ready:
             run_id = pending.pop(ref)
             beat.runs.discard(run_id)  # its outcome is recorded now (or it was deleted)

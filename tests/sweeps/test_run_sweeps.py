@@ -122,6 +122,10 @@ def test_a_four_trial_sweep_on_a_ray_cluster_comes_back_into_the_store(ray_clust
     assert all(r.config["threads"] == 1 for r in records.trial_runs(record.id))  # threads = the CPUs asked for
     workers = list((record.folder / "ray-workers").glob("*.json"))
     assert len(workers) == 4
+    for run in records.trial_runs(record.id):  # their progress came back live through the driver's Ray queue
+        phases = {event["phase"] for event in store.run_history(run.id)}
+        assert {"student", "control", "done"} <= phases, (run.name, phases)
+        assert any("val_accuracy" in event["metrics"] for event in store.run_history(run.id))
 
 
 def test_a_killed_ray_worker_fails_its_trial_and_the_others_finish(ray_cluster):
