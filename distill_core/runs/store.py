@@ -106,6 +106,20 @@ def _record(row: sqlite3.Row, with_config: bool = False) -> RunRecord:
     return RunRecord(**data)
 
 
+def insert_with_new_id(conn: sqlite3.Connection, new_id, sql: str, params: tuple, noun: str) -> str:
+    """Run the INSERT `sql` with a fresh id from `new_id()` as its first parameter, drawing again on the rare clash;
+    returns the id. Raises DistillLabError (field `noun`) after five clashes."""
+    for _ in range(5):
+        item_id = new_id()
+        try:
+            with transaction(conn):
+                conn.execute(sql, (item_id, *params))
+            return item_id
+        except sqlite3.IntegrityError:
+            continue
+    raise DistillLabError(f"could not find a free {noun} id; try again", noun)
+
+
 def create_run(config: dict, name: str | None = None, pid: int | None = None, owner: str | None = None,
                sweep: str | None = None, trial: int | None = None) -> RunRecord:
     """Insert a `queued` run with a fresh id and make its (empty) folder. `name` defaults to config["name"]; `owner`
@@ -114,18 +128,10 @@ def create_run(config: dict, name: str | None = None, pid: int | None = None, ow
     label = name if name is not None else str(config.get("name", "run"))
     now = time.time()
     with _opened() as conn:
-        for _ in range(5):
-            run_id = new_run_id()
-            try:
-                with transaction(conn):
-                    conn.execute("INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config, "
-                                 "owner, sweep, trial) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (run_id, label, now, now, now, pid, json.dumps(config), owner, sweep, trial))
-                break
-            except sqlite3.IntegrityError:
-                continue
-        else:
-            raise DistillLabError("could not find a free run id; try again", "run")
+        run_id = insert_with_new_id(
+            conn, new_run_id, "INSERT INTO runs (id, name, status, created, updated, heartbeat, pid, config, owner, "
+            "sweep, trial) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label, now, now, now, pid, json.dumps(config), owner, sweep, trial), "run")
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     return get_run(run_id)
 
@@ -191,6 +197,15 @@ def list_runs(status: str | None = None, limit: int | None = None) -> list[RunRe
             params.append(int(limit))
         rows = conn.execute(sql, params).fetchall()
     return [_record(r) for r in rows]
+
+
+def trial_runs(sweep_id: str) -> list[RunRecord]:
+    """The runs tagged with sweep `sweep_id` (distill_core/sweeps/), in trial order, with their configs; one query
+    (after marking lost workers interrupted)."""
+    with _opened() as conn:
+        mark_interrupted(conn)
+        rows = conn.execute("SELECT * FROM runs WHERE sweep = ? ORDER BY trial, created, rowid", (sweep_id,)).fetchall()
+    return [_record(r, with_config=True) for r in rows]
 
 
 def run_history(ref: str, after: int = 0) -> list[dict]:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from distill_core.core.errors import DistillLabError
 from distill_core.runs import store
 from distill_core.runs.database import transaction
 from distill_core.runs.database import opened as _opened
@@ -72,21 +70,18 @@ def _record(row: sqlite3.Row) -> SweepRecord:
     return SweepRecord(**data)
 
 
+def new_sweep_id() -> str:
+    """A fresh id that sorts by creation time: sYYYYMMDD-HHMMSS-<6 hex> (the s tells it from a run id)."""
+    return "s" + store.new_run_id()
+
+
 def create_sweep(spec: SweepSpec, trials: int, owner: str | None = None) -> SweepRecord:
     now = time.time()
     with _opened() as conn:
-        for _ in range(5):
-            sweep_id = "s" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-            try:
-                with transaction(conn):
-                    conn.execute("INSERT INTO sweeps (id, name, status, created, updated, heartbeat, spec, trials, "
-                                 "owner, message) VALUES (?, ?, 'preparing', ?, ?, ?, ?, ?, ?, 'starting')",
-                                 (sweep_id, spec.name, now, now, now, spec.to_json(), trials, owner))
-                break
-            except sqlite3.IntegrityError:
-                continue
-        else:
-            raise DistillLabError("could not find a free sweep id; try again", "sweep")
+        sweep_id = store.insert_with_new_id(
+            conn, new_sweep_id, "INSERT INTO sweeps (id, name, status, created, updated, heartbeat, spec, trials, "
+            "owner, message) VALUES (?, ?, 'preparing', ?, ?, ?, ?, ?, ?, 'starting')",
+            (spec.name, now, now, now, spec.to_json(), trials, owner), "sweep")
     sweep_dir(sweep_id).mkdir(parents=True, exist_ok=True)
     return get_sweep(sweep_id)
 
@@ -113,11 +108,7 @@ def list_sweeps() -> list[SweepRecord]:
 
 def trial_runs(sweep_id: str) -> list[store.RunRecord]:
     """The sweep's trials that exist so far, in trial order (with configs)."""
-    with _opened() as conn:
-        store.mark_interrupted(conn)
-        ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE sweep = ? ORDER BY trial, created",
-                                          (sweep_id,))]
-    return [store.get_run(i) for i in ids]
+    return store.trial_runs(sweep_id)
 
 
 def update(sweep_id: str, **fields) -> None:

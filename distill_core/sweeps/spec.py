@@ -50,7 +50,7 @@ class Axis:
     def describe(self) -> str:
         if self.random:
             return f"{self.field} ~ {self.kind}({self.low:g}, {self.high:g})"
-        return f"{self.field} in {', '.join(_short(v) for v in self.values)}"
+        return f"{self.field} in {', '.join(value_text(v) for v in self.values)}"
 
 
 @dataclass
@@ -93,10 +93,16 @@ class Trial:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{_field_label(k)}={_short(v)}" for k, v in self.values.items())
+        return values_label(self.values)
 
 
-def _short(value) -> str:
+def values_label(values: dict) -> str:
+    """A trial's axis values as "temperature=2, num_layers=1" (the last part of each field)."""
+    return ", ".join(f"{_field_label(k)}={value_text(v)}" for k, v in values.items())
+
+
+def value_text(value) -> str:
+    """An axis value as shown: floats to 4 significant digits, strings as they are, anything else as JSON."""
     if isinstance(value, float):
         return f"{value:.4g}"
     return json.dumps(value) if not isinstance(value, str) else value
@@ -304,16 +310,15 @@ def _trial(spec: SweepSpec, index: int, values: dict) -> Trial:
         _set_field(data, dotted, value)
     if spec.seeds is not None:
         data["seeds"] = spec.seeds
-    trial = Trial(index, values, None)  # type: ignore[arg-type]
-    data["name"] = f"{spec.name} #{index + 1}: {trial.label}"[:100]
+    label = values_label(values)
+    data["name"] = f"{spec.name} #{index + 1}: {label}"[:100]
     try:
-        trial.config = config_mod.validate(config_mod.from_dict(data))
+        return Trial(index, values, config_mod.validate(config_mod.from_dict(data)))
     except DistillLabError as exc:
         field_name = exc.field or "config"
         axis = next((a for a in values if field_name == a or field_name.startswith(a + ".")), None)
         where = f"axes.{axis}" if axis else field_name
-        raise ConfigError(f"trial {index + 1} ({trial.label}): {exc.message}", where) from None
-    return trial
+        raise ConfigError(f"trial {index + 1} ({label}): {exc.message}", where) from None
 
 
 # Fields that never change the teacher or its outputs: trials differing only in these share one preparation.

@@ -54,12 +54,24 @@ def report_filename(run_ids: list[str]) -> str:
     return f"distill-lab-report-{safe}.html" if safe else "distill-lab-report.html"
 
 
-def _figure(fig: go.Figure) -> str:
+def figure_html(fig: go.Figure) -> str:
+    """A plotly figure as an HTML fragment (plotly.js comes once, from html_page)."""
     return fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)
 
 
-def _table(frame, index: bool = False) -> str:
+def table_html(frame, index: bool = False) -> str:
+    """A DataFrame as an escaped, horizontally scrolling HTML table."""
     return f"<div class='scroll'>{frame.to_html(index=index, border=0, escape=True, na_rep='–')}</div>"
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A self-contained report page (the report's CSS and plotly.js inline: it opens offline) around `body`'s HTML
+    fragments; `title` is escaped."""
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head>\n<body><main>\n"
+            + "\n".join(body) + "\n</main></body></html>\n")
 
 
 def _machine_text(m: dict) -> str:
@@ -220,7 +232,7 @@ def _seeds_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]])
         if gain is None:
             continue
         parts.append(f"<h3>{e(record.name)} <span class='meta'>({e(record.id)})</span></h3>"
-                     f"<p>{e(verdict.headline(results))}</p>{_table(display.seed_table(results))}"
+                     f"<p>{e(verdict.headline(results))}</p>{table_html(display.seed_table(results))}"
                      f"<p class='meta'>{e(verdict.unit_note(gain))}</p>")
         rate = verdict.learning_rate_line(results)
         parts += [f"<p class='meta'>{e(rate)}</p>"] if rate else []
@@ -236,7 +248,7 @@ def _speed_section(rows: list[dict]) -> list[str]:
     return ["<h2>Speed</h2><p class='meta'>Each speedup is the median of per-round ratios (teacher ms / variant "
             "ms, timed seconds apart in interleaved rounds) with its 95% interval; where the interval holds 1.0 "
             "the table says \"no measurable difference\". Student vs control: the same architecture, so the "
-            "noise floor.</p>", _table(table)]
+            "noise floor.</p>", table_html(table)]
 
 
 def html_report(run_ids: list[str]) -> str:
@@ -259,7 +271,7 @@ def html_report(run_ids: list[str]) -> str:
     # chart; the details follow.
     body += _headline_section(runs, rows)
     if rows:
-        body.append(_figure(charts.quality_latency_scatter(rows, quality, cost)))
+        body.append(figure_html(charts.quality_latency_scatter(rows, quality, cost)))
     body += [_verdict_section(runs), _machine_section(runs), "<h2>Runs</h2>"]
     body += [_run_card(record, results) for record, results, _ in runs]
 
@@ -269,15 +281,15 @@ def html_report(run_ids: list[str]) -> str:
                     "latency is the median wall time of one forward pass over the batch, with its 95% interval in "
                     "brackets where it was measured in rounds; peak memory is the measuring process's peak RSS minus "
                     "its baseline.</p>")
-        body.append(_table(display.comparison_table(rows)))
+        body.append(table_html(display.comparison_table(rows)))
         body.append("<h2>Retention and distillation gain</h2><p class='meta'>Retention: a variant's quality as a "
                     "share of the teacher's. Agreement: share of predictions where its top answer equals the "
                     "teacher's. Distillation gain: how much better the student is than the control (same "
                     "architecture, data and budget, no teacher), in percentage points for a percentage, else in "
                     "the metric's own unit, with its 95% interval and verdict where the run has them.</p>")
-        body.append(_table(display.retention_table(rows)))
+        body.append(table_html(display.retention_table(rows)))
         body.append("<h2>Cost</h2>")
-        body.append(_figure(charts.cost_bars(rows)))
+        body.append(figure_html(charts.cost_bars(rows)))
         body += _speed_section(rows)
     else:
         body.append(f"<p class='note'>{e(charts.EMPTY_MESSAGE)}.</p>")
@@ -293,20 +305,16 @@ def html_report(run_ids: list[str]) -> str:
         elif not history:
             body.append("<p class='note'>No training history recorded.</p>")
         else:
-            body.append(_figure(charts.training_curves(history)))
+            body.append(figure_html(charts.training_curves(history)))
 
     body.append("<h2>Configs</h2>")
     configs = {f"{r.name} ({r.id})": r.config or {} for r in records}
     if len(records) > 1:
         diff = config_diff(configs)
         body.append("<h3>Settings that differ</h3>")
-        body.append(_table(diff, index=True) if len(diff) else "<p class='note'>The configs are identical.</p>")
+        body.append(table_html(diff, index=True) if len(diff) else "<p class='note'>The configs are identical.</p>")
     for label, cfg in configs.items():
         body.append(f"<details><summary>{e(label)}: full config</summary><pre>"
                     f"{e(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>")
 
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>Distill Lab report · {e(generated)}</title><style>{_CSS}</style>"
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head>\n<body><main>\n"
-            + "\n".join(body) + "\n</main></body></html>\n")
+    return html_page(f"Distill Lab report · {generated}", body)

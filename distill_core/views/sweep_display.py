@@ -9,11 +9,10 @@ and shown through views/units.py (% for fractions).
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from distill_core.measure import comparisons
+from distill_core.sweeps.spec import value_text, values_label
 from distill_core.views import charts, display, verdict
 from distill_core.views.run_ids import short_id
 from distill_core.views.units import FRACTIONS, is_number, metric_text
@@ -48,17 +47,10 @@ def axis_fields(rows: list[dict]) -> list[str]:
     return keys[keys.index("status") + 1:keys.index("metric")]
 
 
-def value_text(value) -> str:
-    """An axis value as shown: floats to 4 significant digits, strings as they are, anything else as JSON."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def config_text(row: dict, fields: list[str] | None = None) -> str:
-    """A trial's axis values, "temperature=2, alpha=0.5" (last part of each field name)."""
+    """A trial's axis values, "temperature=2, alpha=0.5" (last part of each field name), as the trial names read."""
     fields = axis_fields([row]) if fields is None else fields
-    return ", ".join(f"{f.rsplit('.', 1)[-1]}={value_text(row.get(f))}" for f in fields)
+    return values_label({f: row.get(f) for f in fields})
 
 
 def shown_quality(row: dict, key: str) -> float | None:

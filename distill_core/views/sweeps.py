@@ -18,19 +18,18 @@ import html
 import time
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from distill_core.core.errors import ConfigError
 from distill_core.core.run_files import read_json_or_none
 from distill_core.measure import quality as quality_math
 from distill_core.runs import store
 from distill_core.sweeps import records
-from distill_core.sweeps.spec import Axis, SweepSpec, axis_from_cli, spec_from_dict
+from distill_core.sweeps.spec import Axis, SweepSpec, axis_from_cli, spec_from_dict, value_text
 from distill_core.views import charts, compare, display, verdict
-from distill_core.views.report import _CSS, _figure, _table
+from distill_core.views.report import figure_html, html_page, table_html
 from distill_core.views.sweep_display import (ESTIMATED, MEASURED, axis_fields, best_table, config_text,
                                               config_value, metric_of, shown_quality, speed_axis_label, speed_text,
-                                              tolerance_text, trial_table, value_text)
+                                              tolerance_text, trial_table)
 from distill_core.views.units import FRACTIONS, is_number, metric_text
 
 PARETO_COLOR = charts.VARIANT_COLORS["student"]
@@ -353,20 +352,16 @@ def sweep_report_html(sweep_id: str) -> str:
     body = [f"<h1>Distill Lab sweep: {e(sweep.name)}</h1><p class='meta'>Generated {e(generated)} · "
             f"{trials_ended(rows)} of {sweep.trials} trials ended</p>",
             f"<h2>Sweep</h2><div class='run'><dl>{items}</dl></div>",
-            "<h2>Best trials</h2>", _table(best_table(best_trials(rows))),
+            "<h2>Best trials</h2>", table_html(best_table(best_trials(rows))),
             f"<p class='meta'>Speed: {e(speed_axis_label(rows))}. A measured speedup is the median of paired "
             "rounds' ratios (teacher ms / student ms) with its 95% interval; an estimate from FLOPs is the ideal "
             "speedup, which real runs rarely reach.</p>",
-            _figure(pareto_figure(rows)),
-            _figure(parallel_coordinates_figure(rows, sweep_axes(sweep))),
-            "<h2>Trials</h2>", _table(trial_table(rows)) if rows else "<p class='note'>No trials yet.</p>",
+            figure_html(pareto_figure(rows)),
+            figure_html(parallel_coordinates_figure(rows, sweep_axes(sweep))),
+            "<h2>Trials</h2>", table_html(trial_table(rows)) if rows else "<p class='note'>No trials yet.</p>",
             "<p class='meta'>Retention: the student's quality as a share of its teacher's. Distillation gain: the "
             "student's quality minus the control's (same architecture, data and budget, no teacher), with its 95% "
             "interval and verdict where the trial has them.</p>",
             "<h2>Spec</h2>",
             f"<details><summary>the sweep's full spec</summary><pre>{e(sweep.spec.to_json())}</pre></details>"]
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>Distill Lab sweep · {e(sweep.name)}</title><style>{_CSS}</style>"
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head>\n<body><main>\n"
-            + "\n".join(body) + "\n</main></body></html>\n")
+    return html_page(f"Distill Lab sweep · {sweep.name}", body)
