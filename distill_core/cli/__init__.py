@@ -264,7 +264,7 @@ def cmd_bench(args) -> int:
               (("settings", args.settings), ("runtimes", args.runtimes)) if text}
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
-              "timing_seconds": args.timing_seconds, **listed}
+              "timing_seconds": args.timing_seconds, "timing": args.timing, **listed}
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -342,8 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "
                                               "torchao-int8-weight-only or torch-dynamic-int8")
-    bench.add_argument("--rounds", type=int, help="interleaved timing rounds, at least (default 9: each latency gets "
-                                                  "a 95%% interval)")
+    bench.add_argument("--rounds", type=int, help="interleaved timing rounds, at least (default 12: each latency "
+                                                  "gets a 95%% interval)")
+    bench.add_argument("--timing", choices=["one-process", "per-variant"],
+                       help="one-process (default): every variant timed in one process, in mirrored order, so the "
+                            "machine's noise falls on all alike (memory is still measured per variant, alone); "
+                            "per-variant: each in its own process (automatic when they do not fit in memory twice)")
     bench.add_argument("--timing-seconds", type=float, help="seconds of timing rounds, at least (default 10)")
     bench.add_argument("--settings", help="input settings to time, comma-separated: real (default), fixed "
                                           "(inputs of exactly 128 tokens)")

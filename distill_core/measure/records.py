@@ -16,6 +16,7 @@ from distill_core.core.config import default_task
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
 from distill_core.core.variants import ALL_VARIANTS, RUNTIMES, VARIANTS  # noqa: F401 (requests are checked against them)
+from distill_core.measure.rounds import TIMING_MODES
 from distill_core.measure.timing import time_stats
 
 
@@ -37,6 +38,7 @@ class BenchConfig:
     #                       12 samples: a 96% order-statistic interval for the median, from the 3rd to the 10th
     timing_seconds: float = 10.0  # seconds of rounds, at least
     max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
+    timing: str = "one-process"  # one-process: every variant timed in one process (mirrored order); per-variant
     warmup_iterations: int = 1  # untimed passes per setting, after one pass over its longest batch
     # Tasks that time one variant after another (measure.timing.timed_passes) use these three:
     min_iterations: int = 10  # timed forward passes per setting, at least
@@ -64,8 +66,8 @@ class BenchConfig:
 
 
 def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
-    """Raise DistillLabError (field "variants", "runtimes" or "quantization") for an unknown variant, runtime or int8
-    method."""
+    """Raise DistillLabError (field "variants", "runtimes", "quantization" or "timing") for an unknown variant,
+    runtime, int8 method or timing mode."""
     from distill_core.models.quantize import METHODS
 
     unknown = sorted(set(variants or []) - set(ALL_VARIANTS))
@@ -77,6 +79,8 @@ def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
     if cfg.quantization != "auto" and cfg.quantization not in METHODS:
         raise DistillLabError(f"unknown method {cfg.quantization!r}; allowed: auto, {', '.join(METHODS)}",
                               "quantization")
+    if cfg.timing not in TIMING_MODES:
+        raise DistillLabError(f"unknown timing {cfg.timing!r}; allowed: {', '.join(TIMING_MODES)}", "timing")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -126,12 +130,13 @@ class LatencyRecord(TimingStats):
 
     @classmethod
     def from_rounds(cls, cycle: dict, samples_ms: list[float], peak_gflops: float | None = None,
-                    timer_p50_ms: float | None = None) -> "LatencyRecord":
-        """From per-round samples of one setting; `cycle` is what one sample covers (passes, tokens, FLOPs)."""
+                    timer_p50_ms: float | None = None, per_round: int = 1) -> "LatencyRecord":
+        """From per-round values of one setting; `cycle` is what one sample covers (passes, tokens, FLOPs), a
+        round's value the mean of `per_round` samples."""
         from distill_core.measure.stats import median_interval
 
         median, low, high = median_interval(samples_ms)
-        batch_size, passes = cycle["batch_size"], cycle["passes"]
+        batch_size, passes = cycle["batch_size"], cycle["passes"] * per_round
         seconds = sum(samples_ms) * passes / 1e3
         inputs = batch_size * passes * len(samples_ms)
         rate = inputs / seconds if seconds else 0.0

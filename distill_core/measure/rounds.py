@@ -1,16 +1,23 @@
-"""Interleaved timing: every variant in its own long-lived process, timed in rounds so machine noise falls on all.
+"""Interleaved timing: memory in one process per variant, latency with every variant in one timing process.
 
-Why: timing variant after variant lets a noisy minute land on one of them (two copies of one architecture measured
-15% apart). Here each variant is loaded once in a freshly spawned process (threads set first; its memory is its
-own), then the parent asks the processes in turn, one at a time, for one *sample* of each setting: the mean time of
-one pass over a fixed cycle of batches. A round asks every variant once, in a seeded random order; rounds
-repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`). Samples of one round were taken seconds
-apart, so a ratio within a round (teacher / student) cancels most of what the machine did meanwhile.
+Why: timing variant after variant lets a noisy minute land on one of them, and timing each variant in its own process
+adds a bias per process (the same architecture in two processes measured 10-16% apart on a 2-core VM, within one
+invocation, while in one process the two stayed within 2%). So:
+1. every variant is loaded in its own freshly forked process (threads set first): its memory is its own;
+2. when the variants fit in memory twice over, one *timing process* loads them all, and the parent asks it, round
+   after round, for samples: per setting, every variant in a seeded random order and then in the reverse order (A B
+   C C B A), a variant's value for the round being the mean of its two samples. Pairs of one round were timed a
+   fraction of a second apart, symmetrically in time, so a ratio within a round (teacher / student) cancels what the
+   machine did meanwhile, slow drifts included. A sample is the mean time of one pass over a fixed cycle of batches.
+   Otherwise (or when the timing process cannot load them), each variant is timed in its own process, in rounds;
+3. the variants' `finish` (the slow part of quality, e.g. the int8 variants' test split) runs after the rounds in
+   their own processes, one at a time with all threads.
+Rounds repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`).
 
-The task's harness supplies `setup(*args) -> session`, run in the child: `session.report` (a picklable dict: memory,
-size... or {"error": reason}), `session.keys` (the settings it can time), `session.sample(key) -> ms` and
-`session.finish() -> dict` (added to the report after the rounds, one process at a time with all its threads: the
-slow part of quality, e.g. the int8 variants' test split, does not hold up the timing or share the cores).
+The task's harness supplies `setup(*args) -> session`, run in a child: `session.report` (a picklable dict: memory,
+size... or {"error": reason}), `session.keys` (the settings it can time), `session.sample(key) -> ms`,
+`session.finish() -> dict` (added to the report after the rounds) and optionally `session.timing_fields`: the
+report's entries that describe the timing (e.g. how many passes one sample covers), taken from the timing process.
 """
 
 from __future__ import annotations
@@ -36,11 +43,20 @@ class RoundsPlan:
     min_seconds: float = 10.0
     max_seconds: float = 60.0  # stop here even short of min_rounds (the intervals say how few samples there were)
     setup_timeout_s: float = 600.0  # a process not ready after this is stopped (an error entry)
+    timing: str = "one-process"  # one-process | per-variant (see TIMING_MODES)
 
     @classmethod
     def of(cls, cfg) -> "RoundsPlan":
-        """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s)."""
-        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s)
+        """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s, timing)."""
+        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s,
+                   getattr(cfg, "timing", "one-process"))
+
+
+TIMING_MODES = {
+    "one-process": "every variant timed in one process, in mirrored order (A B C C B A) per setting and round",
+    "per-variant": "each variant timed in its own process, in rounds",
+}
+MEMORY_SHARE = 0.8  # one-process timing needs the variants' memory once more: at most this share of what is free
 
 
 @dataclass
@@ -50,6 +66,9 @@ class Timed:
     reports: dict[str, dict]
     samples: dict[str, dict] = field(default_factory=dict)  # name -> key -> [ms per round]
     rounds: int = 0
+    samples_per_round: int = 1  # a round's value is the mean of this many samples (2 in one-process timing)
+    timing: str = "per-variant"  # the mode used (TIMING_MODES)
+    timing_note: str | None = None  # why per-variant when one-process was asked for
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
     finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
@@ -59,28 +78,38 @@ class Timed:
         return self.setup_seconds + self.timing_seconds + self.finish_seconds
 
 
+def _error_text(exc: BaseException, what: str = "") -> str:
+    """A one-line reason for an entry the user can read."""
+    if isinstance(exc, DistillLabError):
+        return str(exc)
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{type(exc).__name__}{' while ' + what if what else ''}: {first}"
+
+
+def _open(setup, args: tuple, threads: int):
+    """`setup(*args)`, then the thread pool at its timing size, warm (one sample per key) before the first round."""
+    session = setup(*args)
+    session.report["threads"] = set_threads(threads)
+    if isinstance(session.report.get("machine"), dict):  # recorded while setting up on other thread counts
+        session.report["machine"]["threads"] = session.report["threads"]
+    for key in session.keys:
+        session.sample(key)
+    return session
+
+
 def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
-    """A variant's process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more threads
-    than cores would only spin), report; then `threads` threads and one sample per request until "close".
-    `environ`: the parent's environment when it asked for this process (a fork server's children inherit the
-    server's, from when it started: another DISTILL_LAB_HOME, say)."""
+    """A variant's own process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more
+    threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key) and the
+    session's finish on ("finish",), until "close". `environ`: the parent's environment when it asked for this
+    process (a fork server's children inherit the server's, from when it started: another DISTILL_LAB_HOME, say)."""
     os.environ.clear()
     os.environ.update(environ)
     set_threads(setup_threads)
     try:
-        session = setup(*args)
-        session.report["threads"] = set_threads(threads)
-        if isinstance(session.report.get("machine"), dict):  # recorded while setting up on setup_threads
-            session.report["machine"]["threads"] = session.report["threads"]
-        for key in session.keys:  # the thread pool at its timing size, warm, before the first round
-            session.sample(key)
+        session = _open(setup, args, threads)
         conn.send(("ready", session.report, list(session.keys)))
-    except DistillLabError as exc:
-        conn.send(("error", str(exc), []))
-        return
-    except BaseException as exc:  # anything else still becomes an entry the user can read
-        first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        conn.send(("error", f"{type(exc).__name__}: {first}", []))
+    except BaseException as exc:  # any failure becomes an entry the user can read
+        conn.send(("error", _error_text(exc), []))
         return
     while True:
         message = conn.recv()
@@ -92,16 +121,46 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
             else:
                 conn.send(("sample", float(session.sample(message[1]))))
         except BaseException as exc:
-            conn.send(("error", f"{type(exc).__name__} while {message[0]}: {str(exc)[:300]}"))
+            conn.send(("error", _error_text(exc, message[0])))
             return
 
 
-class _Variant:
-    def __init__(self, ctx, name: str, setup, args: tuple, threads: int, setup_threads: int):
+def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, environ: dict) -> None:
+    """The timing process: every job's session, set up one after another on `threads` threads; sends ("ready",
+    {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) until "close". A variant
+    that fails is reported and left out; the others go on."""
+    os.environ.clear()
+    os.environ.update(environ)
+    set_threads(threads)
+    sessions, ready = {}, {}
+    for name, setup, args in jobs:
+        try:
+            session = _open(setup, args, threads)
+        except BaseException as exc:
+            ready[name] = _error_text(exc, "loading for the timing")
+            continue
+        sessions[name] = session
+        ready[name] = ({f: session.report.get(f) for f in getattr(session, "timing_fields", ())}, list(session.keys))
+    conn.send(("ready", ready))
+    while True:
+        message = conn.recv()
+        if message[0] == "close":
+            return
+        _, name, key = message
+        try:
+            conn.send(("sample", float(sessions[name].sample(key))))
+        except BaseException as exc:
+            conn.send(("error", _error_text(exc, "timing")))
+
+
+class _Process:
+    """A child process and its pipe."""
+
+    def __init__(self, ctx, name: str, target, args: tuple):
         self.name = name
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(setup, args, threads, setup_threads, child, dict(os.environ)),
-                                name=f"distill-lab-bench-{name}", daemon=True)
+        self.proc = ctx.Process(target=target, args=(*args, child, dict(os.environ)), name=f"distill-lab-bench-{name}",
+                                daemon=True)
         self.proc.start()
         child.close()
         self.keys: list[str] = []
@@ -120,6 +179,10 @@ class _Variant:
             return self.conn.recv()
         except EOFError:
             return ("error", f"the measuring process closed while {what}")
+
+    def ask(self, message: tuple, timeout_s: float, what: str):
+        self.conn.send(message)
+        return self.receive(time.perf_counter() + timeout_s, what)
 
     def close(self) -> None:
         try:
@@ -152,9 +215,74 @@ def start_early(preload: tuple[str, ...]) -> None:
         forkserver.ensure_running()
 
 
+def _memory_needed(reports: list[dict]) -> int:
+    """Bytes the variants took in their own processes (peak minus baseline RSS), summed; 0 where not reported."""
+    total = 0
+    for report in reports:
+        memory = report.get("memory") or {}
+        total += max(0, int(memory.get("peak_rss_bytes") or 0) - int(memory.get("baseline_rss_bytes") or 0))
+    return total
+
+
+def _one_process_refusal(plan: RoundsPlan, live: list[_Process]) -> str | None:
+    """Why the variants are not timed in one process (None: they are)."""
+    if plan.timing != "one-process":
+        return "per-variant timing was asked for"
+    if len(live) < 2:
+        return None if live else "nothing to time"
+    import psutil
+
+    needed, free = _memory_needed([v.report for v in live]), psutil.virtual_memory().available
+    if needed > MEMORY_SHARE * free:
+        return (f"the variants need {needed / 2**30:.1f} GiB once more and {free / 2**30:.1f} GiB is free: each is "
+                "timed in its own process")
+    return None
+
+
+def _drop(timed: Timed, name: str, reason: str) -> None:
+    timed.reports[name] = {"error": reason}
+    timed.samples.pop(name, None)
+
+
+def _round_per_variant(live: list[_Process], timed: Timed, order: random.Random, timeout_s: float) -> None:
+    """One round in the variants' own processes: each variant (in a fresh order), one sample per key."""
+    # A fresh order each round: a variant's time must not depend on which one ran before it (a big model leaves the
+    # caches cold for the next); a fixed rotation would always give it the same predecessor.
+    for v in order.sample(live, len(live)):
+        for key in v.keys:
+            kind, *rest = v.ask(("sample", key), timeout_s, "timing")
+            if kind != "sample":
+                _drop(timed, v.name, rest[0])
+                break
+            timed.samples[v.name][key].append(rest[0])
+
+
+def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, order: random.Random,
+                       timeout_s: float) -> None:
+    """One round in the timing process: per key, every variant in a fresh order and then in the reverse order; a
+    variant's value is the mean of its two samples (drift during the round falls on all of them alike)."""
+    names = [v.name for v in order.sample(live, len(live))]
+    keys = list(dict.fromkeys(key for v in live for key in v.keys))
+    for key in keys:
+        taking = [n for n in names if n in timed.samples and key in timed.samples[n]]
+        got: dict[str, list[float]] = {n: [] for n in taking}
+        for name in taking + taking[::-1]:
+            if name not in timed.samples:
+                continue
+            kind, *rest = timer.ask(("sample", name, key), timeout_s, "timing")
+            if kind != "sample":
+                _drop(timed, name, rest[0])
+                continue
+            got[name].append(rest[0])
+        for name, values in got.items():
+            if name in timed.samples and values:
+                timed.samples[name][key].append(sum(values) / len(values))
+
+
 def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
                      should_stop=None, on_round=None, preload: tuple[str, ...] = ()) -> Timed:
-    """Start one process per (name, setup, args) job, wait until all are ready, then time them in rounds.
+    """Load every (name, setup, args) job in its own process, then time them in rounds: in one timing process when
+    they fit in memory twice (plan.timing "one-process"), else each in its own; then finish each in its own.
 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
@@ -164,32 +292,49 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     setup_threads = max(1, cores // max(1, len(jobs)))
-    variants = [_Variant(ctx, name, setup, args, threads, setup_threads) for name, setup, args in jobs]
+    variants = [_Process(ctx, name, _serve, (setup, args, threads, setup_threads)) for name, setup, args in jobs]
+    timer = None
     timed = Timed(reports={})
     try:
         for v in variants:
             kind, payload, keys = v.receive(started + plan.setup_timeout_s, "loading")
             v.report, v.keys = (payload, keys) if kind == "ready" else ({"error": payload}, [])
             timed.reports[v.name] = v.report
-        timed.setup_seconds = time.perf_counter() - started
         live = [v for v in variants if v.keys]
+        timed.timing_note = _one_process_refusal(plan, live)
+        if timed.timing_note is None and live:
+            timer = _Process(ctx, "timing", _serve_all, ([(n, s, a) for n, s, a in jobs
+                                                          if n in {v.name for v in live}], threads))
+            kind, ready = timer.receive(time.perf_counter() + plan.setup_timeout_s, "loading every variant to time")
+            if kind == "ready":
+                for v in live:
+                    if isinstance(ready[v.name], str):
+                        v.report = timed.reports[v.name] = {"error": ready[v.name]}
+                        v.keys = []
+                    else:
+                        fields_, v.keys = ready[v.name]
+                        v.report.update(fields_)
+                live = [v for v in live if v.keys]
+                timed.timing, timed.samples_per_round = "one-process", 2
+            else:
+                timed.timing_note = f"the timing process failed ({ready}): each variant is timed in its own process"
+                timer.close()
+                timer = None
         timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
-        t0 = time.perf_counter()
         order = random.Random(0)
+        if timer is not None and live:  # one untimed round: every model's first passes after the others loaded
+            _round_one_process(timer, live, timed, order, plan.setup_timeout_s)
+            live = [v for v in live if v.name in timed.samples]
+            timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
+        timed.setup_seconds = time.perf_counter() - started
+        t0 = time.perf_counter()
         while live:
             if should_stop is not None:
                 should_stop()
-            # A fresh order each round: a variant's time must not depend on which one ran before it (a big model
-            # leaves the caches cold for the next); a fixed rotation would always give it the same predecessor.
-            for v in order.sample(live, len(live)):
-                for key in v.keys:
-                    v.conn.send(("sample", key))
-                    kind, *rest = v.receive(time.perf_counter() + plan.setup_timeout_s, "timing")
-                    if kind != "sample":
-                        timed.reports[v.name] = {"error": rest[0]}
-                        timed.samples.pop(v.name, None)
-                        break
-                    timed.samples[v.name][key].append(rest[0])
+            if timer is not None:
+                _round_one_process(timer, live, timed, order, plan.setup_timeout_s)
+            else:
+                _round_per_variant(live, timed, order, plan.setup_timeout_s)
             live = [v for v in live if v.name in timed.samples]
             timed.rounds += 1
             elapsed = time.perf_counter() - t0
@@ -198,17 +343,18 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             if elapsed >= plan.max_seconds or (timed.rounds >= plan.min_rounds and elapsed >= plan.min_seconds):
                 break
         timed.timing_seconds = time.perf_counter() - t0
+        if timer is not None:
+            timer.close()
+            timer = None
         for v in live:
-            v.conn.send(("finish",))
-            kind, payload = v.receive(time.perf_counter() + plan.setup_timeout_s, "finishing")
+            kind, payload = v.ask(("finish",), plan.setup_timeout_s, "finishing")
             if kind == "finished":
                 timed.reports[v.name].update(payload)
             else:
-                timed.reports[v.name] = {"error": payload}
-                timed.samples.pop(v.name, None)
+                _drop(timed, v.name, payload)
         timed.finish_seconds = time.perf_counter() - t0 - timed.timing_seconds
     finally:
-        for v in variants:
+        for v in variants + ([timer] if timer is not None else []):
             v.close()
     return timed
 
@@ -246,7 +392,8 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
                       emit, should_stop=None, conditions: dict | None = None) -> tuple[Timed, dict]:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
     `should_stop()` says so (before the processes start and between rounds), and the machine's conditions (bench.json
-    "conditions": `conditions` taken before, or now, plus load and probe after, rounds and phase seconds)."""
+    "conditions": `conditions` taken before, or now, plus load and probe after, rounds, phase seconds and the timing
+    mode)."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
                            "was not written")
@@ -264,5 +411,6 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
     timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
-                      finish_seconds=timed.finish_seconds)
+                      finish_seconds=timed.finish_seconds, timing=timed.timing, timing_note=timed.timing_note,
+                      samples_per_round=timed.samples_per_round)
     return timed, conditions

@@ -131,7 +131,7 @@ class LMVariantResult:
 # A whole run
 
 
-def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: float) -> dict:
+def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: float, per_round: int = 1) -> dict:
     """LMVariantResult (as a dict) of one variant from its process's report and its samples per key."""
     if "error" in report or not samples:
         return LMVariantResult(name=name, ref=ref, status="error", error=report.get("error", "not timed"),
@@ -140,7 +140,7 @@ def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: f
                                    "machine", "sample_text")}
     return LMVariantResult(name=name, ref=ref, status="ok", wall_seconds=wall, **keep,
                            prefill=asdict(PrefillRecord.from_rounds(report["prompt_tokens"], samples[PREFILL],
-                                                                    report["prefill_passes"])),
+                                                                    report["prefill_passes"] * per_round)),
                            decode=asdict(DecodeRecord.from_rounds(report["new_tokens"], samples[DECODE]))).to_dict()
 
 
@@ -178,7 +178,8 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     timed, conditions = rounds.measure_in_rounds(jobs, cfg.threads, rounds.RoundsPlan.of(cfg), PRELOAD, emit,
                                                  should_stop, before)
     wall = timed.wall_seconds
-    measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall)
+    measured = {name: _variant_of(name, ref, timed.reports[name], timed.samples.get(name), wall,
+                                  timed.samples_per_round)
                 for name, (ref, _) in refs.items()}
     emit(ProgressEvent("bench", len(refs), None, 1.0, message="measured"))
     from_results = ((results.get("quality") or {}).get("variants") or {})
@@ -211,14 +212,14 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
                 on_progress=None, should_stop=None, write: bool = True, after_run: bool = False) -> dict:
     """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
     made of the BenchConfig settings that apply here (threads, device, quantization, quality, variant_timeout_s,
-    matmul_size, rounds and timing seconds; prompt and token count: the run's). `after_run`: called at the end of a run,
+    matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). `after_run`: called at the end of a run,
     whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is measured."""
     cfg = cfg or BenchConfig()
     check_request(cfg, variants)
     lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
                            variant_timeout_s=cfg.variant_timeout_s, min_rounds=cfg.min_rounds,
                            timing_seconds=cfg.timing_seconds, max_timing_seconds=cfg.max_timing_seconds,
-                           matmul_size=cfg.matmul_size,
+                           matmul_size=cfg.matmul_size, timing=cfg.timing,
                            quality_variants=list(INT8_VARIANTS) if after_run else None)
     return measure_lm_run(Path(run_dir), lm_cfg, variants, on_progress, should_stop, write)
 

@@ -49,6 +49,7 @@ class LMSession:
     """A loaded causal-LM variant: `report` (size, memory, quality, sample text...) and `sample(key)` (ms)."""
 
     keys = (PREFILL, DECODE)
+    timing_fields = ("prefill_passes",)  # from the process that times (rounds.py)
 
     def __init__(self, name: str, ref: str, quantize: bool, trust_remote_code: bool, cfg: dict, prompt: str,
                  max_new_tokens: int, block_size: int, heldout: str | None):

@@ -102,12 +102,13 @@ def sample_indices(size: int, examples: int, seed: int) -> list[int]:
 
 
 def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float | None,
-               wall: float) -> VariantResult:
+               wall: float, per_round: int = 1) -> VariantResult:
     if "error" in report:
         return VariantResult(name=name, ref=report.get("ref", ""), status="error", error=report["error"],
                              runtime=runtime_of(name), wall_seconds=wall)
     latency = [LatencyRecord.from_rounds(report["cycles"][key], samples[key], peak_gflops,
-                                         report["timer_ms"].get(key)) for key in report["cycles"] if samples]
+                                         report["timer_ms"].get(key), per_round)
+               for key in report["cycles"] if samples]
     latency.sort(key=lambda r: (SETTINGS.index(r.setting), r.batch_size))
     return VariantResult(name=name, ref=report["ref"], status="ok", runtime=runtime_of(name), device=report["device"],
                          threads=report["threads"], load_seconds=report["load_seconds"], wall_seconds=wall,
@@ -119,7 +120,7 @@ def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float
 def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str], labels: list[int] | None,
                      on_progress=None, peak: dict | None = None, run_quality: dict | None = None,
                      should_stop=None, conditions: dict | None = None) -> tuple[dict, dict | None, list[dict], dict]:
-    """Load every spec in its own process, time them in interleaved rounds, add quality when `labels` are given.
+    """Load every spec in its own process, time them in interleaved rounds (measure/rounds.py), add quality when `labels` are given.
     `run_quality`: results.json's quality of the run's own variants, reused as they are; `conditions`: the machine's
     load and speed probe taken before anything started (default: now). Returns ({name:
     VariantResult}, quality summary or None, speed comparisons, conditions). Raises RunCancelled when
@@ -131,8 +132,8 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     timed, conditions = rounds.measure_in_rounds(jobs, cfg.threads, rounds.RoundsPlan.of(cfg), PRELOAD, emit,
                                                  should_stop, conditions)
     wall = timed.wall_seconds
-    results = {s.name: _result_of(s.name, timed.reports[s.name], timed.samples.get(s.name), peak_gflops, wall)
-               for s in specs}
+    results = {s.name: _result_of(s.name, timed.reports[s.name], timed.samples.get(s.name), peak_gflops, wall,
+                                  timed.samples_per_round) for s in specs}
     emit(ProgressEvent("bench", len(specs), None, 1.0, message="measured"))
     summary = None
     if cfg.quality and labels is not None:

@@ -210,6 +210,8 @@ def _load_onnx(spec: VariantSpec, cfg: BenchConfig) -> LoadedVariant:
 class VariantSession:
     """A loaded variant: `report` (name, size, memory, quantization, machine, logits...) and `sample(key)` (ms)."""
 
+    timing_fields = ("cycles",)  # what one sample covers, from the process that times (rounds.py)
+
     def __init__(self, spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
                  peak_gflops: float | None = None):
         from distill_core.measure import machine
@@ -251,7 +253,7 @@ class VariantSession:
                 loaded.forward(batches[int(np.argmax(lengths))])
                 for i in range(cfg.warmup_iterations):
                     loaded.forward(batches[i % len(batches)])
-                cycle_ms = self._cycle_ms(batches, 1)
+                cycle_ms = self._cycle_ms(batches, 1) * len(batches)  # one pass over every batch of the cycle
                 self.reps[key] = max(1, math.ceil(cfg.sample_ms / max(cycle_ms, 1e-3)))
                 if cfg.reference_timer and setting == "fixed":
                     timer_ms[key] = reference_timer_ms(lambda b=batches[0]: loaded.forward(b),
