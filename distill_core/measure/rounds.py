@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from distill_core.core.device import set_threads
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
+from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
 
 _POLL_S = 0.5
 
@@ -357,35 +358,6 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         for v in variants + ([timer] if timer is not None else []):
             v.close()
     return timed
-
-
-def load_average() -> list[float] | None:
-    """The machine's 1, 5 and 15 minute load averages, where the platform reports them."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def speed_probe_ms(repeats: int = 15) -> float:
-    """Median ms of a fixed numpy workload (a 256 x 256 float64 matmul, 8 times) in this process: taken before and
-    after a measurement, a change says the machine's speed changed between them (load, clocks)."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((256, 256)), rng.standard_normal((256, 256))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(8):
-            a @ b
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    return float(np.median(times))
-
-
-def machine_conditions() -> dict:
-    """The load average and speed probe now: take them before the fork server starts importing."""
-    return {"load_before": load_average(), "probe_ms_before": speed_probe_ms()}
 
 
 def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan, preload: tuple[str, ...],

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from distill_core.core.run_files import read_json_or_none
+from distill_core.measure.conditions import conditions_text
 from distill_core.runs import store
 from distill_core.views import charts, compare, display, headline, tables, teacher_helped, verdict
 from distill_core.views.configs import config_diff
@@ -86,11 +87,15 @@ def _machine_text(m: dict) -> str:
 def _machine_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]]) -> str:
     """The machine(s) the variants were measured on (bench.json), or this machine when nothing was measured."""
     measured: dict[str, tuple[dict, list[str]]] = {}
+    how: list[str] = []
     for record, _, bench in runs:
         m = (bench or {}).get("machine")
         if isinstance(m, dict):
             key = json.dumps(m, sort_keys=True)
             measured.setdefault(key, (m, []))[1].append(record.name)
+        text = conditions_text((bench or {}).get("conditions"))
+        if text:
+            how.append(f"<li>{html.escape(record.name)}: {html.escape(text)}</li>")
     parts = ["<h2>Machine</h2>"]
     if measured:
         for m, names in measured.values():
@@ -99,6 +104,8 @@ def _machine_section(runs: list[tuple[store.RunRecord, dict | None, dict | None]
         if len(measured) > 1:
             parts.append("<p class='note'>These runs were measured on different machines: compare their latency "
                          "and memory with care.</p>")
+        if how:
+            parts.append("<p class='meta'>How each was measured:</p><ul class='meta'>" + "".join(how) + "</ul>")
     else:
         from distill_core.measure import machine
 

@@ -46,6 +46,8 @@ def finished_run(name: str, temperature: float = 2.0) -> store.RunRecord:
     (record.folder / "bench.json").write_text(json.dumps({
         "run_dir": str(record.folder), "created": "2026-01-01T00:00:00", "wall_seconds": 60.0,
         "config": {"batch_sizes": [1, 32]}, "machine": MACHINE, "matmul_peak": None, "run_config": config,
+        "conditions": {"timing": "one-process", "rounds": 12, "timing_seconds": 28.6, "load_before": [0.5, 0, 0],
+                       "load_after": [2.25, 0, 0], "probe_ms_before": 4.0, "probe_ms_after": 4.5},
         "quality": {"metric": "accuracy", "split": "test", "distillation_gain": 0.03},
         "variants": {"teacher": variant_bench(20.0, 300.0, 87.0), "student": variant_bench(7.0, 100.0, 58.0),
                      "student-int8": variant_bench(4.0, 60.0, 15.0, accuracy=0.85),
@@ -82,6 +84,8 @@ def test_report_has_date_ids_machine_tables_and_configs(page_of_two):
     assert time.strftime("%Y-%m-%d") in page
     assert a.id in page and b.id in page and "done" in page
     assert "Test CPU 9000" in page
+    assert (f"{b.name}: timed in one process, mirrored rounds: 12 rounds in 29 s; load average 0.50 before, 2.25 "
+            "after; speed probe 4.00 ms before, 4.50 ms after") in page
     assert "keeps teacher layers [0, 5]" in page and "minilm" in page
     assert "latency p50, batch 1 (ms)" in page and "weights (MiB)" in page
     assert "distillation gain" in page and "+3.00 points" in page

@@ -30,6 +30,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.measure import comparisons, rounds
+from distill_core.measure.conditions import conditions_text, machine_conditions
 from distill_core.measure.records import (
     BenchConfig,
     TimingStats,
@@ -168,7 +169,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     emit = on_progress or (lambda event: None)
     device = resolve_device(cfg.device, "bench.device")
     started = time.perf_counter()
-    before = rounds.machine_conditions()  # before the fork server starts importing
+    before = machine_conditions()  # before the fork server starts importing
     rounds.start_early(PRELOAD)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
@@ -302,6 +303,8 @@ def format_bench_table(data: dict) -> str:
     lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores; torch {mach.get('torch')}, transformers {mach.get('transformers')}; measured in "
                  f"{data['wall_seconds']:.0f} s")
+    if conditions_text(data.get("conditions")):
+        lines.append(f"conditions: {conditions_text(data.get('conditions'))}")
     for name, v in data["variants"].items():
         if v["status"] == "ok" and v.get("sample_text") is not None:
             lines.append(f"{name:>13}: {data['prompt']}|{v['sample_text'][:160]!r}")

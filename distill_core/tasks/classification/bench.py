@@ -28,6 +28,7 @@ from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.core.variants import RUNTIMES, order_key, runtime_of, variant_for
 from distill_core.measure import comparisons, rounds
+from distill_core.measure.conditions import machine_conditions
 from distill_core.measure.records import (
     VARIANTS,
     BenchConfig,
@@ -183,7 +184,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     results, run_config = read_run(run_dir)
     run_cfg = config_mod.from_dict(run_config)
     started = time.perf_counter()
-    before = rounds.machine_conditions()
+    before = machine_conditions()
     rounds.start_early(PRELOAD)
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="loading the test split"))
