@@ -75,17 +75,11 @@ def _speed(data: dict, name: str, setting: str, batch: int) -> str:
     return f"{ratio:.2f}x" if ratio is not None else "-"
 
 
-def _legend(data: dict, small: int, large: int) -> str:
-    c = data.get("conditions") or {}
-    steady = ""
-    if c.get("load_before") is not None:
-        steady = (f"; load average {c['load_before'][0]:.2f} before, {c['load_after'][0]:.2f} after; speed probe "
-                  f"{c['probe_ms_before']:.1f} ms before, {c['probe_ms_after']:.1f} ms after; {c.get('rounds')} "
-                  "rounds")
+def _legend(small: int, large: int) -> str:
     return (f"latency: p50 per forward pass of a batch, batches b{small} and b{large}; with rounds, the median of "
             "per-round samples with its 95% interval, and a speedup is the median of per-round ratios with its "
             "interval (\"no measurable difference\" when it holds 1.0); inputs/s and GFLOP/s at "
-            f"b{large}; peak MB = peak RSS - baseline; %peak of the fp32 matmul peak (int8 can pass 100%){steady}")
+            f"b{large}; peak MB = peak RSS - baseline; %peak of the fp32 matmul peak (int8 can pass 100%)")
 
 
 def format_bench_table(data: dict) -> str:
@@ -104,7 +98,7 @@ def format_bench_table(data: dict) -> str:
         seeds = (data.get("quality") or {}).get("seeds") or 1
         over = f", mean of {seeds} seeds" if seeds > 1 else ""
         lines.append(f"distillation gain (student - control accuracy{over}): {gain * 100:+.2f} points")
-    lines.append(_legend(data, small, large))
+    lines.append(_legend(small, large))
     lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores, GPU {mach.get('gpu') or 'none'}; torch {mach.get('torch')}, transformers "
                  f"{mach.get('transformers')}, torchao {mach.get('torchao') or 'not installed'}; fp32 matmul peak "
