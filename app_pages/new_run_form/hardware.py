@@ -12,8 +12,9 @@ from app_pages.shared import widget_default
 PROCESSES_HELP = ("Training processes (DDP through Hugging Face Accelerate): one per GPU, or CPU processes that "
                   "share the cores. Each trains on its share of every batch and the gradients are averaged, so the "
                   "student is the one a single process trains; the teacher's outputs are still computed once.")
-PRECISION_HELP = ("auto: bf16 (else fp16) on a GPU, fp32 on CPU. bf16 on CPU is allowed but rarely faster; "
-                  "fp16 needs a GPU. Measurement always times the saved fp32 models.")
+PRECISION_HELP = ("auto: bf16 (else fp16) on a GPU; on CPU bf16 where the CPU has it in hardware (AVX512-BF16, AMX), "
+                  "else fp32 (emulated bf16 is slower). fp16 needs a GPU. Measurement always times the saved fp32 "
+                  "models.")
 
 
 def section(draft: dict) -> None:

@@ -291,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", type=int, metavar="N",
                      help="train on N processes (--set processes=N): DDP through Accelerate, GPUs or CPU (gloo)")
     run.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
-                     help="training precision (same as --set precision=...): auto is bf16 (else fp16) on a GPU, "
-                          "fp32 on CPU")
+                     help="training precision (same as --set precision=...): auto is bf16 (else fp16) on a GPU; "
+                          "on CPU bf16 where the CPU has it in hardware, else fp32")
     run.add_argument("--name", help="a label for the run")
     run.add_argument("--run-dir", help="save into this folder instead, outside the run store (not in `list`)")
     run.add_argument("--detach", action="store_true",

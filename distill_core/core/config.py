@@ -23,7 +23,7 @@ STUDENT_INITS = ("teacher", "base", "random")
 HIDDEN_LOSSES = ("mse", "cosine")
 BUDGET_UNITS = ("steps", "epochs", "minutes")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 (else fp16) on a GPU, fp32 on CPU
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 (else fp16) on a GPU; CPU: bf16 in hardware, else fp32
 MAX_PROCESSES = 64
 CONTROL_BUDGETS = ("same-steps", "teacher-compute")
 MAX_SEEDS = 20
@@ -144,7 +144,7 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads per process (0: the cores shared out among the processes)
     processes: int = 1  # training processes (DDP through Accelerate: GPUs, or CPU processes over gloo)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16: training precision (auto: bf16/fp16 on a GPU, fp32 on CPU)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16: training precision (auto: core.device.resolve_precision)
     control: bool = True  # also train the control student (same init, data, budget; alpha = 0)
     measure: bool = True  # at the end, measure latency, memory, size and quality of every variant (bench.json)
     # Runtimes the variants are measured on (core.variants.RUNTIMES): eager PyTorch, and ONNX Runtime fp32 + int8 on

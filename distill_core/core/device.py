@@ -49,15 +49,26 @@ def threads_per_process(threads: int, processes: int) -> int:
     return threads or max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX: AMD Zen 4, Intel Sapphire Rapids and
+    later). Elsewhere torch emulates bf16 on CPU, slower than fp32."""
+    import torch
+
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and bool(check()) for check in checks)
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """fp32 | bf16 | fp16 for a config's `precision` on `device`. auto: bf16 on a GPU that supports it, else fp16
-    on a GPU; fp32 on CPU (CPU trains in fp32 unless bf16 is asked for). fp16 on CPU raises DistillLabError."""
+    on a GPU; on CPU bf16 where the CPU has it in hardware (1.5x the fp32 training steps/s of the workshop student on
+    a 2-core AMD EPYC), else fp32. fp16 on CPU raises DistillLabError. Only the training loops autocast (their
+    validation checks included); the teacher's soft targets, the final evaluation and measurement stay fp32."""
     import torch
 
     cuda = device.startswith("cuda")
     if precision == "auto":
         if not cuda:
-            return "fp32"
+            return "bf16" if cpu_has_native_bf16() else "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and not cuda:
         raise DistillLabError("fp16 needs a GPU; allowed on CPU: auto | fp32 | bf16", "precision")

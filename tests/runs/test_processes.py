@@ -92,8 +92,17 @@ def test_bf16_on_cpu_is_recorded_and_fp16_on_cpu_is_refused(tiny_config, tmp_pat
     with pytest.raises(DistillLabError) as err:
         run_experiment(tiny_config.replace(precision="fp16"), tmp_path / "fp16")
     assert err.value.field == "precision"
-    # The default stays plain fp32 on CPU.
-    assert run_experiment(tiny_config, tmp_path / "fp32")["precision"] == "fp32"
+    assert run_experiment(tiny_config.replace(precision="fp32"), tmp_path / "fp32")["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_on_cpu_is_bf16_only_where_the_cpu_has_it_in_hardware(monkeypatch, native):
+    from distill_core.core import device
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert device.cpu_has_native_bf16() is native
+    assert device.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert device.resolve_precision("fp32", "cpu") == "fp32"
 
 
 def test_one_process_shares_are_everything():
