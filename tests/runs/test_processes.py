@@ -33,8 +33,9 @@ def no_dropout_teacher(tmp_path_factory):
 def _config(teacher, **changes):
     # Labeled rows only: with transfer rows a process's share could hold none of the labeled ones, and its hard
     # term would be a mean over other rows than one process's.
+    # fp32: the same steps up to float order (bf16, auto's choice on some CPUs, rounds each process's share apart).
     return tiny_run_config(teacher, data=DataConfig(source="reviews", max_train_examples=64, transfer=None),
-                           budget=BudgetConfig(unit="steps", value=6, eval_every=3), **changes)
+                           budget=BudgetConfig(unit="steps", value=6, eval_every=3), precision="fp32", **changes)
 
 
 def test_two_processes_train_the_same_student_as_one(no_dropout_teacher, tmp_path):
@@ -130,9 +131,9 @@ def _processes_of(folder) -> list:
 def test_a_causal_lm_on_two_processes_trains_the_same_student_as_one(tmp_path_factory, tmp_path):
     from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
-    teacher = tiny_lm_dir(tmp_path_factory)  # a Llama without dropout
-    one = run_experiment(tiny_lm_config(teacher), tmp_path / "one")
-    two = run_experiment(tiny_lm_config(teacher, processes=2), tmp_path / "two")
+    teacher = tiny_lm_dir(tmp_path_factory)  # a Llama without dropout (fp32: see _config)
+    one = run_experiment(tiny_lm_config(teacher, precision="fp32"), tmp_path / "one")
+    two = run_experiment(tiny_lm_config(teacher, processes=2, precision="fp32"), tmp_path / "two")
     a = load_file(str(tmp_path / "one" / "student" / "model.safetensors"))
     b = load_file(str(tmp_path / "two" / "student" / "model.safetensors"))
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
