@@ -123,6 +123,7 @@ class LMVariantResult:
     prefill: dict | None = None  # PrefillRecord
     decode: dict | None = None  # DecodeRecord
     sample_text: str | None = None  # the greedy continuation of the prompt
+    sample_repetition: float | None = None  # its share of repeated 4-grams (generate.repeated_ngram_share)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,6 +140,7 @@ def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: f
                                wall_seconds=wall).to_dict()
     keep = {k: report[k] for k in ("device", "threads", "load_seconds", "quantization", "memory", "size", "quality",
                                    "machine", "sample_text")}
+    keep["sample_repetition"] = report.get("sample_repetition")
     return LMVariantResult(name=name, ref=ref, status="ok", wall_seconds=wall, **keep,
                            prefill=asdict(PrefillRecord.from_rounds(report["prompt_tokens"], samples[PREFILL],
                                                                     report["prefill_passes"] * per_round)),
@@ -307,6 +309,8 @@ def format_bench_table(data: dict) -> str:
         lines.append(f"conditions: {conditions_text(data.get('conditions'))}")
     for name, v in data["variants"].items():
         if v["status"] == "ok" and v.get("sample_text") is not None:
-            lines.append(f"{name:>13}: {data['prompt']}|{v['sample_text'][:160]!r}")
+            rep = v.get("sample_repetition")
+            rep_text = f" (repeated 4-grams {rep:.0%})" if rep is not None else ""
+            lines.append(f"{name:>13}: {data['prompt']}|{v['sample_text'][:160]!r}{rep_text}")
     lines += [f"error: {e}" for e in errors]
     return "\n".join(lines)

@@ -96,7 +96,8 @@ class LMSession:
                        "threads": torch.get_num_threads(), "load_seconds": load_seconds,
                        "quantization": qrecord.to_dict() if qrecord else None, "memory": memory.to_dict(),
                        "size": size.to_dict(), "quality": None, "machine": machine.machine_record(device).to_dict(),
-                       "sample_text": first.text, "prompt_tokens": int(self.ids.shape[1]),
+                       "sample_text": first.text, "sample_repetition": first.repetition,
+                       "prompt_tokens": int(self.ids.shape[1]),
                        "new_tokens": first.new_tokens, "prefill_passes": self.reps}
 
     def finish(self) -> dict:

@@ -33,6 +33,15 @@ class Continuation:
     token_probs: list[float] = field(default_factory=list)  # the probability the model gave each chosen token
     token_ms: list[float] = field(default_factory=list)  # gap before each token after the first (ms)
     total_ms: float = 0.0
+    repetition: float = 0.0  # repeated_ngram_share of the new tokens: 0 none repeated, near 1 a loop
+
+
+def repeated_ngram_share(ids: list[int], n: int = 4) -> float:
+    """The share of the n-grams of `ids` that already occurred earlier in it: 1 - unique / all (the seq-rep-n of
+    Welleck et al., 2019). 0.0 means no n-gram repeats; a text stuck in a loop goes towards 1. 0.0 with fewer than
+    two n-grams."""
+    grams = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if len(grams) > 1 else 0.0
 
 
 class _TokenClock:
@@ -86,7 +95,8 @@ def continue_text(model, tokenizer, prompt: str, max_new_tokens: int, stop_at_eo
     return Continuation(
         text=tokenizer.decode(new, skip_special_tokens=True), new_tokens=len(new), prefill_ms=prefill_ms,
         decode_tokens_per_s=(len(new) - 1) / decode_s if decode_s > 0 else math.nan, prompt_tokens=ids.shape[1],
-        tokens=[tokenizer.decode([t]) for t in new], token_probs=probs, token_ms=gaps, total_ms=total_ms)
+        tokens=[tokenizer.decode([t]) for t in new], token_probs=probs, token_ms=gaps, total_ms=total_ms,
+        repetition=repeated_ngram_share(new))
 
 
 def load_variant_model(ref: str, trust_remote_code: bool = False):

@@ -47,6 +47,8 @@ def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monke
     on_disk = json.loads((record.folder / "bench.json").read_text())
     assert on_disk["task"] == "causal-lm" and on_disk["variants"]["student-int8"]["status"] == "ok"
     assert "student-int8" in lm_bench.format_bench_table(on_disk)
+    rep = on_disk["variants"]["student-int8"]["sample_repetition"]
+    assert 0.0 <= rep <= 1.0 and f"(repeated 4-grams {rep:.0%})" in lm_bench.format_bench_table(on_disk)
     row = next(r for r in compare.results_table([record.id]).rows if r["variant"] == "student-int8")
     assert row["decode_tokens_per_s"] == v["decode"]["tokens_per_s"] and row["prefill_ms"] == v["prefill"]["p50_ms"]
     assert row["perplexity"] == q["perplexity"] and row["weight_bytes"] == v["size"]["weight_bytes"]

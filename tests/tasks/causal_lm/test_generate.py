@@ -31,6 +31,18 @@ def test_continuation_is_greedy_timed_and_has_token_probabilities(teacher_dir):
     assert out.tokens[0] == tok.decode([first])  # greedy: the most likely token
     again = lm_generate.continue_text(model, tok, "this blender is great", 5, stop_at_eos=False)
     assert again.tokens == out.tokens
+    assert 0.0 <= out.repetition <= 1.0
+
+
+def test_repeated_ngram_share_counts_the_n_grams_seen_before():
+    share = lm_generate.repeated_ngram_share
+    # 1 2 3 4 1 2 3 4: five 4-grams, (1 2 3 4) twice: 1 - 4/5
+    assert share([1, 2, 3, 4, 1, 2, 3, 4]) == pytest.approx(0.2)
+    assert share([1, 2, 3, 4, 5, 6, 7, 8]) == 0.0
+    # a two-token loop of 32 tokens: 29 4-grams, 2 distinct
+    assert share([7, 9] * 16) == pytest.approx(1 - 2 / 29)
+    assert share([5, 5, 5]) == 0.0  # fewer than two 4-grams
+    assert share([1, 2, 1, 2, 1], n=2) == pytest.approx(1 - 2 / 4)
 
 
 def test_one_token_has_no_decode_speed_and_an_empty_prompt_is_refused(teacher_dir):
