@@ -60,8 +60,8 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve_precision(precision: str, device: str) -> str:
     """fp32 | bf16 | fp16 for a config's `precision` on `device`. auto: bf16 on a GPU that supports it, else fp16
-    on a GPU; on CPU bf16 where the CPU has it in hardware (1.5x the fp32 training steps/s of the workshop student on
-    a 2-core AMD EPYC), else fp32. fp16 on CPU raises DistillLabError. Only the training loops autocast (their
+    on a GPU; on CPU bf16 where the CPU has it in hardware (the workshop preset trained 1.4-1.6x faster than in fp32
+    on a 2-core AMD EPYC), else fp32. fp16 on CPU raises DistillLabError. Only the training loops autocast (their
     validation checks included); the teacher's soft targets, the final evaluation and measurement stay fp32."""
     import torch
 
