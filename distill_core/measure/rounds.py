@@ -49,8 +49,7 @@ class RoundsPlan:
     @classmethod
     def of(cls, cfg) -> "RoundsPlan":
         """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s, timing)."""
-        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s,
-                   getattr(cfg, "timing", "one-process"))
+        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s, cfg.timing)
 
 
 TIMING_MODES = {
@@ -98,14 +97,19 @@ def _open(setup, args: tuple, threads: int):
     return session
 
 
+def _adopt(environ: dict, threads: int) -> None:
+    """A measuring process's first step: the parent's environment (see _serve) and its thread pool size."""
+    os.environ.clear()
+    os.environ.update(environ)
+    set_threads(threads)
+
+
 def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
     """A variant's own process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more
     threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key) and the
     session's finish on ("finish",), until "close". `environ`: the parent's environment when it asked for this
     process (a fork server's children inherit the server's, from when it started: another DISTILL_LAB_HOME, say)."""
-    os.environ.clear()
-    os.environ.update(environ)
-    set_threads(setup_threads)
+    _adopt(environ, setup_threads)
     try:
         session = _open(setup, args, threads)
         conn.send(("ready", session.report, list(session.keys)))
@@ -130,9 +134,7 @@ def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, enviro
     """The timing process: every job's session, set up one after another on `threads` threads; sends ("ready",
     {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) until "close". A variant
     that fails is reported and left out; the others go on."""
-    os.environ.clear()
-    os.environ.update(environ)
-    set_threads(threads)
+    _adopt(environ, threads)
     sessions, ready = {}, {}
     for name, setup, args in jobs:
         try:
@@ -240,6 +242,11 @@ def _one_process_refusal(plan: RoundsPlan, live: list[_Process]) -> str | None:
     return None
 
 
+def _no_samples(live: list[_Process]) -> dict[str, dict[str, list]]:
+    """Empty per-round samples for every live variant and key."""
+    return {v.name: {k: [] for k in v.keys} for v in live}
+
+
 def _drop(timed: Timed, name: str, reason: str) -> None:
     timed.reports[name] = {"error": reason}
     timed.samples.pop(name, None)
@@ -321,12 +328,12 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                 timed.timing_note = f"the timing process failed ({ready}): each variant is timed in its own process"
                 timer.close()
                 timer = None
-        timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
+        timed.samples = _no_samples(live)
         order = random.Random(0)
         if timer is not None and live:  # one untimed round: every model's first passes after the others loaded
             _round_one_process(timer, live, timed, order, plan.setup_timeout_s)
             live = [v for v in live if v.name in timed.samples]
-            timed.samples = {v.name: {k: [] for k in v.keys} for v in live}
+            timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
         t0 = time.perf_counter()
         while live:

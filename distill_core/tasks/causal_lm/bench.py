@@ -139,8 +139,7 @@ def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: f
         return LMVariantResult(name=name, ref=ref, status="error", error=report.get("error", "not timed"),
                                wall_seconds=wall).to_dict()
     keep = {k: report[k] for k in ("device", "threads", "load_seconds", "quantization", "memory", "size", "quality",
-                                   "machine", "sample_text")}
-    keep["sample_repetition"] = report.get("sample_repetition")
+                                   "machine", "sample_text", "sample_repetition")}
     return LMVariantResult(name=name, ref=ref, status="ok", wall_seconds=wall, **keep,
                            prefill=asdict(PrefillRecord.from_rounds(report["prompt_tokens"], samples[PREFILL],
                                                                     report["prefill_passes"] * per_round)),
@@ -215,8 +214,9 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
                 on_progress=None, should_stop=None, write: bool = True, after_run: bool = False) -> dict:
     """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
     made of the BenchConfig settings that apply here (threads, device, quantization, quality, variant_timeout_s,
-    matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). `after_run`: called at the end of a run,
-    whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is measured."""
+    matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). `after_run`: called at the end
+    of a run, whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is
+    measured."""
     cfg = cfg or BenchConfig()
     check_request(cfg, variants)
     lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
@@ -305,8 +305,8 @@ def format_bench_table(data: dict) -> str:
     lines.append(f"machine: {mach.get('cpu_model')}, threads {mach.get('threads')} of {mach.get('logical_cores')} "
                  f"cores; torch {mach.get('torch')}, transformers {mach.get('transformers')}; measured in "
                  f"{data['wall_seconds']:.0f} s")
-    if conditions_text(data.get("conditions")):
-        lines.append(f"conditions: {conditions_text(data.get('conditions'))}")
+    if how := conditions_text(data.get("conditions")):
+        lines.append(f"conditions: {how}")
     for name, v in data["variants"].items():
         if v["status"] == "ok" and v.get("sample_text") is not None:
             rep = v.get("sample_repetition")

@@ -121,7 +121,8 @@ def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float
 def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str], labels: list[int] | None,
                      on_progress=None, peak: dict | None = None, run_quality: dict | None = None,
                      should_stop=None, conditions: dict | None = None) -> tuple[dict, dict | None, list[dict], dict]:
-    """Load every spec in its own process, time them in interleaved rounds (measure/rounds.py), add quality when `labels` are given.
+    """Load every spec in its own process, time them in interleaved rounds (measure/rounds.py), add quality when
+    `labels` are given.
     `run_quality`: results.json's quality of the run's own variants, reused as they are; `conditions`: the machine's
     load and speed probe taken before anything started (default: now). Returns ({name:
     VariantResult}, quality summary or None, speed comparisons, conditions). Raises RunCancelled when

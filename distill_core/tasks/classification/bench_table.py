@@ -103,7 +103,7 @@ def format_bench_table(data: dict) -> str:
                  f"cores, GPU {mach.get('gpu') or 'none'}; torch {mach.get('torch')}, transformers "
                  f"{mach.get('transformers')}, torchao {mach.get('torchao') or 'not installed'}; fp32 matmul peak "
                  f"{peak.get('gflops_per_s', float('nan')):.1f} GFLOP/s; measured in {data['wall_seconds']:.0f} s")
-    if conditions_text(data.get("conditions")):
-        lines.append(f"conditions: {conditions_text(data.get('conditions'))}")
+    if how := conditions_text(data.get("conditions")):
+        lines.append(f"conditions: {how}")
     lines += [f"error: {e}" for e in errors]
     return "\n".join(lines)
