@@ -25,7 +25,7 @@ from distill_core.core.progress import ProgressEvent, ProgressFn, StopFn
 from distill_core.measure import quality as quality_math
 from distill_core.measure import stats
 from distill_core.measure.records import BenchConfig
-from distill_core.runs import ranks
+from distill_core.runs import fits, ranks
 from distill_core.tasks import get_task
 from distill_core.tasks.base import RunContext, Trained
 from distill_core.training.parallel import SINGLE, Processes, launched_world
@@ -89,21 +89,6 @@ def teacher_compute_steps(preflight: dict, labeled_inputs: int, batch_size: int)
     return int(math.ceil(teacher_flops / step_flops)) if step_flops > 0 else 0
 
 
-def _train_and_save(task, ctx: RunContext, prepared, targets, phase: str, steps: int | None,
-                    history: dict, save: bool = True, key: str | None = None) -> Trained:
-    """One training of `phase` (its curve under history[key], default: the phase, or phase-seed-N when not saved);
-    saves the model folder when `save`. Raises RunCancelled when the training was cancelled."""
-    with ctx.timed(f"{phase}_train_s"):
-        trained = task.train(ctx, prepared, targets, phase, steps)
-    history[key or (phase if save else f"{phase}-seed-{ctx.config.seed}")] = trained.history
-    if ctx.processes.is_main:
-        if save:
-            save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
-        write_json(ctx.run_dir / "history.json", history)
-    _raise_if_cancelled(trained, phase)
-    return trained
-
-
 def _raise_if_cancelled(trained: Trained, phase: str) -> None:
     if trained.stopped == "cancelled":
         if phase == "control":
@@ -113,45 +98,92 @@ def _raise_if_cancelled(trained: Trained, phase: str) -> None:
         raise RunCancelled(f"cancelled at step {trained.steps}; the partly trained student is saved")
 
 
-def _reset(task, ctx: RunContext, prepared, init_state: dict) -> None:
-    """The student model back to the run's initial weights, with the seed's random state (and draws)."""
-    prepared.student.load_state_dict(init_state)
-    torch.manual_seed(ctx.config.seed)
-    task.seed_student(ctx, prepared)
-
-
-def _fit(task, ctx: RunContext, prepared, targets, phase: str, steps: int | None, history: dict,
-         init_state: dict, save: bool, tuning: dict) -> Trained:
-    """Train `phase` (student or control) from the initial weights. With learning_rate_candidates, the first call
-    per phase trains once per candidate and keeps the best on validation (the same candidates and split for both
-    phases: a fair control); it records the trials in `tuning[phase]`, whose chosen rate later seeds reuse."""
-    candidates = ctx.config.learning_rate_candidates
-    if not candidates or phase in tuning:
-        lr = tuning[phase]["chosen"] if phase in tuning else ctx.config.learning_rate
-        _reset(task, ctx, prepared, init_state)
-        return _train_and_save(task, dataclasses.replace(ctx, config=ctx.config.replace(learning_rate=lr)),
-                               prepared, targets, phase, steps, history, save=save)
-    trials, best = [], None
-    for lr in candidates:
-        ctx.stop_if_asked(f"before the {phase} at learning rate {lr:g}")
-        _reset(task, ctx, prepared, init_state)
-        lctx = dataclasses.replace(ctx, config=ctx.config.replace(learning_rate=lr))
-        trained = _train_and_save(task, lctx, prepared, targets, phase, steps, history, save=False,
-                                  key=f"{phase}-lr-{lr:g}")
-        trials.append({"learning_rate": lr, "validation": trained.validation, "steps": trained.steps})
-        if trained.validation is None:
-            raise DistillLabError("needs a validation score from the task's training; this task gives none",
-                                  "learning_rate_candidates")
-        if best is None or trained.validation > best[0].validation:
-            best = (trained, lr, {k: v.detach().clone() for k, v in prepared.student.state_dict().items()})
-    trained, lr, state = best
-    prepared.student.load_state_dict(state)
-    history[phase if save else f"{phase}-seed-{ctx.config.seed}"] = trained.history
-    if save and ctx.processes.is_main:
-        save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
+def _wave(task, ctx: RunContext, prepared, targets, init_state: dict, wave: list[fits.Fit], history: dict,
+          setup: dict) -> list[fits.FitResult]:
+    """Run one group of independent trainings of a phase (fits.run_fits), record their curves and seconds. Later
+    seeds are evaluated with their training: one after another that time goes to evaluate_s; at once it overlaps
+    the other trainings and stays in the phase's seconds. Raises RunCancelled when the run was asked to stop (a
+    first-seed student stopped part way is saved first)."""
+    phase = wave[0].phase
+    ctx.stop_if_asked(f"before training the {phase}; what was trained before is saved")
+    workers = fits.workers_for(ctx, len(wave))
+    setup["trainings_at_once"] = max(setup.get("trainings_at_once", 1), workers)
+    if workers > 1:
+        ctx.emit(ProgressEvent(phase, 0, None, 0.0, message=f"{len(wave)} {phase} trainings, {workers} at once on "
+                                                               "one torch thread each"))
+    t0 = time.monotonic()
+    results = fits.run_fits(task, ctx, prepared, targets, init_state, wave, workers)
+    inline_evaluation = sum(r.evaluate_s for r in results) if workers == 1 else 0.0
+    ctx.timings[f"{phase}_train_s"] = ctx.timings.get(f"{phase}_train_s", 0.0) + time.monotonic() - t0 - \
+        inline_evaluation
+    if inline_evaluation:
+        ctx.timings["evaluate_s"] = ctx.timings.get("evaluate_s", 0.0) + inline_evaluation
+    for r in results:
+        history[r.fit.key] = r.trained.history
+    cancelled = [r for r in results if r.trained.stopped == "cancelled"]
+    partial = results[0] if cancelled and results[0].fit.key == phase else None
+    if phase == "student" and partial is not None and partial.trained.steps:
+        prepared.student.load_state_dict(partial.state)
+        _save_phase(ctx, prepared, phase)
+    if ctx.processes.is_main:
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)  # a run deleted meanwhile: its worker removes it on exit
         write_json(ctx.run_dir / "history.json", history)
-    tuning[phase] = {"chosen": lr, "trials": trials, "seed": ctx.config.seed}
-    return trained
+    if cancelled or len(results) < len(wave):
+        if cancelled:
+            _raise_if_cancelled(cancelled[0].trained, phase)
+        raise RunCancelled(f"cancelled before every {phase} training started; what was trained before is saved")
+    return results
+
+
+def _save_phase(ctx: RunContext, prepared, phase: str) -> None:
+    if ctx.processes.is_main:
+        save_model(prepared.student, prepared.tokenizer, ctx.run_dir / phase)
+
+
+def _train_phase(task, ctx: RunContext, prepared, targets, phase: str, seeds: list[int], steps_for, history: dict,
+                 init_state: dict, tuning: dict, setup: dict) -> dict[int, fits.FitResult]:
+    """Train `phase` (student or control) once per seed from the initial weights; {seed: result with its test
+    report}. With learning_rate_candidates the first seed trains once per candidate and keeps the best on
+    validation (the same candidates and split for both phases: a fair control), recorded in `tuning[phase]`; the
+    later seeds reuse the chosen rate. The first seed's weights are saved as the phase's folder (and evaluated
+    here; the later seeds with their training). `steps_for(seed)`: the training's steps (None: the task's budget)."""
+    config = ctx.config
+    candidates = list(config.learning_rate_candidates)
+    first, later = seeds[0], seeds[1:]
+
+    def later_fits(lr: float) -> list[fits.Fit]:
+        return [fits.Fit(phase, s, lr, steps_for(s), f"{phase}-seed-{s}", evaluate=True) for s in later]
+
+    firsts = [fits.Fit(phase, first, lr, steps_for(first), f"{phase}-lr-{lr:g}" if candidates else phase,
+                       keep_state=True) for lr in candidates or [config.learning_rate]]
+    results = _wave(task, ctx, prepared, targets, init_state,
+                    firsts + ([] if candidates else later_fits(config.learning_rate)), history, setup)
+    best = results[0]
+    if candidates:
+        trials = []
+        for r in results[:len(firsts)]:
+            if r.trained.validation is None:
+                raise DistillLabError("needs a validation score from the task's training; this task gives none",
+                                      "learning_rate_candidates")
+            trials.append({"learning_rate": r.fit.learning_rate, "validation": r.trained.validation,
+                           "steps": r.trained.steps})
+            if r.trained.validation > best.trained.validation:
+                best = r
+        history[phase] = best.trained.history
+        tuning[phase] = {"chosen": best.fit.learning_rate, "trials": trials, "seed": first}
+    prepared.student.load_state_dict(best.state)
+    _save_phase(ctx, prepared, phase)
+    if ctx.processes.is_main:
+        write_json(ctx.run_dir / "history.json", history)
+    ctx.progress("evaluate", f"{phase}: {task.quality.metric} on the {task.quality.split} split (seed {first})")
+    with ctx.timed("evaluate_s"):
+        best.report = task.evaluate(dataclasses.replace(ctx, config=config.replace(seed=first)), prepared, targets)
+    best.state = None
+    by_seed = {first: best} | {r.fit.seed: r for r in results[len(firsts):]}
+    if candidates and later:
+        by_seed |= {r.fit.seed: r for r in _wave(task, ctx, prepared, targets, init_state,
+                                                 later_fits(best.fit.learning_rate), history, setup)}
+    return by_seed
 
 
 def _split_examples(report: dict, spec) -> list | None:
@@ -266,52 +298,44 @@ def _train_all(task, ctx: RunContext, started: float) -> dict:
     scores: dict[str, list] = {"student": [], "control": []}
     outputs: dict[str, list | None] = {}  # variant -> the first seed's per-example outputs (test_outputs.json)
     per_seed: list[dict] = []
-    where = f"{spec.metric} on the {spec.split} split"
     extra_steps = (teacher_compute_steps(prepared.preflight, prepared.labeled_inputs, config.batch_size)
                    if config.control_budget == "teacher-compute" else 0)
     tuning: dict[str, dict] = {}  # phase -> the learning rate it got (learning_rate_candidates)
-    for i, seed in enumerate(seeds):
-        first = i == 0
-        sctx = dataclasses.replace(ctx, config=config.replace(seed=seed))  # shares timings and callbacks
-        of_seeds = f" (seed {seed}, {i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
-        if not first:
-            ctx.stop_if_asked(f"before training seed {seed}; the earlier seeds' student and control are saved")
-        student = _fit(task, sctx, prepared, targets, "student", None, history, init_state, first, tuning)
-        ctx.progress("evaluate", f"student {where}{of_seeds}")
-        if first:
-            variants["teacher"] = task.teacher_quality(ctx, prepared, targets)
-            _split_examples(variants["teacher"], spec)
-            outputs["teacher"] = _split_outputs(variants["teacher"], spec)
-        with ctx.timed("evaluate_s"):
-            report = task.evaluate(sctx, prepared, targets)
-        scores["student"].append(_split_examples(report, spec))
-        outputs.setdefault("student", _split_outputs(report, spec))
-        row = {"seed": seed, "student": report, "student_training": student.summary}
-        control = None
-        if config.control:
-            # Same architecture, init, data and steps (plus the teacher's compute when asked) and the same
-            # learning-rate candidates; hard targets only.
-            control = _fit(task, sctx, prepared, targets, "control", student.steps + extra_steps, history,
-                           init_state, first, tuning)
-            ctx.stop_if_asked("before the control's evaluation; the trained student and control are saved")
-            ctx.progress("evaluate", f"control {where}{of_seeds}", 0.5)
-            with ctx.timed("evaluate_s"):
-                row["control"] = task.evaluate(sctx, prepared, targets)
+    setup: dict = {}  # how the trainings ran (trainings_at_once)
+    variants["teacher"] = task.teacher_quality(ctx, prepared, targets)  # before any child: they share its outputs
+    _split_examples(variants["teacher"], spec)
+    outputs["teacher"] = _split_outputs(variants["teacher"], spec)
+    # Every student first, then every control (the same architecture, init, data and steps, plus the teacher's
+    # compute when asked, and the same learning-rate candidates; hard targets only).
+    students = _train_phase(task, ctx, prepared, targets, "student", seeds, lambda seed: None, history, init_state,
+                            tuning, setup)
+    controls = {}
+    if config.control:
+        controls = _train_phase(task, ctx, prepared, targets, "control", seeds,
+                                lambda seed: students[seed].trained.steps + extra_steps, history, init_state,
+                                tuning, setup)
+    for seed in seeds:
+        row = {"seed": seed, "student": students[seed].report, "student_training": students[seed].trained.summary}
+        scores["student"].append(_split_examples(row["student"], spec))
+        outputs.setdefault("student", _split_outputs(row["student"], spec))
+        if seed in controls:
+            row["control"] = controls[seed].report
+            row["control_training"] = controls[seed].trained.summary
             scores["control"].append(_split_examples(row["control"], spec))
             outputs.setdefault("control", _split_outputs(row["control"], spec))
-            row["control_training"] = control.summary
-        if first:
-            variants["student"] = report
-            if control is not None:
-                variants["control"] = row["control"]
-            warnings = list(prepared.preflight.get("warnings") or []) + task.quality_warnings(variants)
-            for line in warnings[len(prepared.preflight.get("warnings") or []):]:
-                ctx.emit(ProgressEvent("warning", 1, 1, 1.0, message=line))
-            training = {"student": student.summary, "control": control.summary if control else None,
-                        "control_budget": config.control_budget, "control_extra_steps": extra_steps}
-            training["learning_rates"] = {phase: tuning.get(phase, {"chosen": config.learning_rate, "trials": []})
-                                          for phase in ("student", "control") if phase != "control" or control}
         per_seed.append(row)
+    first = per_seed[0]
+    variants["student"] = first["student"]
+    if "control" in first:
+        variants["control"] = first["control"]
+    warnings = list(prepared.preflight.get("warnings") or []) + task.quality_warnings(variants)
+    for line in warnings[len(prepared.preflight.get("warnings") or []):]:
+        ctx.emit(ProgressEvent("warning", 1, 1, 1.0, message=line))
+    training = {"student": first["student_training"], "control": first.get("control_training"),
+                "control_budget": config.control_budget, "control_extra_steps": extra_steps,
+                "trainings_at_once": setup.get("trainings_at_once", 1)}
+    training["learning_rates"] = {phase: tuning.get(phase, {"chosen": config.learning_rate, "trials": []})
+                                  for phase in ("student", "control") if phase != "control" or config.control}
     del init_state
 
     quality = quality_summary(spec, variants)

@@ -97,14 +97,17 @@ def quality_table(results: dict) -> str:
 
 def training_setup(results: dict) -> str:
     """Where a run trained: device, processes (DDP), torch threads per process and precision (runs from before
-    processes and precision were recorded trained on one process in fp32)."""
+    processes and precision were recorded trained on one process in fp32), and how many of its independent
+    trainings ran at once."""
     processes = int(results.get("processes") or 1)
     threads = results.get("threads")
     per = " each" if processes > 1 else ""
+    at_once = int((results.get("training") or {}).get("trainings_at_once") or 1)  # runs/fits.py
     return (f"{results.get('device') or '?'}, {processes} process{'es' if processes > 1 else ''}"
             + (" (DDP)" if processes > 1 else "")
             + (f", {threads} torch thread{'s' if threads != 1 else ''}{per}" if threads else "")
-            + f", {results.get('precision') or 'fp32'}")
+            + f", {results.get('precision') or 'fp32'}"
+            + (f"; {at_once} trainings at once, 1 torch thread each" if at_once > 1 else ""))
 
 
 def run_report(folder: str | Path) -> str:

@@ -37,10 +37,10 @@ def test_student_and_control_each_get_the_best_candidate_on_validation(tiny_conf
     config = tiny_config.replace(learning_rate_candidates=[1e-5, 5e-3], seeds=2, seed=3)
     results = run_experiment(config, tmp_path / "run")
 
-    # First seed: every candidate for each phase; second seed: each phase's chosen rate only.
+    # Every student, then every control. First seed: every candidate; second seed: the phase's chosen rate only.
     assert [(phase, lr, seed) for phase, lr, seed, _ in calls] == [
-        ("student", 1e-5, 3), ("student", 5e-3, 3), ("control", 1e-5, 3), ("control", 5e-3, 3),
-        ("student", 5e-3, 4), ("control", 1e-5, 4)]
+        ("student", 1e-5, 3), ("student", 5e-3, 3), ("student", 5e-3, 4),
+        ("control", 1e-5, 3), ("control", 5e-3, 3), ("control", 1e-5, 4)]
     rates = results["training"]["learning_rates"]
     assert rates["student"]["chosen"] == 5e-3 and rates["control"]["chosen"] == 1e-5
     assert [(t["learning_rate"], t["validation"]) for t in rates["student"]["trials"]] == [(1e-5, 0.1), (5e-3, 0.9)]
@@ -48,11 +48,11 @@ def test_student_and_control_each_get_the_best_candidate_on_validation(tiny_conf
 
     # The saved first-seed models are the chosen trials' weights, not the last trial's.
     run = tmp_path / "run"
-    for phase, chosen_call in (("student", 1), ("control", 2)):
+    for phase, chosen_call in (("student", 1), ("control", 3)):
         saved = load_file(str(run / phase / "model.safetensors"))
         chosen = calls[chosen_call][3]
         assert all(np.array_equal(saved[k].numpy(), chosen[k].numpy()) for k in saved)
-    other = calls[3][3]  # the control's 5e-3 trial, trained last on the first seed
+    other = calls[4][3]  # the control's 5e-3 trial, trained last on the first seed
     saved = load_file(str(run / "control" / "model.safetensors"))
     assert any(not np.array_equal(saved[k].numpy(), other[k].numpy()) for k in saved)
     history = json.loads((run / "history.json").read_text())

@@ -53,6 +53,9 @@ def test_summarize_keeps_the_verdict_and_interval_and_the_listing_shows_the_verd
 
 def test_training_setup_names_device_processes_threads_and_precision():
     assert tables.training_setup({"device": "cpu", "threads": 2}) == "cpu, 1 process, 2 torch threads, fp32"
+    assert (tables.training_setup({"device": "cpu", "threads": 2, "precision": "bf16",
+                                   "training": {"trainings_at_once": 2}})
+            == "cpu, 1 process, 2 torch threads, bf16; 2 trainings at once, 1 torch thread each")
     assert (tables.training_setup({"device": "cuda:0", "threads": 1, "processes": 4, "precision": "bf16"})
             == "cuda:0, 4 processes (DDP), 1 torch thread each, bf16")
     text = tables.quality_table(fake_results(0.86, 0.83) | {"device": "cpu", "threads": 1, "processes": 2})
