@@ -24,7 +24,9 @@ class ProgressBar:
             return
         done = event.step if event.total else int(event.fraction * 100)
         restarted = self.bar is not None and event.total and done < self.bar.n  # another seed or learning rate
-        if event.phase != self.phase or restarted:
+        # A phase's note without steps (e.g. "2 student trainings, 2 at once") and then its steps: a bar of each kind.
+        unit_changed = self.bar is not None and bool(event.total) != (self.bar.unit == "step")
+        if event.phase != self.phase or restarted or unit_changed:
             self.close()
             self.phase = event.phase
             total = event.total if event.total else 100
