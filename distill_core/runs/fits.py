@@ -16,6 +16,7 @@ import dataclasses
 import multiprocessing
 import os
 import pickle
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -108,6 +109,9 @@ def _train_one(task, ctx: RunContext, prepared, targets, init_state: dict, fit: 
 def _child(task, ctx: RunContext, prepared, targets, init_state: dict, fit: Fit, index: int, events, stop,
            conn) -> None:
     """A forked child: one thread, one fit; progress on `events`, the result (or the error) on `conn`."""
+    _end_with_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the worker's graceful-cancel handler: the parent stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     set_threads(1)
     try:
         fctx = _fit_context(ctx, fit, emit=lambda event: events.put((index, event)), should_stop=stop.is_set,
@@ -123,6 +127,16 @@ def _child(task, ctx: RunContext, prepared, targets, init_state: dict, fit: Fit,
         conn.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
     finally:
         conn.close()
+
+
+def _end_with_parent() -> None:
+    """Linux: this process is killed when its parent dies (a killed worker leaves no training behind)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # another platform: the stop event and the daemon flag still apply
+        pass
 
 
 def _run_in_children(task, ctx: RunContext, prepared, targets, init_state: dict, fits: list[Fit],
@@ -144,17 +158,19 @@ def _run_in_children(task, ctx: RunContext, prepared, targets, init_state: dict,
                 running[receive] = (index, proc)
             if stop.is_set():
                 pending.clear()
+            lead = min((i for i, _ in running.values()), default=-1)
             for conn in wait(list(running), timeout=POLL_S):
                 index, proc = running.pop(conn)
                 results[index] = _answer(conn, proc, fits[index])
-            _forward(ctx, events, min((i for i, _ in running.values()), default=None))
+            _forward(ctx, events, lead)
             if ctx.should_stop is not None and ctx.should_stop():
                 stop.set()
     finally:
         stop.set()
         for _, proc in running.values():
-            proc.terminate()
-        _forward(ctx, events, None)
+            proc.kill()
+            proc.join(timeout=10)
+        _forward(ctx, events, -1)
     return [results[i] for i in sorted(results)]
 
 
@@ -176,13 +192,13 @@ def _answer(conn, proc, fit: Fit) -> FitResult:
     return answer[1]
 
 
-def _forward(ctx: RunContext, events, lead: int | None) -> None:
-    """Pass on the progress of the lead child (the earliest fit still running; None: anyone's) and every warning,
-    so a progress bar and a live curve follow one training at a time."""
+def _forward(ctx: RunContext, events, lead: int) -> None:
+    """Pass on the progress of the lead child (the earliest fit still running; -1: nobody's) and every warning, so
+    a progress bar and a live curve follow one training at a time."""
     while True:
         try:
             index, event = events.get_nowait()
         except Exception:  # queue.Empty; the queue is drained
             return
-        if lead is None or index == lead or event.phase == "warning":
+        if index == lead or event.phase == "warning":
             ctx.emit(event)

@@ -68,7 +68,8 @@ def _median(values: list[float], default: float) -> float:
 
 
 def throughput(task: str) -> Throughput:
-    """This machine's training throughput and overheads for `task`, from its newest finished runs."""
+    """This machine's training throughput and overheads for `task`, from its newest finished runs. A run that
+    trained several at once (one thread each) counts their summed rate: the machine's, as a trial would get it."""
     flops, overhead, measure, teacher, rows = [], [], [], [], {}
     runs = 0
     for record in store.list_runs(status="done", limit=HISTORY_RUNS):
@@ -81,8 +82,9 @@ def throughput(task: str) -> Throughput:
         t = results.get("timings") or {}
         student = (results.get("training") or {}).get("student") or {}
         per_input = ((results.get("preflight") or {}).get("student") or {}).get("flops_per_input")
-        if student.get("examples_per_s") and per_input:
-            flops.append(student["examples_per_s"] * 3 * per_input)
+        at_once = int(((results.get("training") or {}).get("trainings_at_once")) or 1)  # runs/fits.py
+        if student.get("examples_per_s") and per_input:  # one training's rate, times those that ran beside it
+            flops.append(student["examples_per_s"] * at_once * 3 * per_input)
             runs += 1
         trained = sum(t.get(k) or 0 for k in ("teacher_prepare_s", "teacher_outputs_s", "student_train_s",
                                               "control_train_s", "measure_s"))

@@ -114,3 +114,37 @@ def test_a_childs_error_is_the_runs_error(tiny_config, tmp_path, monkeypatch):
     with pytest.raises(DistillLabError) as info:
         run_experiment(tiny_config.replace(seeds=2), tmp_path / "run")
     assert (info.value.field, info.value.message) == ("batch_size", "no room for this batch")
+
+
+_ORPHAN_SCRIPT = """
+import sys
+from distill_core.runs import fits
+from distill_core.runs.pipeline import run_experiment
+from tests.support.workers import long_config
+fits.workers_for = lambda ctx, n: min(2, n)
+run_experiment(long_config(sys.argv[1]).replace(seeds=2), sys.argv[2])
+"""
+
+
+def test_a_killed_run_takes_its_training_processes_with_it(tiny_teacher_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    run = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, str(tiny_teacher_dir), str(tmp_path / "run")],
+                           cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, children = time.monotonic() + 120, []
+        while len(children) < 2 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+            children = psutil.Process(run.pid).children()
+        assert len(children) == 2, "two trainings at once"
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+        gone, alive = psutil.wait_procs(children, timeout=20)
+        assert not alive, "no orphaned training keeps a core busy"
+    finally:
+        if run.poll() is None:
+            run.kill()

@@ -14,14 +14,15 @@ from tests.support.runs import tiny_run_config
 
 
 def _past_run(examples_per_s: float, flops_per_input: float, total_s: float, measure_s: float | None,
-              teacher_cached: bool, task: str = "classification") -> None:
+              teacher_cached: bool, task: str = "classification", at_once: int | None = None) -> None:
     record = store.create_run({"name": "past"}, pid=os.getpid())
     timings = {"teacher_prepare_s": 20.0, "teacher_outputs_s": 5.0, "student_train_s": 30.0,
                "control_train_s": 30.0, "total_s": total_s}
     if measure_s is not None:
         timings["measure_s"] = measure_s
     results = {"task": task, "timings": timings, "teacher": {"cached": teacher_cached},
-               "training": {"student": {"examples_per_s": examples_per_s}},
+               "training": {"student": {"examples_per_s": examples_per_s}} | (
+                   {"trainings_at_once": at_once} if at_once else {}),
                "preflight": {"student": {"flops_per_input": flops_per_input}},
                "config": {"data": {"source": "reviews"}}, "data": {"train": 3000}}
     (record.folder / "results.json").write_text(json.dumps(results))
@@ -31,7 +32,8 @@ def _past_run(examples_per_s: float, flops_per_input: float, total_s: float, mea
 def test_throughput_is_the_median_of_past_runs_of_the_task():
     _past_run(10.0, 1e9, total_s=100.0, measure_s=None, teacher_cached=False)  # 3e10 FLOP/s; 100 - 85 = 15 s around
     _past_run(20.0, 1e9, total_s=200.0, measure_s=40.0, teacher_cached=True)  # 6e10; 200 - 85 - 40 = 75 s around
-    _past_run(40.0, 1e9, total_s=150.0, measure_s=60.0, teacher_cached=True)  # 1.2e11; 150 - 85 - 60 = 5 s around
+    # Two trainings at once, 20 examples/s each: the machine trained 40 a second, 1.2e11 FLOP/s; 150 - 85 - 60 = 5 s.
+    _past_run(20.0, 1e9, total_s=150.0, measure_s=60.0, teacher_cached=True, at_once=2)
     _past_run(1.0, 1e9, total_s=999.0, measure_s=999.0, teacher_cached=False, task="causal_lm")  # another task
     machine = estimate.throughput("classification")
     assert machine.runs == 3
