@@ -31,7 +31,9 @@ def _wait(key: str) -> None:
 
 
 def section(draft: dict) -> None:
-    if draft["student"]["kind"] != "keep-layers" or not draft["teacher"]["model"]:
+    student = draft["student"]
+    from_layers = student["kind"] == "keep-layers" or (student["kind"] == "shrink" and student["init_from"] != "random")
+    if not from_layers or not draft["teacher"]["model"]:
         return
     with st.expander("Which teacher layers matter? Scan them on your data", icon=":material/insights:"):
         st.caption(HELP)

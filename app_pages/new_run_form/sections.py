@@ -55,6 +55,21 @@ def teacher(draft: dict, form: SimpleNamespace) -> None:
                                          disabled=visitor, help=ONLY_INSTRUCTOR if visitor else None) and not visitor
 
 
+def _layer_picker(s: dict, depth: int, help_text: str) -> None:
+    """The teacher layers a keep-layers student keeps, or a shrink student selects its weights from."""
+    if st.session_state.get("layers_depth") != depth:  # another teacher: its own default layers
+        st.session_state.pop("w:layers", None)
+        st.session_state["layers_depth"] = depth
+    default_layers = s["layers"] or students.evenly_spaced_layers(depth, min(s["num_layers"], depth))
+    if any(i >= depth for i in default_layers):
+        default_layers = students.evenly_spaced_layers(depth, min(len(default_layers), depth))
+    widget_default("layers", default_layers)
+    kept = st.multiselect(f"Teacher layers to keep (of 0–{depth - 1})", list(range(depth)), key="w:layers",
+                          help=help_text)
+    s["layers"] = sorted(kept) or None
+    s["num_layers"] = max(1, len(kept))
+
+
 def student(draft: dict) -> None:
     st.subheader("Student")
     s, t = draft["student"], draft["teacher"]
@@ -72,29 +87,26 @@ def student(draft: dict) -> None:
         except NotImplementedError:  # a task without pre-flight hooks: no layer picker, its own defaults
             pass
     if s["kind"] == "keep-layers" and depth:
-        if st.session_state.get("layers_depth") != depth:  # another teacher: its own default layers
-            st.session_state.pop("w:layers", None)
-            st.session_state["layers_depth"] = depth
-        default_layers = s["layers"] or students.evenly_spaced_layers(depth, min(s["num_layers"], depth))
-        if any(i >= depth for i in default_layers):
-            default_layers = students.evenly_spaced_layers(depth, min(len(default_layers), depth))
-        widget_default("layers", default_layers)
-        kept = st.multiselect(f"Teacher layers to keep (of 0–{depth - 1})", list(range(depth)), key="w:layers",
-                              help="Evenly spaced layers, ending at the top one, usually work best.")
-        s["layers"] = sorted(kept) or None
-        s["num_layers"] = max(1, len(kept))
+        _layer_picker(s, depth, "Evenly spaced layers, ending at the top one, usually work best.")
     elif s["kind"] == "shrink":
-        a, b, c = st.columns(3)
-        widget_default("num_layers", int(s["num_layers"]))
-        s["num_layers"] = a.number_input("Layers", 1, 96, key="w:num_layers")
+        widget_default("shrink_init", s["init_from"])
+        s["init_from"] = st.radio("Start from", list(SHRINK_INITS), format_func=SHRINK_INITS.get, horizontal=True,
+                                  key="w:shrink_init", help=SHRINK_INIT_HELP)
+        a, b, c, d = st.columns(4)
+        if s["init_from"] != "random" and depth:  # weights selected from teacher layers: pick which
+            with a:
+                _layer_picker(s, depth, "Student layer i starts from the i-th of these teacher layers.")
+        else:
+            widget_default("num_layers", int(s["num_layers"]))
+            s["num_layers"] = a.number_input("Layers", 1, 96, key="w:num_layers")
+            s["layers"] = None
         widget_default("hidden_size", int(s["hidden_size"] or 0))
         s["hidden_size"] = b.number_input("Width (0: teacher's)", 0, 8192, step=32, key="w:hidden_size") or None
         widget_default("num_heads", int(s["num_heads"] or 0))
         s["num_heads"] = c.number_input("Heads (0: the teacher's head size)", 0, 128, key="w:num_heads") or None
-        widget_default("shrink_init", s["init_from"])
-        s["init_from"] = st.radio("Start from", list(SHRINK_INITS), format_func=SHRINK_INITS.get, horizontal=True,
-                                  key="w:shrink_init", help=SHRINK_INIT_HELP)
-        s["layers"] = None
+        widget_default("intermediate_size", int(s["intermediate_size"] or 0))
+        s["intermediate_size"] = d.number_input("Feed-forward width (0: the teacher's ratio)", 0, 65536, step=64,
+                                                key="w:intermediate_size") or None
     elif s["kind"] == "model":
         widget_default("student_model", s["model"] or "")
         s["model"] = st.text_input("Student model (hub id or local folder)", key="w:student_model").strip() or None

@@ -10,4 +10,4 @@ STUDENT_KINDS = {"keep-layers": "keep some teacher layers", "shrink": "shrink de
 SHRINK_INITS = {"teacher": "weights selected from the teacher", "base": "selected from the base (pre-fine-tune) model",
                 "random": "fresh random weights"}
 SHRINK_INIT_HELP = ("Selecting keeps the teacher's most important residual dimensions, heads and feed-forward neurons "
-                    "(student layer i from an evenly spaced teacher layer); it needs whole teacher heads.")
+                    "(student layer i from the i-th teacher layer you pick); it needs whole teacher heads.")

@@ -74,7 +74,8 @@ class TeacherConfig:
 @dataclass
 class StudentConfig:
     kind: str = "keep-layers"  # keep-layers | shrink | model
-    layers: list[int] | None = None  # keep-layers: teacher layer indices to keep (None: evenly spaced)
+    layers: list[int] | None = None  # keep-layers: teacher layer indices to keep; shrink from the teacher: the
+    #                                   layers its weights are selected from (sets the depth). None: evenly spaced
     num_layers: int = 2  # keep-layers (when layers is None) and shrink: student depth
     hidden_size: int | None = None  # shrink: width (None: the teacher's); must divide by num_heads
     intermediate_size: int | None = None  # shrink: feed-forward width (None: the teacher's ratio to hidden_size)

@@ -43,6 +43,18 @@ def kept_layers(cfg: StudentConfig, n_teacher: int) -> list[int]:
     return sorted(layers)
 
 
+def student_depth(cfg: StudentConfig) -> int:
+    """A keep-layers or shrink student's depth: as many as `layers` names, else `num_layers`."""
+    return len(cfg.layers) if cfg.layers else cfg.num_layers
+
+
+def source_layers(cfg: StudentConfig, n_teacher: int) -> list[int]:
+    """The teacher layer each student layer starts from (or is matched to): `layers` when named, else evenly spaced
+    (a student deeper than the teacher: every teacher layer)."""
+    return kept_layers(cfg, n_teacher) if cfg.layers else evenly_spaced_layers(n_teacher, min(cfg.num_layers,
+                                                                                              n_teacher))
+
+
 def keep_layers_in_config(config, layers: list[int]) -> None:
     """Make `config` (in place) describe only the blocks `layers`: depth, and per-layer types where it has them."""
     setattr(config, models.num_layers_attr(config), len(layers))
@@ -80,9 +92,11 @@ def shrink_config(teacher_config, cfg: StudentConfig):
     selected), else the teacher's head count; the feed-forward width keeps the teacher's ratio to the width; KV heads
     stay the teacher's when the heads divide into them, else one per head."""
     config = copy.deepcopy(teacher_config)
-    setattr(config, models.num_layers_attr(config), cfg.num_layers)
+    depth = student_depth(cfg)
+    setattr(config, models.num_layers_attr(config), depth)
     if getattr(config, "layer_types", None):
-        config.layer_types = list(config.layer_types)[:cfg.num_layers]
+        config.layer_types = ([config.layer_types[i] for i in sorted(cfg.layers)] if cfg.layers
+                              else list(config.layer_types)[:depth])
     if cfg.hidden_size or cfg.num_heads:
         teacher = Widths.of(teacher_config)
         width = cfg.hidden_size or config.hidden_size
@@ -116,10 +130,12 @@ def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Mo
 def select_from_teacher(student: torch.nn.Module, teacher: torch.nn.Module, cfg: StudentConfig,
                         label_order: list[int] | None = None) -> torch.nn.Module:
     """Fill the shrunk `student` (in place) with weights selected from `teacher` (weight_selection.select_weights):
-    student layer i from teacher layer evenly_spaced_layers(...)[i], as keep-layers would keep them."""
+    student layer i from teacher layer source_layers(...)[i]: `layers` when named, else evenly spaced, as
+    keep-layers would keep them."""
     check_selectable(teacher.config, student.config)  # before the layers: its message names init_from
     n_teacher = getattr(teacher.config, models.num_layers_attr(teacher.config))
-    return select_weights(student, teacher, evenly_spaced_layers(n_teacher, cfg.num_layers), label_order)
+    layers = kept_layers(cfg, n_teacher) if cfg.layers else evenly_spaced_layers(n_teacher, cfg.num_layers)
+    return select_weights(student, teacher, layers, label_order)
 
 
 def shrink_from(teacher_model: torch.nn.Module, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:
@@ -132,7 +148,10 @@ def shrink_from(teacher_model: torch.nn.Module, cfg: StudentConfig, labels: list
 def shrink_description(cfg: StudentConfig, width: int) -> str:
     """How a shrink student starts, in words (pre-flight panel, preflight.json)."""
     start = "fresh random weights" if cfg.init_from == "random" else f"weights selected from the {cfg.init_from}"
-    return f"{cfg.num_layers} layers, width {width}, {start}"
+    if cfg.layers and cfg.init_from != "random":
+        start += f"'s layers {sorted(cfg.layers)}"
+    ffn = f", feed-forward {cfg.intermediate_size}" if cfg.intermediate_size else ""
+    return f"{student_depth(cfg)} layers, width {width}{ffn}, {start}"
 
 
 @dataclass

@@ -314,3 +314,26 @@ def test_init_from_random_is_a_shrink_choice():
         "2 layers, width 192, fresh random weights"
     assert shrink_description(StudentConfig(kind="shrink"), 192) == \
         "2 layers, width 192, weights selected from the teacher"
+
+
+def test_a_shrink_student_from_the_teacher_starts_from_the_layers_it_names(teacher):
+    """Teacher layers [0, 3] with the feed-forward narrowed: each student layer's attention is its teacher layer's
+    exactly (the width is the teacher's), its feed-forward the teacher's most important neurons of that layer."""
+    n_teacher = teacher.config.num_hidden_layers
+    ffn = teacher.config.intermediate_size // 2
+    cfg = StudentConfig(kind="shrink", layers=[3, 0], num_layers=7, intermediate_size=ffn)  # layers set the depth
+    student = shrink_from(teacher, cfg, LABELS)
+    assert student.config.num_hidden_layers == 2 and student.config.intermediate_size == ffn
+    t_layers, s_layers = teacher.bert.encoder.layer, student.bert.encoder.layer
+    for i, source in enumerate([0, 3]):
+        assert torch.equal(s_layers[i].attention.self.query.weight, t_layers[source].attention.self.query.weight)
+        kept_rows = s_layers[i].intermediate.dense.weight
+        teacher_rows = t_layers[source].intermediate.dense.weight
+        assert all(any(torch.equal(row, t) for t in teacher_rows) for row in kept_rows)  # rows of that layer
+    assert shrink_description(cfg, teacher.config.hidden_size) == (
+        f"2 layers, width {teacher.config.hidden_size}, feed-forward {ffn}, weights selected from the teacher's "
+        "layers [0, 3]")
+    assert n_teacher > 3
+    with pytest.raises(DistillLabError) as info:
+        shrink_from(teacher, StudentConfig(kind="shrink", layers=[0, n_teacher]), LABELS)
+    assert info.value.field == "student.layers"

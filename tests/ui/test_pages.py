@@ -117,6 +117,7 @@ def compose_with_local_teacher(teacher_dir) -> AppTest:
     at.radio(key="w:teacher_origin").set_value("local folder").run()
     at.text_input(key="w:teacher_ref").set_value(str(teacher_dir)).run()
     at.number_input(key="w:finetune_epochs").set_value(0.0).run()
+    at.number_input(key="w:intermediate_size").set_value(0).run()  # the workshop's 1,024 is wider than the tiny one's
     return at
 
 
@@ -421,3 +422,14 @@ def test_new_run_trims_the_students_vocabulary_when_ticked_for_classification_on
     assert store.get_run(store.list_runs()[0].id).config["student"]["trim_vocab"] is True
     at.segmented_control(key="w:task").set_value("causal-lm").run()
     assert not [c for c in at.checkbox if c.key == "w:trim_vocab"]
+
+
+def test_the_workshop_student_is_drawn_as_it_is_built():
+    """The first draft is the workshop preset: a shrink student selected from teacher layers 2 and 5, its
+    feed-forward 1,024 wide; the form shows exactly that, so Start runs what the preset promises."""
+    at = compose(open_page("app_pages/new_run.py"))
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="w:student_kind").value == "shrink"
+    assert at.radio(key="w:shrink_init").value == "teacher"
+    assert sorted(at.multiselect(key="w:layers").value) == [2, 5]
+    assert at.number_input(key="w:intermediate_size").value == 1024

@@ -68,7 +68,7 @@ def build_student(config, teacher_model, teacher_tokenizer, labels: list[str]) -
         plan = StudentPlan(model, teacher_tokenizer, dict(enumerate(layers)),
                            f"keeps teacher layers {layers} of 0..{n_teacher - 1} (from the {s.init_from})", True)
     elif s.kind == "shrink":
-        layers = students.evenly_spaced_layers(n_teacher, min(s.num_layers, n_teacher))
+        layers = students.source_layers(s, n_teacher)
         if s.init_from == "random":
             model = students.shrink(teacher_model.config, s, labels)
         else:
