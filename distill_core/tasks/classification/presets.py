@@ -22,11 +22,11 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             # Few labels, plenty of text only the teacher labels: where soft targets carry what labels alone do not
             # (Hinton et al. 2015); with all 3,600 labels for both the gain was within noise (+0.9, CI -3.1 to +4.8).
             # The student: teacher layers 2 and 5 (evenly spaced, as keep-layers keeps them), each feed-forward cut to
-            # the 1,024 neurons with the largest ||W_in row|| x ||W_out column|| (models/weight_selection.py): 3.8x
+            # the 1,024 neurons with the largest ||W_in row|| x ||W_out column|| (models/weight_selection.py): 3.7x
             # fewer FLOPs than the teacher, where whole layers [2, 5] give 3.0x and ran 2.6-2.8x faster at batch 32.
             # Measured (issue 14 note, 2-core AMD EPYC VM, teacher cached): student 80.8% on seed 0 (96.5% of the
-            # teacher; whole layers 80.3%), control 74.8%, gain +4.87 points (95% CI +1.02 to +8.72) over 3 seeds,
-            # 3.81x (3.63-3.95) faster than the teacher at batch 32.
+            # teacher; whole layers 80.3%), control 74.8%, gain +4.87 points (95% CI +1.02 to +8.72) over 3 seeds;
+            # 3.81x (3.63-3.95) and 3.38x (3.24-3.50) faster than the teacher at batch 32 in two measurements.
             student=StudentConfig(kind="shrink", num_layers=2, intermediate_size=1024, init_from="teacher",
                                   trim_vocab=True),
             data=DataConfig(source="reviews", student_labels=300),
