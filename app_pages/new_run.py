@@ -13,6 +13,7 @@ import streamlit as st
 from distill_core.tasks import get_task, presets, task_names
 from distill_core.views.run_ids import short_id
 from app_pages.new_run_form import hardware, layer_scan, panel, seeds, sections
+from app_pages.new_run_form import student as student_section
 from app_pages.shared import start_run, widget_default
 from app_pages.task_forms import form_for
 
@@ -85,7 +86,7 @@ with left:
                                          on_change=_switch_task) or draft.get("task", tasks[0])
     form = form_for(draft["task"])
     sections.teacher(draft, form)
-    sections.student(draft)
+    student_section.student(draft)
     layer_scan.section(draft)
     sections.data(draft, form)
     sections.loss(draft, form)

@@ -62,7 +62,7 @@ def check_selectable(teacher_config, student_config) -> None:
     for what, mine, theirs in (("width", s.hidden, t.hidden), ("heads", s.heads, t.heads),
                                ("feed-forward width", s.ffn, t.ffn)):
         if mine > theirs:
-            raise _unmappable(f"{what} {mine} is above the teacher's {theirs}")
+            raise _unmappable(f"{what} {mine} is above the teacher's {theirs} (at most {theirs})")
     if s.head_dim != t.head_dim:
         raise _unmappable(f"heads of {s.head_dim} dims cannot be taken from the teacher's heads of {t.head_dim} "
                           f"(use {max(1, s.hidden // t.head_dim)} heads, or a width divisible by {t.head_dim})")

@@ -7,15 +7,15 @@ took 22.4 s on 2 threads and 34.2 s on 1; two 1-thread trainings side by side to
 turn take 44.8 s (about 23% less wall time). The children are forked after the parent prepared the teacher and its
 outputs, so they share them without copying; like PyTorch's DataLoader workers they run on one thread, because a
 forked child must not start the OpenMP pool its parent already used. A child reports progress and its result over
-pipes; the parent alone writes the run store and the run folder.
+pipes (JSON and safetensors); the parent alone writes the run store and the run folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import json
 import os
-import pickle
 import signal
 import time
 from dataclasses import dataclass
@@ -122,11 +122,42 @@ def _child(task, ctx: RunContext, prepared, targets, init_state: dict, fit: Fit,
     except BaseException as exc:  # still an answer the parent can report
         answer = ("error", f"{type(exc).__name__}: {str(exc)[:300]}", None)
     try:
-        # Plain pickle, by value: multiprocessing's own pickler would hand tensors over through shared memory
-        # that vanishes with this process. Only this run's own child writes what the parent reads here.
-        conn.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        _send(conn, answer)
     finally:
         conn.close()
+
+
+def _send(conn, answer: tuple) -> None:
+    """An answer as two messages: JSON (the training's curve and summary, the report: what the run writes as JSON
+    anyway) and the weights as safetensors bytes (empty when none), so nothing is ever unpickled."""
+    state = b""
+    if answer[0] == "ok":
+        result: FitResult = answer[1]
+        trained = dataclasses.asdict(result.trained)
+        answer = ("ok", {"trained": trained, "report": result.report, "train_s": result.train_s,
+                         "evaluate_s": result.evaluate_s})
+        if result.state is not None:
+            from safetensors.torch import save
+
+            state = save(result.state)
+    conn.send_bytes(json.dumps(answer).encode())
+    conn.send_bytes(state)
+
+
+def _receive(conn, fit: Fit):
+    """The child's answer (_send), or None when it died first."""
+    try:
+        answer = json.loads(conn.recv_bytes())
+        state = conn.recv_bytes()
+    except EOFError:
+        return None
+    if answer[0] != "ok":
+        return answer
+    from safetensors.torch import load
+
+    body = answer[1]
+    return ("ok", FitResult(fit, Trained(**body["trained"]), load(state) if state else None, body["report"],
+                            body["train_s"], body["evaluate_s"]))
 
 
 def _end_with_parent() -> None:
@@ -177,9 +208,7 @@ def _run_in_children(task, ctx: RunContext, prepared, targets, init_state: dict,
 def _answer(conn, proc, fit: Fit) -> FitResult:
     """The child's result, or a DistillLabError for its error or its death."""
     try:
-        answer = pickle.loads(conn.recv_bytes())
-    except EOFError:
-        answer = None
+        answer = _receive(conn, fit)
     finally:
         conn.close()
     proc.join(timeout=30)
