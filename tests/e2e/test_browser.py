@@ -110,7 +110,6 @@ def test_compose_run_follow_compare_and_download_report(served_app, browser_page
     name.press("Enter")
     wait_idle(page)
     set_number(page, "Fine-tune the teacher first (epochs)", 0)
-    set_number(page, "Feed-forward width (0: the teacher's ratio)", 0)  # the workshop's 1,024: wider than this teacher
     set_number(page, "Cap on labeled training examples (0: all)", 64)
     set_number(page, "How many", 4)
     set_number(page, "Batch size", 16)

@@ -117,7 +117,6 @@ def compose_with_local_teacher(teacher_dir) -> AppTest:
     at.radio(key="w:teacher_origin").set_value("local folder").run()
     at.text_input(key="w:teacher_ref").set_value(str(teacher_dir)).run()
     at.number_input(key="w:finetune_epochs").set_value(0.0).run()
-    at.number_input(key="w:intermediate_size").set_value(0).run()  # the workshop's 1,024 is wider than the tiny one's
     return at
 
 
@@ -424,12 +423,15 @@ def test_new_run_trims_the_students_vocabulary_when_ticked_for_classification_on
     assert not [c for c in at.checkbox if c.key == "w:trim_vocab"]
 
 
-def test_the_workshop_student_is_drawn_as_it_is_built():
-    """The first draft is the workshop preset: a shrink student selected from teacher layers 2 and 5, its
-    feed-forward 1,024 wide; the form shows exactly that, so Start runs what the preset promises."""
-    at = compose(open_page("app_pages/new_run.py"))
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.radio(key="w:student_kind").value == "shrink"
+def test_a_shrink_student_from_the_teacher_picks_its_layers_and_feed_forward_width(tiny_teacher_dir):
+    """Shrink, weights selected from the teacher: the form offers the teacher layers to start from and the
+    feed-forward width, and the draft carries both (as `distill-lab run --set` would)."""
+    at = compose_with_local_teacher(tiny_teacher_dir)
+    at.radio(key="w:student_kind").set_value("shrink").run()
     assert at.radio(key="w:shrink_init").value == "teacher"
-    assert sorted(at.multiselect(key="w:layers").value) == [2, 5]
-    assert at.number_input(key="w:intermediate_size").value == 1024
+    at.multiselect(key="w:layers").set_value([0, 3]).run()
+    at.number_input(key="w:intermediate_size").set_value(32).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    student = at.session_state["draft"]["student"]
+    assert (student["kind"], student["layers"], student["num_layers"], student["intermediate_size"]) == \
+        ("shrink", [0, 3], 2, 32)
