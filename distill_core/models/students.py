@@ -130,12 +130,10 @@ def shrink(teacher_config, cfg: StudentConfig, labels: list[str]) -> torch.nn.Mo
 def select_from_teacher(student: torch.nn.Module, teacher: torch.nn.Module, cfg: StudentConfig,
                         label_order: list[int] | None = None) -> torch.nn.Module:
     """Fill the shrunk `student` (in place) with weights selected from `teacher` (weight_selection.select_weights):
-    student layer i from teacher layer source_layers(...)[i]: `layers` when named, else evenly spaced, as
-    keep-layers would keep them."""
+    student layer i from teacher layer source_layers(...)[i]."""
     check_selectable(teacher.config, student.config)  # before the layers: its message names init_from
     n_teacher = getattr(teacher.config, models.num_layers_attr(teacher.config))
-    layers = kept_layers(cfg, n_teacher) if cfg.layers else evenly_spaced_layers(n_teacher, cfg.num_layers)
-    return select_weights(student, teacher, layers, label_order)
+    return select_weights(student, teacher, source_layers(cfg, n_teacher), label_order)
 
 
 def shrink_from(teacher_model: torch.nn.Module, cfg: StudentConfig, labels: list[str]) -> torch.nn.Module:

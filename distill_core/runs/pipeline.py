@@ -171,10 +171,10 @@ def _train_phase(task, ctx: RunContext, prepared, targets, phase: str, seeds: li
                 best = r
         history[phase] = best.trained.history
         tuning[phase] = {"chosen": best.fit.learning_rate, "trials": trials, "seed": first}
+        if ctx.processes.is_main:  # the chosen trial's curve under the phase's own key
+            write_json(ctx.run_dir / "history.json", history)
     prepared.student.load_state_dict(best.state)
     _save_phase(ctx, prepared, phase)
-    if ctx.processes.is_main:
-        write_json(ctx.run_dir / "history.json", history)
     ctx.progress("evaluate", f"{phase}: {task.quality.metric} on the {task.quality.split} split (seed {first})")
     with ctx.timed("evaluate_s"):
         best.report = task.evaluate(dataclasses.replace(ctx, config=config.replace(seed=first)), prepared, targets)
