@@ -166,9 +166,10 @@ def _train_phase(task, ctx: RunContext, prepared, targets, phase: str, seeds: li
                 raise DistillLabError("needs a validation score from the task's training; this task gives none",
                                       "learning_rate_candidates")
             trials.append({"learning_rate": r.fit.learning_rate, "validation": r.trained.validation,
-                           "steps": r.trained.steps})
-            if r.trained.validation > best.trained.validation:
-                best = r
+                           "steps": r.trained.steps}
+                          | ({"validation_loss": r.trained.validation_loss}
+                             if r.trained.validation_loss is not None else {}))
+        best = max(results[:len(firsts)], key=_selection_key)
         history[phase] = best.trained.history
         tuning[phase] = {"chosen": best.fit.learning_rate, "trials": trials, "seed": first}
         if ctx.processes.is_main:  # the chosen trial's curve under the phase's own key
@@ -184,6 +185,14 @@ def _train_phase(task, ctx: RunContext, prepared, targets, phase: str, seeds: li
         by_seed |= {r.fit.seed: r for r in _wave(task, ctx, prepared, targets, init_state,
                                                  later_fits(best.fit.learning_rate), history, setup)}
     return by_seed
+
+
+def _selection_key(result: fits.FitResult) -> tuple[float, float]:
+    """How candidate trainings rank: the validation score, then the lower validation loss (a validation accuracy on a
+    few hundred examples ties often, and a tie decided by list order flipped a student's rate between thread
+    counts); the first of candidates equal on both."""
+    loss = result.trained.validation_loss
+    return result.trained.validation, -loss if loss is not None else float("-inf")
 
 
 def _split_examples(report: dict, spec) -> list | None:

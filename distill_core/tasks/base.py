@@ -101,6 +101,9 @@ class Trained:
     stopped: str  # "budget" | "cancelled"
     validation: float | None = None  # the best validation score, higher is better (accuracy; minus perplexity):
     #                                  picks among candidate learning rates (learning_rate_candidates)
+    validation_loss: float | None = None  # cross-entropy on the validation split at that score's checkpoint (nats):
+    #                                       the lower decides between candidates whose scores tie (an accuracy on a
+    #                                       few hundred examples often does); None where the score cannot tie
 
 
 class Task:

@@ -140,8 +140,22 @@ def learning_rate_line(results: dict | None) -> str | None:
         scores = sorted((t.get("validation") for t in phase_trials if is_number(t.get("validation"))),
                         reverse=True)
         shown = " vs ".join(metric_text(v if higher else -v, metric, 1) for v in scores)
-        parts.append(f"{phase} {chosen:g}" + (f" (validation {metric} {shown})" if shown else ""))
+        parts.append(f"{phase} {chosen:g}" + (f" (validation {metric} {shown}{_tie_text(phase_trials)})"
+                                              if shown else ""))
     return f"learning rate, chosen on the validation split from {candidates} for each: {', '.join(parts)}"
+
+
+def _tie_text(trials: list[dict]) -> str:
+    """", tied: validation loss 0.512 vs 0.530" when the best validation scores tie and the losses decided."""
+    scored = [t for t in trials if is_number(t.get("validation"))]
+    if len(scored) < 2:
+        return ""
+    top = max(t["validation"] for t in scored)
+    tied = [t for t in scored if t["validation"] == top]
+    losses = sorted(t["validation_loss"] for t in tied if is_number(t.get("validation_loss")))
+    if len(tied) < 2 or len(losses) < 2:
+        return ""
+    return ", tied: validation loss " + " vs ".join(f"{v:.3f}" for v in losses)
 
 
 def gain_lines(results: dict | None) -> list[str]:

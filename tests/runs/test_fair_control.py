@@ -60,6 +60,28 @@ def test_student_and_control_each_get_the_best_candidate_on_validation(tiny_conf
             "student-seed-4"} <= set(history)
 
 
+def test_a_tie_on_validation_goes_to_the_lower_validation_loss(tiny_config, tmp_path, monkeypatch):
+    from distill_core.tasks.classification import run as steps
+
+    real_train = steps.train
+    losses = {1e-5: 0.70, 5e-3: 0.40}  # the later candidate has the lower loss: list order must not decide
+
+    def train(ctx, prepared, targets, phase, steps_):
+        trained = real_train(ctx, prepared, targets, phase, steps_)
+        assert trained.validation_loss is not None and trained.validation_loss > 0  # the real trainer reports it
+        lr = ctx.config.learning_rate
+        trained.validation = 0.75
+        trained.validation_loss = losses[lr] if phase == "student" else 1.0 - losses[lr]
+        return trained
+
+    monkeypatch.setattr(steps, "train", train)
+    results = run_experiment(tiny_config.replace(learning_rate_candidates=[1e-5, 5e-3], measure=False),
+                             tmp_path / "run")
+    rates = results["training"]["learning_rates"]
+    assert rates["student"]["chosen"] == 5e-3 and rates["control"]["chosen"] == 1e-5
+    assert [t["validation_loss"] for t in rates["student"]["trials"]] == [0.70, 0.40]
+
+
 def test_without_candidates_both_use_the_learning_rate(tiny_config, tmp_path):
     results = run_experiment(tiny_config, tmp_path / "run")
     rates = results["training"]["learning_rates"]

@@ -133,6 +133,18 @@ def test_learning_rate_line_names_what_each_got_and_the_validation_scores():
     assert verdict.gain_lines(_with_rates(THREE_SEEDS, rates))[-1] == line
 
 
+def test_learning_rate_line_says_when_the_validation_loss_broke_a_tie():
+    rates = {"student": {"chosen": 5e-4, "trials": [
+                 {"learning_rate": 1e-4, "validation": 0.787, "validation_loss": 0.5304},
+                 {"learning_rate": 5e-4, "validation": 0.787, "validation_loss": 0.5121}]},
+             "control": {"chosen": 1e-4, "trials": [
+                 {"learning_rate": 1e-4, "validation": 0.775, "validation_loss": 0.61},
+                 {"learning_rate": 5e-4, "validation": 0.752, "validation_loss": 0.58}]}}
+    line = verdict.learning_rate_line(_with_rates(THREE_SEEDS, rates))
+    assert line.endswith("student 0.0005 (validation accuracy 78.7% vs 78.7%, tied: validation loss 0.512 vs "
+                         "0.530), control 0.0001 (validation accuracy 77.5% vs 75.2%)")  # no tie: no loss shown
+
+
 def test_learning_rate_line_of_perplexity_shows_perplexities_and_untuned_runs_say_so():
     # The validation score of a language model is minus its perplexity (higher is better).
     rates = {"student": {"chosen": 1e-3, "trials": [{"learning_rate": 1e-3, "validation": -40.25},

@@ -243,8 +243,10 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
                                val_labels, None, None, ctx.device, ctx.emit, ctx.should_stop, ctx.processes)
     summary = {"steps": result.steps, "seconds": result.seconds, "examples": result.examples,
                "examples_per_s": result.examples_per_s, "best_step": result.best_step,
-               "best_val_accuracy": result.best_val_accuracy, "stopped": result.stopped}
-    return Trained(result.history, result.steps, summary, result.stopped, result.best_val_accuracy)
+               "best_val_accuracy": result.best_val_accuracy, "best_val_loss": result.best_val_loss,
+               "stopped": result.stopped}
+    return Trained(result.history, result.steps, summary, result.stopped, result.best_val_accuracy,
+                   result.best_val_loss)
 
 
 def _test_teacher_logits(ctx: RunContext, s: State) -> torch.Tensor:

@@ -34,13 +34,14 @@ class TrainSpec(BudgetSpec):
 
 @dataclass
 class TrainResult:
-    history: list[dict]  # {"step", "loss", "lr"} every step-window and {"step", "val_accuracy"} at evaluations
+    history: list[dict]  # {"step", "loss", "lr"} every step-window, {"step", "val_accuracy", "val_loss"} at evaluations
     steps: int
     seconds: float
     examples: int
     best_step: int
     best_val_accuracy: float
     stopped: str  # "budget" | "cancelled"
+    best_val_loss: float | None = None  # mean cross-entropy (nats) on the validation labels at the kept checkpoint
 
     @property
     def examples_per_s(self) -> float:
@@ -73,7 +74,7 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
     started = time.monotonic()
     cap = spec.steps if spec.steps is not None else 10**9
     history: list[dict] = []
-    best = (-1.0, 0, None)  # (val accuracy, step, state)
+    best = (-1.0, 0, None, None)  # (val accuracy, step, state, val loss)
     step, examples, window_loss, window_n, stopped = 0, 0, 0.0, 0, "budget"
 
     def progress() -> float:
@@ -85,10 +86,12 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
         nonlocal best
         logits = processes.rows(len(val_ids), lambda rows: evaluate.predict_logits(
             model, [val_ids[i] for i in rows], pad_id, batch_size=64, device=device))
-        acc = evaluate.accuracy(logits, torch.as_tensor(val_labels))
-        history.append({"step": step, "val_accuracy": acc, "seconds": time.monotonic() - started})
-        if acc > best[0]:
-            best = (acc, step, copy.deepcopy(model.state_dict()))
+        targets = torch.as_tensor(val_labels)
+        acc = evaluate.accuracy(logits, targets)
+        loss = float(torch.nn.functional.cross_entropy(logits.float(), targets))
+        history.append({"step": step, "val_accuracy": acc, "val_loss": loss, "seconds": time.monotonic() - started})
+        if acc > best[0]:  # ties keep the earlier checkpoint
+            best = (acc, step, copy.deepcopy(model.state_dict()), loss)
         model.train()
         return acc
 
@@ -130,7 +133,7 @@ def train(model, phase: str, ids: list[list[int]], labels: np.ndarray, pad_id: i
     if best[2] is not None:
         model.load_state_dict(best[2])
     model.eval()
-    return TrainResult(history, step, seconds, examples, best[1], best[0], stopped)
+    return TrainResult(history, step, seconds, examples, best[1], best[0], stopped, best[3])
 
 
 class Projector(torch.nn.Module):

@@ -91,6 +91,20 @@ def test_budget_in_steps_runs_exactly_that_many_steps_and_reports_progress(base_
     assert result.best_step in val_steps and 0.0 <= result.best_val_accuracy <= 1.0
 
 
+def test_best_val_loss_is_the_kept_checkpoints_cross_entropy_on_the_validation_labels(base_student, toy_data):
+    from distill_core.tasks.classification import evaluate
+
+    model = copy.deepcopy(base_student)
+    result = _train(model, toy_data)
+    _, _, val_ids, val_labels = toy_data
+    logits = evaluate.predict_logits(model, val_ids, PAD)  # the kept (best-accuracy) weights
+    probs = torch.softmax(logits.double(), -1)[torch.arange(len(val_labels)), torch.as_tensor(val_labels)]
+    expected = float(-torch.log(probs).mean())  # by hand: mean minus log-probability of the right label
+    assert result.best_val_loss == pytest.approx(expected, rel=1e-4)
+    kept = next(h for h in result.history if h.get("step") == result.best_step and "val_loss" in h)
+    assert kept["val_loss"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_same_seed_gives_identical_weights(base_student, toy_data):
     a, b = copy.deepcopy(base_student), copy.deepcopy(base_student)
     _train(a, toy_data)
