@@ -125,9 +125,16 @@ def prepare(ctx: RunContext) -> Prepared:
     if len(splits.train) < config.batch_size:
         raise DistillLabError(f"{config.batch_size} is larger than the {len(splits.train)} training rows; "
                               "lower batch_size or add data", "batch_size")
+    n_labeled, unlabeled_train = labeled_rows(config, len(splits.train))
+    use_transfer = config.loss.alpha > 0 and (len(splits.transfer) > 0 or unlabeled_train > 0)
+    n_pool_train = n_labeled + (unlabeled_train if use_transfer else 0)
+    # What the run will ask the teacher-output cache for (the train part of the pool; the validation split for the
+    # pre-flight check): a fine-tune labels them while its frozen blocks' outputs are at hand.
+    hidden_on = config.loss.hidden_weight > 0 and config.loss.alpha > 0
+    label = (([] if hidden_on else splits.train.texts[:n_pool_train]), splits.validation.texts)
     ctx.progress("data", "preparing the teacher", 0.5)
     with ctx.timed("teacher_prepare_s"):
-        prepared = prepare_teacher(config, splits, ctx.device, ctx.emit, ctx.should_stop, ctx.processes)
+        prepared = prepare_teacher(config, splits, ctx.device, ctx.emit, ctx.should_stop, ctx.processes, label)
     ctx.stop_if_asked("after preparing the teacher")
     ctx.progress("data", "loading the teacher and building the student", 0.8)
     teacher = models.load_classifier(prepared.model_ref, splits.label_names, config.teacher.trust_remote_code)
@@ -138,9 +145,6 @@ def prepare(ctx: RunContext) -> Prepared:
 
     plan = build_student(config, teacher, teacher_tok, splits.label_names)
     check_max_length(config, plan.model)
-    n_labeled, unlabeled_train = labeled_rows(config, len(splits.train))
-    use_transfer = config.loss.alpha > 0 and (len(splits.transfer) > 0 or unlabeled_train > 0)
-    n_pool_train = n_labeled + (unlabeled_train if use_transfer else 0)
     pool_texts = splits.train.texts[:n_pool_train] + (splits.transfer.texts if use_transfer else [])
     pool_labels = np.array(splits.train.labels[:n_labeled] + [-1] * (len(pool_texts) - n_labeled))
     trim = _trim_vocabulary(ctx, plan, pool_texts, splits.validation.texts) if config.student.trim_vocab else None

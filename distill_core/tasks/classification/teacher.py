@@ -2,10 +2,16 @@
 
 A fine-tuned teacher is cached under the data folder, keyed by a fingerprint of the base model, the train and
 validation data and the fine-tune settings, and reused by every later run. Its held-out accuracy is stored with it.
+
+With `teacher.finetune_layers` the embeddings and the blocks below stay frozen and in eval mode (a fixed feature
+extractor: no dropout there, which also made a step 25% cheaper on the workshop teacher). Their outputs are computed
+once per input (models/frozen_features.py) when they fit in memory, so the steps, the validations and the labeling
+of the texts the run asks for (`label`) run the trained blocks only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -20,10 +26,15 @@ from distill_core.core.config import RunConfig
 from distill_core.core.errors import DistillLabError
 from distill_core.core.home import cache_dir
 from distill_core.models import loading as models
+from distill_core.models.frozen_features import FrozenFeatures, frozen_in_eval
+from distill_core.tasks.classification import teacher_cache
 from distill_core.tasks.classification import train as distill
 from distill_core.tasks.classification.data import Splits, encode
 from distill_core.training.loop import steps_for_epochs
 from distill_core.training.parallel import SINGLE, Processes
+
+FEATURE_MEMORY_SHARE = 0.25  # frozen-block outputs are stored when they need at most this share of free memory
+FEATURE_MEMORY_CAP = 2 * 2**30  # and at most this many bytes
 
 
 @dataclass
@@ -50,7 +61,7 @@ def _model_identity(resolved: str) -> str:
 def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
     """Identifies the prepared teacher: its base model and, when fine-tuned, everything the fine-tune reads (its
     settings, the batch size, length, data seed, embeddings frozen or not, the validation interval that picks its
-    best checkpoint, the labels and the texts)."""
+    best checkpoint, the labels and the texts; and that frozen blocks train in eval mode)."""
     t = config.teacher
     h = hashlib.sha256()
     h.update(_model_identity(models.resolve(t.model)).encode())
@@ -58,6 +69,8 @@ def teacher_fingerprint(config: RunConfig, splits: Splits) -> str:
         h.update(json.dumps([t.finetune_epochs, t.finetune_lr, t.finetune_layers, config.batch_size,
                              config.max_length, config.data.seed, config.freeze_embeddings, splits.label_names,
                              config.budget.eval_every]).encode())
+        if t.finetune_layers:
+            h.update(b"frozen parts in eval mode")
         h.update(json.dumps([splits.train.texts, splits.train.labels, splits.validation.texts]).encode())
     return h.hexdigest()[:20]
 
@@ -78,9 +91,12 @@ def _cached_teacher(folder: Path, fp: str) -> PreparedTeacher | None:
 
 
 def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_progress=None,
-                    should_stop=None, processes: Processes = SINGLE) -> PreparedTeacher:
+                    should_stop=None, processes: Processes = SINGLE,
+                    label: tuple[list[str], ...] = ()) -> PreparedTeacher:
     """The teacher for this run, fine-tuning (and caching) it first when `teacher.finetune_epochs` > 0. Several
-    `processes` fine-tune it together; the main one checks and writes the cache."""
+    `processes` fine-tune it together; the main one checks and writes the cache. `label`: text lists whose logits
+    the run will ask the teacher-output cache for; a fine-tune computes and stores them while its frozen-block
+    outputs are at hand (nothing happens for them when the teacher comes from the cache)."""
     t = config.teacher
     fp = teacher_fingerprint(config, splits)
     if t.finetune_epochs <= 0:
@@ -100,31 +116,39 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     tokenizer = models.load_tokenizer(t.model, t.trust_remote_code)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    frozen = 0
     if t.finetune_layers:
         # Freezing the lower blocks also skips their backward pass: 4 of 6 frozen halves a step's time.
         blocks = models.encoder_layers(model)
-        for block in list(blocks)[:max(0, len(blocks) - t.finetune_layers)]:
+        frozen = max(0, len(blocks) - t.finetune_layers)
+        for block in list(blocks)[:frozen]:
             block.requires_grad_(False)
         base = getattr(model, model.base_model_prefix, model)
         getattr(base, "embeddings", model.get_input_embeddings()).requires_grad_(False)
     ids = encode(tokenizer, splits.train.texts, config.max_length)
     val_ids = encode(tokenizer, splits.validation.texts, config.max_length)
+    started = time.monotonic()
+    features, feature_record = _frozen_features(model, frozen, ids + val_ids, tokenizer.pad_token_id, device,
+                                                processes, on_progress)
     spec = distill.TrainSpec(
         steps=steps_for_epochs(len(ids), config.batch_size, t.finetune_epochs), minutes=None,
         batch_size=config.batch_size, learning_rate=t.finetune_lr, alpha=0.0,
         eval_every=config.budget.eval_every, seed=config.data.seed)
-    started = time.monotonic()
-    result = distill.train(model, "teacher-finetune", ids, np.array(splits.train.labels), tokenizer.pad_token_id,
-                           spec, val_ids, np.array(splits.validation.labels), device=device,
-                           on_progress=on_progress, should_stop=should_stop, processes=processes)
-    if result.stopped == "cancelled":
-        from distill_core.core.errors import RunCancelled
+    fixed = features.active() if features else frozen_in_eval(model, frozen) if frozen else contextlib.nullcontext()
+    with fixed:
+        result = distill.train(model, "teacher-finetune", ids, np.array(splits.train.labels), tokenizer.pad_token_id,
+                               spec, val_ids, np.array(splits.validation.labels), device=device,
+                               on_progress=on_progress, should_stop=should_stop, processes=processes)
+        if result.stopped == "cancelled":
+            from distill_core.core.errors import RunCancelled
 
-        raise RunCancelled("cancelled while fine-tuning the teacher; nothing was cached")
+            raise RunCancelled("cancelled while fine-tuning the teacher; nothing was cached")
+        labeled = _label(model, fp, label, tokenizer, config.max_length, device, on_progress) \
+            if processes.world == 1 else {}
     info = {"base_model": t.model, "epochs": t.finetune_epochs, "steps": result.steps,
             "seconds": time.monotonic() - started, "examples_per_s": result.examples_per_s,
             "val_accuracy": result.best_val_accuracy, "history": result.history,
-            "label_names": splits.label_names}
+            "label_names": splits.label_names, "frozen_features": feature_record, "labeled": labeled}
     if processes.is_main:
         with replacing(folder) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
@@ -133,3 +157,54 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     processes.wait()  # the others load the teacher from the folder next
     return PreparedTeacher(str(folder), fp, finetuned=True, cached=False, info=info)
 
+
+
+def _frozen_features(model, frozen: int, ids: list[list[int]], pad_id: int, device: str, processes: Processes,
+                     on_progress) -> tuple[FrozenFeatures | None, dict]:
+    """The frozen part's outputs on `ids` computed once, or None; and a record of what was done and why."""
+    import psutil
+
+    from distill_core.core.progress import ProgressEvent
+
+    if not frozen:
+        return None, {"used": False, "why_not": "no frozen blocks (teacher.finetune_layers)"}
+    if processes.world > 1:
+        return None, {"used": False, "why_not": "several processes fine-tune the teacher"}
+    width = int(getattr(model.config, "hidden_size", 0) or 0) or model.get_input_embeddings().weight.shape[1]
+    needed = FrozenFeatures.bytes_needed(ids, width)
+    allowed = min(FEATURE_MEMORY_CAP, int(FEATURE_MEMORY_SHARE * psutil.virtual_memory().available))
+    record = {"frozen_blocks": frozen, "inputs": len({tuple(x) for x in ids}), "bytes": needed}
+    if needed > allowed:
+        return None, record | {"used": False, "why_not": f"they need {needed / 2**20:.0f} MiB; {allowed / 2**20:.0f} "
+                                                            "MiB is allowed"}
+    if on_progress is not None:
+        on_progress(ProgressEvent("teacher-finetune", 0, None, 0.0,
+                                  message=f"computing the {frozen} frozen blocks' outputs once"))
+    started = time.monotonic()
+    features = FrozenFeatures(model, frozen)
+    with frozen_in_eval(model, frozen):
+        features.compute(ids, pad_id, device=device)
+    why_not = features.check(ids[:8], pad_id, device)
+    record |= {"seconds": time.monotonic() - started}
+    if why_not:
+        return None, record | {"used": False, "why_not": f"the model gives other logits with them: {why_not}"}
+    return features, record | {"used": True}
+
+
+def _label(model, fp: str, label: tuple[list[str], ...], tokenizer, max_length: int, device: str,
+           on_progress) -> dict:
+    """Store the fine-tuned teacher's logits on each text list of `label` in the teacher-output cache (under the keys
+    the run will look up); {"texts": how many, "seconds"}."""
+    from distill_core.core.progress import ProgressEvent
+
+    started, count = time.monotonic(), 0
+    for texts in label:
+        if not texts:
+            continue
+        if on_progress is not None:
+            on_progress(ProgressEvent("teacher-outputs", 0, len(texts), 0.0,
+                                      message="teacher labels the training data"))
+        teacher_cache.teacher_outputs(fp, model, encode(tokenizer, texts, max_length), texts, max_length,
+                                      tokenizer.pad_token_id, device=device)
+        count += len(texts)
+    return {"texts": count, "seconds": time.monotonic() - started}
