@@ -6,8 +6,9 @@ Usage (run it alone on a quiet machine; each run fine-tunes the teacher, ~2-3 mi
 
 Each run is the preset's first part only (one seed, no control, no measurement, one student step, no learning-rate
 candidates) in a fresh process and data folder, alternating the settings so that a slow spell of the host falls on
-both: "stored" (as shipped) and "recomputed" (teacher.FEATURE_MEMORY_CAP = 0: no room for the stored outputs, so
-every step, validation and labeling pass runs the frozen blocks; they are in eval mode either way). Prints the
+all: "stored" (as shipped), "recomputed" (teacher.FEATURE_MEMORY_CAP = 0: no room for the stored outputs, so
+every step, validation and labeling pass runs the frozen blocks, in eval mode) and "dropout" (recomputed, and the
+frozen parts in train mode with their dropout on, as before issue 14's last stop). Prints the
 fine-tune seconds, the labeling seconds, their sum, the teacher's validation and test accuracy; the load average and
 a speed probe before and after. JSON: benchmarks/results/bench_teacher_prep.json (or --out).
 """
@@ -27,15 +28,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-SETTINGS = ("stored", "recomputed")
+SETTINGS = ("stored", "recomputed", "dropout")
 
 CHILD = """
 import json, sys
 from distill_core.tasks.classification import teacher
 from distill_core.tasks.presets import get_preset
 from distill_core.runs.pipeline import run_experiment
-if sys.argv[1] == "recomputed":
+if sys.argv[1] in ("recomputed", "dropout"):
     teacher.FEATURE_MEMORY_CAP = 0
+if sys.argv[1] == "dropout":  # as before: the frozen parts ran in train mode, dropout on
+    import contextlib
+    teacher.frozen_in_eval = lambda *args, **kwargs: contextlib.nullcontext()
 config = get_preset(sys.argv[2]).replace(seeds=1, control=False, measure=False, learning_rate_candidates=[])
 config = config.replace(budget=config.budget.__class__(unit="steps", value=1, eval_every=config.budget.eval_every))
 run_experiment(config, sys.argv[3])
@@ -82,8 +86,8 @@ def main() -> int:
               f"{r['test_accuracy']:8.2%}")
     medians = {s: statistics.median(r["teacher_total_s"] for r in runs if r["setting"] == s) for s in SETTINGS}
     ratio = medians["stored"] / medians["recomputed"]
-    print(f"teacher preparation + labeling: stored {medians['stored']:.1f} s, recomputed "
-          f"{medians['recomputed']:.1f} s: {ratio:.2f}x the time")
+    print("teacher preparation + labeling (median s): " + ", ".join(f"{s} {m:.1f}" for s, m in medians.items()) +
+          f"; stored / recomputed {ratio:.2f}x, stored / dropout {medians['stored'] / medians['dropout']:.2f}x")
     print(f"load before {before['load']}, after {after['load']}; probe {before['probe_ms']:.2f} / "
           f"{after['probe_ms']:.2f} ms")
     out = {"preset": args.preset, "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
