@@ -9,6 +9,7 @@ from distill_core.core import config as run_config
 from distill_core.core.errors import DistillLabError
 from distill_core.models import loading as models
 from distill_core.models import students
+from distill_core.models.weight_selection import Widths
 from distill_core.tasks import preflight
 from app_pages.new_run_form.texts import SHRINK_INIT_HELP, SHRINK_INITS, STUDENT_KINDS
 from app_pages.room_access import config_refusal
@@ -17,11 +18,24 @@ from app_pages.task_forms import form_for
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def teacher_depth(ref: str, trust_remote_code: bool, task: str) -> int:
-    """Layer count of the teacher `ref` (reads its config only)."""
+def teacher_shape(ref: str, trust_remote_code: bool, task: str) -> tuple[int, int]:
+    """(layers, feed-forward width) of the teacher `ref` (reads its config only)."""
     cfg = preflight.teacher_config_for(run_config.from_dict({"task": task, "teacher": {
         "model": ref, "trust_remote_code": trust_remote_code}}))
-    return int(getattr(cfg, models.num_layers_attr(cfg)))
+    return int(getattr(cfg, models.num_layers_attr(cfg))), Widths.of(cfg).ffn
+
+
+def _fit_feed_forward(s: dict, ffn: int | None) -> None:
+    """Another teacher whose feed-forward is narrower than the width set (a preset's, say): back to the teacher's
+    ratio, said in a caption. A width typed for this teacher is left for the pre-flight to refuse by name."""
+    if ffn is None or st.session_state.get("ffn_teacher") == ffn:
+        return
+    st.session_state["ffn_teacher"] = ffn
+    current = st.session_state.get("w:intermediate_size", s["intermediate_size"] or 0)
+    if current and current > ffn:
+        st.session_state["w:intermediate_size"] = 0
+        s["intermediate_size"] = None
+        st.caption(f"Feed-forward width {current} is wider than this teacher's {ffn}: set to the teacher's ratio.")
 
 
 def _layer_picker(s: dict, depth: int, help_text: str) -> None:
@@ -47,10 +61,10 @@ def student(draft: dict) -> None:
                          key="w:student_kind")
     if s["kind"] != "shrink" and s["init_from"] == "random":  # a shrink choice; kept layers are always copied
         s["init_from"] = "teacher"
-    depth = None
+    depth = ffn = None
     if t["model"] and config_refusal(draft) is None:  # room mode: nothing a visitor may not use is ever read
         try:
-            depth = teacher_depth(t["model"], bool(t["trust_remote_code"]), draft["task"])
+            depth, ffn = teacher_shape(t["model"], bool(t["trust_remote_code"]), draft["task"])
         except DistillLabError as exc:
             st.error(f"**teacher.model**: {exc.message}")
         except NotImplementedError:  # a task without pre-flight hooks: no layer picker, its own defaults
@@ -73,6 +87,7 @@ def student(draft: dict) -> None:
         s["hidden_size"] = b.number_input("Width (0: teacher's)", 0, 8192, step=32, key="w:hidden_size") or None
         widget_default("num_heads", int(s["num_heads"] or 0))
         s["num_heads"] = c.number_input("Heads (0: the teacher's head size)", 0, 128, key="w:num_heads") or None
+        _fit_feed_forward(s, ffn)
         widget_default("intermediate_size", int(s["intermediate_size"] or 0))
         s["intermediate_size"] = d.number_input("Feed-forward width (0: the teacher's ratio)", 0, 65536, step=64,
                                                 key="w:intermediate_size") or None

@@ -24,6 +24,17 @@ from distill_core.models import loading as models
 BYTES_PER_VALUE = 4  # stored as float32
 
 
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), (rows, longest) long tensors: the rows right-padded with `pad_id`."""
+    longest = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return input_ids, mask
+
+
 class _Stop(Exception):
     """Ends a forward pass once the last frozen block has run."""
 
@@ -88,8 +99,6 @@ class FrozenFeatures:
     @torch.inference_mode()
     def compute(self, ids: list[list[int]], pad_id: int, batch_size: int = 64, device: str = "cpu") -> None:
         """Run the frozen part once for every distinct input of `ids` not stored yet (batches of similar length)."""
-        from distill_core.tasks.classification.data import pad_batch, sorted_batches
-
         todo = list({tuple(x): list(x) for x in ids if tuple(x) not in self.stored}.values())
         if not todo:
             return
@@ -103,8 +112,9 @@ class FrozenFeatures:
         self.model.eval()
         handle = self.blocks[self.frozen - 1].register_forward_hook(grab, with_kwargs=True)
         try:
-            for batch in sorted_batches([len(x) for x in todo], batch_size):
-                input_ids, mask = pad_batch([todo[i] for i in batch], pad_id)
+            order = sorted(range(len(todo)), key=lambda i: len(todo[i]))  # batches of similar length
+            for batch in (order[i:i + batch_size] for i in range(0, len(order), batch_size)):
+                input_ids, mask = _pad([todo[i] for i in batch], pad_id)
                 try:
                     self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
                 except _Stop:
@@ -172,9 +182,7 @@ class FrozenFeatures:
     def check(self, ids: list[list[int]], pad_id: int, device: str = "cpu", tolerance: float = 1e-3) -> str | None:
         """None when the model's logits on `ids` (a few stored inputs) are the same with and without the stored
         outputs standing in (largest difference <= `tolerance` x the largest logit, at least 1); else why not."""
-        from distill_core.tasks.classification.data import pad_batch
-
-        input_ids, mask = pad_batch(ids, pad_id)
+        input_ids, mask = _pad(ids, pad_id)
         kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
         was_training = self.model.training
         self.model.eval()
