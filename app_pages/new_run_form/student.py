@@ -27,15 +27,21 @@ def teacher_shape(ref: str, trust_remote_code: bool, task: str) -> tuple[int, in
 
 def _fit_feed_forward(s: dict, ffn: int | None) -> None:
     """Another teacher whose feed-forward is narrower than the width set (a preset's, say): back to the teacher's
-    ratio, said in a caption. A width typed for this teacher is left for the pre-flight to refuse by name."""
-    if ffn is None or st.session_state.get("ffn_teacher") == ffn:
-        return
-    st.session_state["ffn_teacher"] = ffn
-    current = st.session_state.get("w:intermediate_size", s["intermediate_size"] or 0)
-    if current and current > ffn:
-        st.session_state["w:intermediate_size"] = 0
-        s["intermediate_size"] = None
-        st.caption(f"Feed-forward width {current} is wider than this teacher's {ffn}: set to the teacher's ratio.")
+    ratio, said in a caption until the field changes. A width typed for this teacher is left for the pre-flight to
+    refuse by name."""
+    if ffn is not None and st.session_state.get("ffn_teacher") != ffn:
+        st.session_state["ffn_teacher"] = ffn
+        current = st.session_state.get("w:intermediate_size", s["intermediate_size"] or 0)
+        if current and current > ffn:
+            st.session_state["w:intermediate_size"] = 0
+            s["intermediate_size"] = None
+            st.session_state["ffn_note"] = (ffn, f"Feed-forward width {current} is wider than this teacher's {ffn}: "
+                                                 "set to the teacher's ratio.")
+    note = st.session_state.get("ffn_note")
+    if note and note[0] == ffn and not st.session_state.get("w:intermediate_size"):
+        st.caption(note[1])
+    elif note:
+        st.session_state.pop("ffn_note")
 
 
 def _layer_picker(s: dict, depth: int, help_text: str) -> None:

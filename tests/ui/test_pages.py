@@ -124,6 +124,17 @@ def start_button(at: AppTest):
     return next(b for b in at.button if b.label == "Start run")
 
 
+def test_new_run_fits_a_presets_feed_forward_width_to_a_narrower_teacher(no_workers, tiny_teacher_dir):
+    at = compose_with_local_teacher(tiny_teacher_dir)  # the workshop preset's shrink student: feed-forward 1,024
+    assert at.radio(key="w:student_kind").value == "shrink"
+    assert at.number_input(key="w:intermediate_size").value == 0  # the tiny teacher's is 64
+    assert any("Feed-forward width 1024 is wider than this teacher's 64" in c.value for c in at.caption)
+    assert not at.error, [e.value for e in at.error]
+    at.number_input(key="w:intermediate_size").set_value(128).run()  # typed for this teacher: refused by name
+    assert at.number_input(key="w:intermediate_size").value == 128
+    assert any("feed-forward width 128 is above the teacher's 64" in e.value for e in at.error)
+
+
 def test_new_run_compose_starts_exactly_one_run_even_after_reruns(no_workers, tiny_teacher_dir):
     at = compose_with_local_teacher(tiny_teacher_dir)
     at.text_input(key="w:name").set_value("from-the-page").run()
