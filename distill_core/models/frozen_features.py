@@ -20,19 +20,9 @@ import types
 import torch
 
 from distill_core.models import loading as models
+from distill_core.models.batches import pad_batch
 
 BYTES_PER_VALUE = 4  # stored as float32
-
-
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), (rows, longest) long tensors: the rows right-padded with `pad_id`."""
-    longest = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = 1
-    return input_ids, mask
 
 
 class _Stop(Exception):
@@ -114,7 +104,7 @@ class FrozenFeatures:
         try:
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))  # batches of similar length
             for batch in (order[i:i + batch_size] for i in range(0, len(order), batch_size)):
-                input_ids, mask = _pad([todo[i] for i in batch], pad_id)
+                input_ids, mask = pad_batch([todo[i] for i in batch], pad_id)
                 try:
                     self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
                 except _Stop:
@@ -182,7 +172,7 @@ class FrozenFeatures:
     def check(self, ids: list[list[int]], pad_id: int, device: str = "cpu", tolerance: float = 1e-3) -> str | None:
         """None when the model's logits on `ids` (a few stored inputs) are the same with and without the stored
         outputs standing in (largest difference <= `tolerance` x the largest logit, at least 1); else why not."""
-        input_ids, mask = _pad(ids, pad_id)
+        input_ids, mask = pad_batch(ids, pad_id)
         kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
         was_training = self.model.training
         self.model.eval()

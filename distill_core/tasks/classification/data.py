@@ -17,6 +17,7 @@ import numpy as np
 
 from distill_core.core.config import DataConfig
 from distill_core.core.errors import DistillLabError
+from distill_core.models.batches import pad_batch  # noqa: F401 (the batch format, for the task's modules)
 from distill_core.tasks.classification.courses import ucla_courses
 from distill_core.core.textfiles import preview_file, read_rows, read_text_file, save_upload  # noqa: F401 (the data API)
 
@@ -237,16 +238,3 @@ def sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     """Index batches sorted by length, for inference (minimum padding)."""
     order = np.argsort(lengths, kind="stable")
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def pad_batch(ids: list[list[int]], pad_id: int):
-    """(input_ids, attention_mask) tensors padded to the longest sequence in the batch. Shapes: (batch, seq)."""
-    import torch
-
-    width = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, :len(seq)] = 1
-    return input_ids, mask
