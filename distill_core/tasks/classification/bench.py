@@ -96,6 +96,23 @@ def export_onnx(specs: list[VariantSpec], emit) -> dict[str, str]:
     return failures
 
 
+def _onnx_teacher_keys(specs: list[VariantSpec], teacher_fp: str | None) -> dict[str, str]:
+    """{variant: teacher-output cache identity} for the teacher's ONNX Runtime variants whose files exist: their test
+    logits depend only on the teacher and on how its ONNX files were made (exporter, opset, library versions, int8
+    method), so every run and bench of one teacher shares them, as the eager int8 teacher's."""
+    from distill_core.models import onnx_export
+
+    out = {}
+    for s in specs:
+        record = onnx_export.read_export(s.ref) if s.runtime == "onnxruntime" and s.name.startswith("teacher") \
+            else None
+        if teacher_fp and record is not None:
+            made = [record.exporter, record.opset, record.torch_version, record.onnx_version,
+                    record.onnxruntime_version, record.int8_method if s.quantize else "fp32", record.labels]
+            out[s.name] = f"{teacher_fp}|onnxruntime|{made}"
+    return out
+
+
 def sample_indices(size: int, examples: int, seed: int) -> list[int]:
     """Indices of the seeded "real" sample: `size` distinct test inputs (all of them when fewer)."""
     rng = np.random.default_rng(seed)
@@ -202,12 +219,10 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
         raise DistillLabError(f"none of {', '.join(variants)} is measured on the runtimes asked for "
                               f"({', '.join(runtimes)})", "runtimes")
     failed_exports = export_onnx(specs, emit)
+    keys |= _onnx_teacher_keys(specs, teacher_fp)
     needs_int8_quality = cfg.quality and any(s.quantize for s in specs)
     for s in specs:
         s.quality = cfg.quality and (s.name not in run_quality or (s.name == "teacher" and needs_int8_quality))
-        if s.runtime != "pytorch":
-            s.teacher_cache_key = None  # the cache holds eager outputs; another runtime computes its own
-            continue
         s.teacher_cache_key = (teacher_cache.fingerprint(keys[s.name], test.texts, run_cfg.max_length, [])
                                if s.name in keys else None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))

@@ -40,8 +40,9 @@ class VariantSpec:
     trust_remote_code: bool = False
     quality: bool = True  # compute its test-split logits (False: the run's results.json has its quality)
     # The variant's test logits in the teacher-output cache (teacher_cache): read there when present, else computed and
-    # stored. For the teacher (the run cached them) and teacher-int8 (its logits depend only on the teacher, the int8
-    # method and the library versions: every run and seed of one teacher shares them).
+    # stored. For the teacher (the run cached them), teacher-int8 and the teacher on ONNX Runtime (their logits depend
+    # only on the teacher, the int8 method or the ONNX files' making, and the library versions: every run and seed of
+    # one teacher shares them).
     teacher_cache_key: str | None = None
     runtime: str = "pytorch"  # core.variants.RUNTIMES: eager PyTorch, or ONNX Runtime on the folder's ONNX files
 

@@ -160,3 +160,27 @@ def test_onnx_runtime_variants_are_measured_beside_the_eager_ones(home_with_run)
     s = next(r["samples_ms"] for r in v["student-ort-int8"]["latency"] if r["setting"] == "real" and r["batch_size"] == 4)
     assert len(t) == len(s) == data["conditions"]["rounds"]
     assert pair["ratio"] == pytest.approx(float(np.median([a / b for a, b in zip(t, s)])))
+
+
+def test_the_teachers_onnx_runtime_logits_are_kept_for_the_next_measurement(home_with_run):
+    from distill_core.core import config as config_mod
+    from distill_core.core.run_files import read_run
+    from distill_core.runs import store
+    from distill_core.tasks.classification import evaluate, teacher_cache
+    from distill_core.tasks.classification.data import load_splits
+
+    folder = store.get_run(home_with_run).folder
+    data = json.loads((folder / "bench.json").read_text())
+    results, run_config = read_run(folder)
+    cfg = config_mod.from_dict(run_config)
+    test = load_splits(cfg.data, cfg.data.seed).test
+    specs = bench.variant_specs(folder, results, run_config, ("pytorch", "onnxruntime"))
+    keys = bench._onnx_teacher_keys(specs, results["teacher"]["fingerprint"])
+    assert set(keys) == {"teacher-ort", "teacher-ort-int8"} and keys["teacher-ort"] != keys["teacher-ort-int8"]
+    labels = torch.as_tensor(test.labels)
+    for name, identity in keys.items():
+        cached = teacher_cache.load(teacher_cache.fingerprint(identity, test.texts, cfg.max_length, []),
+                                    len(test.texts), [])
+        assert cached is not None, name  # stored by the measurement that wrote bench.json
+        accuracy = evaluate.accuracy(cached.logits, labels)  # the tiny teacher's labels are in the splits' order
+        assert accuracy == pytest.approx(data["variants"][name]["quality"]["accuracy"])
