@@ -158,7 +158,6 @@ def prepare_teacher(config: RunConfig, splits: Splits, device: str = "cpu", on_p
     return PreparedTeacher(str(folder), fp, finetuned=True, cached=False, info=info)
 
 
-
 def _frozen_features(model, frozen: int, ids: list[list[int]], pad_id: int, device: str, processes: Processes,
                      on_progress) -> tuple[FrozenFeatures | None, dict]:
     """The frozen part's outputs on `ids` computed once, or None; and a record of what was done and why."""
@@ -181,6 +180,7 @@ def _frozen_features(model, frozen: int, ids: list[list[int]], pad_id: int, devi
         on_progress(ProgressEvent("teacher-finetune", 0, None, 0.0,
                                   message=f"computing the {frozen} frozen blocks' outputs once"))
     started = time.monotonic()
+    model.to(device)  # where it trains next: the stored outputs are computed there (and kept on the CPU)
     features = FrozenFeatures(model, frozen)
     with frozen_in_eval(model, frozen):
         features.compute(ids, pad_id, device=device)
