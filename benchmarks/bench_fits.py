@@ -49,12 +49,6 @@ def _run(args, threads: int, run_dir: Path, home: Path) -> dict:
             "gain_interval": (q.get("gain") or {}).get("interval")}
 
 
-def _probe() -> float:
-    from distill_core.measure.conditions import speed_probe_ms
-
-    return speed_probe_ms()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="reviews-sentiment")
@@ -63,9 +57,11 @@ def main() -> int:
                                        "teacher: a warm-up run, not counted)")
     parser.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     args = parser.parse_args()
+    from distill_core.measure.conditions import load_average, speed_probe_ms
+
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-fits-"))
     work = Path(tempfile.mkdtemp(prefix="bench-fits-runs-"))
-    before = {"load": os.getloadavg(), "probe_ms": _probe()}
+    before = {"load": load_average(), "probe_ms": speed_probe_ms()}
     print(f"load average before: {before['load']}, speed probe {before['probe_ms']:.2f} ms; data folder {home}",
           flush=True)
     if not args.home:
@@ -73,11 +69,11 @@ def main() -> int:
     rows = []
     for i in range(args.repeats):
         for name, threads in SETTINGS.items():
-            row = {"setting": name, "repeat": i, "probe_ms_before": _probe(), "load_before": os.getloadavg()}
+            row = {"setting": name, "repeat": i, "probe_ms_before": speed_probe_ms(), "load_before": load_average()}
             row |= _run(args, threads, work / f"{name}-{i}", home)
             rows.append(row)
             print(f"{name:>14} #{i}: {row['wall_s']:.0f} s", flush=True)
-    after = {"load": os.getloadavg(), "probe_ms": _probe()}
+    after = {"load": load_average(), "probe_ms": speed_probe_ms()}
     print(f"{'setting':>14} {'at once':>7} {'students s':>10} {'controls s':>10} {'wall s':>7} {'student':>8} "
           f"{'control':>8} {'gain':>6} {'probe ms':>8}")
     for r in rows:

@@ -73,11 +73,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS / "bench_teacher_prep.json"))
     args = parser.parse_args()
-    from distill_core.measure.conditions import speed_probe_ms
+    from distill_core.measure.conditions import load_average, speed_probe_ms
 
-    before = {"load": os.getloadavg(), "probe_ms": speed_probe_ms()}
+    before = {"load": load_average(), "probe_ms": speed_probe_ms()}
     runs = [_run(setting, args.preset) for _ in range(args.repeats) for setting in SETTINGS]
-    after = {"load": os.getloadavg(), "probe_ms": speed_probe_ms()}
+    after = {"load": load_average(), "probe_ms": speed_probe_ms()}
     print(f"{'setting':11s} {'fine-tune s':>11s} {'labeling s':>10s} {'outputs s':>9s} {'teacher s':>9s} "
           f"{'val acc':>8s} {'test acc':>8s}")
     for r in runs:

@@ -82,8 +82,9 @@ class FrozenFeatures:
         self.stored: dict[tuple[int, ...], torch.Tensor] = {}
 
     @staticmethod
-    def bytes_needed(ids: list[list[int]], width: int) -> int:
-        """What storing the outputs of `ids` costs (bytes): one float32 per token and width, per distinct input."""
+    def bytes_needed(ids, width: int) -> int:
+        """What storing the outputs of `ids` (token-id lists or tuples) costs (bytes): one float32 per token and width,
+        per distinct input."""
         return sum(len(x) for x in {tuple(x) for x in ids}) * width * BYTES_PER_VALUE
 
     @torch.inference_mode()

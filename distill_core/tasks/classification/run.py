@@ -130,8 +130,7 @@ def prepare(ctx: RunContext) -> Prepared:
     n_pool_train = n_labeled + (unlabeled_train if use_transfer else 0)
     # What the run will ask the teacher-output cache for (the train part of the pool; the validation split for the
     # pre-flight check): a fine-tune labels them while its frozen blocks' outputs are at hand.
-    hidden_on = config.loss.hidden_weight > 0 and config.loss.alpha > 0
-    label = (([] if hidden_on else splits.train.texts[:n_pool_train]), splits.validation.texts)
+    label = (([] if _hidden_term_on(config) else splits.train.texts[:n_pool_train]), splits.validation.texts)
     ctx.progress("data", "preparing the teacher", 0.5)
     with ctx.timed("teacher_prepare_s"):
         prepared = prepare_teacher(config, splits, ctx.device, ctx.emit, ctx.should_stop, ctx.processes, label)
@@ -190,9 +189,13 @@ def seed_student(ctx: RunContext, prepared: Prepared) -> None:
         model.load_state_dict(type(model)(model.config).state_dict())
 
 
+def _hidden_term_on(config) -> bool:
+    """Whether the student's loss has a hidden-state term (then the teacher's outputs include pooled hidden states)."""
+    return config.loss.hidden_weight > 0 and config.loss.alpha > 0
+
+
 def _hidden_layers(ctx: RunContext, state: State) -> list[int]:
-    on = ctx.config.loss.hidden_weight > 0 and ctx.config.loss.alpha > 0
-    return sorted(set(state.plan.layer_map.values())) if on else []
+    return sorted(set(state.plan.layer_map.values())) if _hidden_term_on(ctx.config) else []
 
 
 def teacher_targets(ctx: RunContext, prepared: Prepared) -> Targets:

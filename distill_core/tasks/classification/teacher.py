@@ -27,6 +27,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.home import cache_dir
 from distill_core.models import loading as models
 from distill_core.models.frozen_features import FrozenFeatures, frozen_in_eval
+from distill_core.models.weight_selection import Widths
 from distill_core.tasks.classification import teacher_cache
 from distill_core.tasks.classification import train as distill
 from distill_core.tasks.classification.data import Splits, encode
@@ -169,10 +170,10 @@ def _frozen_features(model, frozen: int, ids: list[list[int]], pad_id: int, devi
         return None, {"used": False, "why_not": "no frozen blocks (teacher.finetune_layers)"}
     if processes.world > 1:
         return None, {"used": False, "why_not": "several processes fine-tune the teacher"}
-    width = int(getattr(model.config, "hidden_size", 0) or 0) or model.get_input_embeddings().weight.shape[1]
-    needed = FrozenFeatures.bytes_needed(ids, width)
+    distinct = {tuple(x) for x in ids}
+    needed = FrozenFeatures.bytes_needed(distinct, Widths.of(model.config).hidden)
     allowed = min(FEATURE_MEMORY_CAP, int(FEATURE_MEMORY_SHARE * psutil.virtual_memory().available))
-    record = {"frozen_blocks": frozen, "inputs": len({tuple(x) for x in ids}), "bytes": needed}
+    record = {"frozen_blocks": frozen, "inputs": len(distinct), "bytes": needed}
     if needed > allowed:
         return None, record | {"used": False, "why_not": f"they need {needed / 2**20:.0f} MiB; {allowed / 2**20:.0f} "
                                                             "MiB is allowed"}
