@@ -4,9 +4,9 @@ A fine-tuned teacher is cached under the data folder, keyed by a fingerprint of 
 validation data and the fine-tune settings, and reused by every later run. Its held-out accuracy is stored with it.
 
 With `teacher.finetune_layers` the embeddings and the blocks below stay frozen and in eval mode (a fixed feature
-extractor: no dropout there, which also made a step 25% cheaper on the workshop teacher). Their outputs are computed
-once per input (models/frozen_features.py) when they fit in memory, so the steps, the validations and the labeling
-of the texts the run asks for (`label`) run the trained blocks only.
+extractor: no dropout there; benchmarks/bench_teacher_prep.py measures what that and the stored outputs save).
+Their outputs are computed once per input (models/frozen_features.py) when they fit in memory, so the steps, the
+validations and the labeling of the texts the run asks for (`label`) run the trained blocks only.
 """
 
 from __future__ import annotations
