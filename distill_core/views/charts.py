@@ -59,8 +59,9 @@ _P50_BATCH = re.compile(r"^p50_ms_batch(\d+)$")
 # Stored value x scale = shown value: fractions become %, bytes become MiB.
 _SCALE = {c: 100.0 for c in tables.FRACTIONS} | {"weight_bytes": 1 / 2**20}
 _OTHER_LABELS = {"parameters": "parameters (M)", "flops_per_input": "GFLOPs per input", "ece": "calibration error (%)",
-                 "distillation_gain": "distillation gain"}  # cells carry the unit: see gain_text
-_SCALE |= {"parameters": 1e-6, "flops_per_input": 1e-9, "distillation_gain": 100.0}
+                 "distillation_gain": "distillation gain",
+                 "repeated_4grams": "repeated 4-grams, held-out starts (%)"}  # cells carry the unit: see gain_text
+_SCALE |= {"parameters": 1e-6, "flops_per_input": 1e-9, "distillation_gain": 100.0, "repeated_4grams": 100.0}
 
 FONT = "Inter, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 EMPTY_MESSAGE = "no measured variants yet"

@@ -27,7 +27,7 @@ _NOT_SHOWN = {"run_id", "name", "status", "variant", "runtime", "bench_error", "
 _TABLE_DIGITS = {"threads": 0, "seeds": 0, "accuracy": 2, "macro_f1": 2, "ece": 2, "agreement": 1, "retention": 1,
                  "kl_from_teacher": 4, "perplexity": 2, "distillation_gain": 2, "peak_memory_mib": 1,
                  "weight_bytes": 1, "parameters": 2, "flops_per_input": 3, "throughput_per_s": 1,
-                 "decode_tokens_per_s": 1}
+                 "decode_tokens_per_s": 1, "repeated_4grams": 0}
 
 
 def row_metric(row: dict) -> str:

@@ -43,6 +43,7 @@ from distill_core.measure.records import (
 from distill_core.measure.stats import median_interval
 from distill_core.measure.timing import percentile, time_stats
 from distill_core.tasks.causal_lm import NAME as TASK
+from distill_core.tasks.causal_lm import repetition
 from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
 from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_session
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS
@@ -124,6 +125,7 @@ class LMVariantResult:
     decode: dict | None = None  # DecodeRecord
     sample_text: str | None = None  # the greedy continuation of the prompt
     sample_repetition: float | None = None  # its share of repeated 4-grams (generate.repeated_ngram_share)
+    heldout_repetition: dict | None = None  # repetition.HeldOutRepetition: continuations of held-out starts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,7 +141,8 @@ def _variant_of(name: str, ref: str, report: dict, samples: dict | None, wall: f
         return LMVariantResult(name=name, ref=ref, status="error", error=report.get("error", "not timed"),
                                wall_seconds=wall).to_dict()
     keep = {k: report[k] for k in ("device", "threads", "load_seconds", "quantization", "memory", "size", "quality",
-                                   "machine", "sample_text", "sample_repetition")}
+                                   "machine", "sample_text", "sample_repetition")} | \
+        {"heldout_repetition": report.get("heldout_repetition")}
     return LMVariantResult(name=name, ref=ref, status="ok", wall_seconds=wall, **keep,
                            prefill=asdict(PrefillRecord.from_rounds(report["prompt_tokens"], samples[PREFILL],
                                                                     report["prefill_passes"] * per_round)),
@@ -200,6 +203,8 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
             "machine": first_ok["machine"] if first_ok else machine.machine_record(device).to_dict(),
             "matmul_peak": peak, "run_config": run_config, "variants": measured,
             "comparisons": comparisons.compare_pairs(timed.samples), "conditions": conditions,
+            "repetition": repetition.compare_with_teacher({n: v.get("heldout_repetition")
+                                                           for n, v in measured.items()}),
             "quality": {"split": "held-out", "metric": "perplexity", "higher_is_better": False,
                         "distillation_gain": lm_evaluate.perplexity_gain(qualities)} if qualities else None}
     run_gain = (results.get("quality") or {}).get("gain")
@@ -233,7 +238,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
 def bench_columns(bench: dict) -> dict[str, dict]:
     """Compare's measurement columns per variant from a causal-LM bench.json: prefill p50 (ms, batch 1), decode
-    tokens/s, and the shared ones (records.variant_columns; FLOPs per block of max_length tokens)."""
+    tokens/s, the held-out starts' mean share of repeated 4-grams (repeated_4grams, 0..1), and the shared ones (records.variant_columns; FLOPs per block of max_length tokens)."""
     return variant_columns(bench, _generation_columns, INT8_QUALITY_COLUMNS)
 
 
@@ -248,6 +253,8 @@ def _generation_columns(v: dict) -> dict:
         if v["decode"].get("tokens_per_s_low") is not None:
             row["decode_tokens_per_s_low"] = v["decode"]["tokens_per_s_low"]
             row["decode_tokens_per_s_high"] = v["decode"]["tokens_per_s_high"]
+    if v.get("heldout_repetition"):
+        row["repeated_4grams"] = v["heldout_repetition"]["mean"]
     return row
 
 
@@ -312,5 +319,25 @@ def format_bench_table(data: dict) -> str:
             rep = v.get("sample_repetition")
             rep_text = f" (repeated 4-grams {rep:.0%})" if rep is not None else ""
             lines.append(f"{name:>13}: {data['prompt']}|{v['sample_text'][:160]!r}{rep_text}")
+    lines += repetition_lines(data)
     lines += [f"error: {e}" for e in errors]
     return "\n".join(lines)
+
+
+def repetition_lines(data: dict) -> list[str]:
+    """The held-out starts' repeated 4-grams per variant, and each variant against the teacher, as text lines."""
+    reps = {n: v["heldout_repetition"] for n, v in data["variants"].items() if v.get("heldout_repetition")}
+    if not reps:
+        return []
+    first = next(iter(reps.values()))
+    lines = [f"greedy continuations of {first['prompts']} held-out starts ({first['prompt_tokens']} tokens, "
+             f"{first['new_tokens']} new): mean share of repeated 4-grams"]
+    against = data.get("repetition") or {}
+    for name, rep in reps.items():
+        row = f"{name:>13}: {rep['mean']:.0%}"
+        if name in against:
+            c = against[name]
+            row += (f"; minus the teacher's {c['difference']:+.0%} (95% interval {c['low']:+.0%} to "
+                    f"{c['high']:+.0%}): {c['verdict']}")
+        lines.append(row)
+    return lines

@@ -20,6 +20,8 @@ class LMBenchConfig:
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
     quality: bool = True  # perplexity, agreement and KL on the run's held-out blocks
+    heldout_prompts: int = 8  # greedy continuations of this many held-out block starts: their repeated 4-grams
+    #                            (0: none; generate.heldout_repetition)
     quality_variants: list[str] | None = None  # measure quality only for these (None: all); the others take the
     #                                           run's results.json figures (the same blocks, the same code)
     memory_interval_ms: float = 5.0  # psutil RSS sampling period while loading and warming up

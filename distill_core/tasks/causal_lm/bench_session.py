@@ -20,6 +20,7 @@ from distill_core.measure.records import MemoryRecord, SizeRecord
 from distill_core.measure.timing import PassTimer
 from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
 from distill_core.tasks.causal_lm.generate import continue_text, encode_prompt
+from distill_core.tasks.causal_lm.repetition import heldout_repetition
 from distill_core.tasks.causal_lm.heldout import load_heldout
 
 PREFILL, DECODE = "prefill/1", "decode/1"
@@ -91,6 +92,8 @@ class LMSession:
                           flops_per_input_real=flops, fixed_length=length, flops_curve=curve)
         self._heldout = heldout if c.quality and heldout and (c.quality_variants is None or
                                                               name in c.quality_variants) else None
+        self._prompts_from = heldout if c.heldout_prompts else None
+        self._heldout_prompts = c.heldout_prompts
         self.device = device
         self.report = {"name": name, "ref": ref, "status": "ok", "device": device,
                        "threads": torch.get_num_threads(), "load_seconds": load_seconds,
@@ -101,16 +104,22 @@ class LMSession:
                        "new_tokens": first.new_tokens, "prefill_passes": self.reps}
 
     def finish(self) -> dict:
-        """{"quality": held-out perplexity, agreement and KL, or None}: after the timing, with all threads."""
+        """After the timing, with all threads: {"quality": held-out perplexity, agreement and KL, or None;
+        "heldout_repetition": generate.HeldOutRepetition of greedy continuations of held-out starts, or None}."""
         from distill_core.tasks.causal_lm import evaluate as lm_evaluate
 
-        if self._heldout is None:
-            return {"quality": None}
-        blocks, topk = load_heldout(self._heldout)
-        with torch.inference_mode():
-            quality = lm_evaluate.block_quality(self.model, blocks, topk, device=self.device)
-        quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
-        return {"quality": quality}
+        out = {"quality": None, "heldout_repetition": None}
+        if self._prompts_from is not None:
+            blocks, _ = load_heldout(self._prompts_from)
+            out["heldout_repetition"] = heldout_repetition(self.model, self.tokenizer, blocks, self._heldout_prompts,
+                                                           new_tokens=self.max_new_tokens).to_dict()
+        if self._heldout is not None:
+            blocks, topk = load_heldout(self._heldout)
+            with torch.inference_mode():
+                quality = lm_evaluate.block_quality(self.model, blocks, topk, device=self.device)
+            quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
+            out["quality"] = quality
+        return out
 
     def _prefill(self) -> None:
         self.model(input_ids=self.ids, use_cache=True)

@@ -44,6 +44,19 @@ def repeated_ngram_share(ids: list[int], n: int = 4) -> float:
     return 1.0 - len(set(grams)) / len(grams) if len(grams) > 1 else 0.0
 
 
+@torch.inference_mode()
+def continue_ids(model, prompts: torch.Tensor, new_tokens: int, pad_id: int | None) -> list[list[int]]:
+    """Greedy continuations of equal-length prompts (n, p) token ids, batched in one generate call: exactly
+    `new_tokens` new ids per prompt (the end-of-text token does not stop them)."""
+    model.eval()
+    device = next(model.parameters()).device
+    ids = prompts.to(device)
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                         max_new_tokens=new_tokens, min_new_tokens=new_tokens, pad_token_id=pad_id,
+                         temperature=None, top_p=None, top_k=None)
+    return out[:, ids.shape[1]:].tolist()
+
+
 class _TokenClock:
     """A generate() streamer that records when each batch of new tokens arrives (the first put is the prompt)."""
 

@@ -9,6 +9,7 @@ from distill_core.runs import store, worker
 from distill_core.runs.pipeline import run_experiment
 from distill_core.tasks import get_task
 from distill_core.tasks.causal_lm import bench as lm_bench
+from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE, load_heldout
 from distill_core.views import compare
 from tests.support.lm import tiny_lm_config, tiny_lm_dir
 
@@ -49,9 +50,16 @@ def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monke
     assert "student-int8" in lm_bench.format_bench_table(on_disk)
     rep = on_disk["variants"]["student-int8"]["sample_repetition"]
     assert 0.0 <= rep <= 1.0 and f"(repeated 4-grams {rep:.0%})" in lm_bench.format_bench_table(on_disk)
+    held = on_disk["variants"]["student-int8"]["heldout_repetition"]
+    blocks, _ = load_heldout(record.folder / HELDOUT_FILE)
+    assert held["prompts"] == min(8, len(blocks)) == len(held["per_prompt"]) == len(held["texts"])
+    assert held["mean"] == pytest.approx(sum(held["per_prompt"]) / held["prompts"]) and held["new_tokens"] == 6
+    assert f"student-int8: {held['mean']:.0%}" in lm_bench.format_bench_table(on_disk)
+    assert on_disk["repetition"] == {}  # no teacher measured: nothing to compare with
     row = next(r for r in compare.results_table([record.id]).rows if r["variant"] == "student-int8")
     assert row["decode_tokens_per_s"] == v["decode"]["tokens_per_s"] and row["prefill_ms"] == v["prefill"]["p50_ms"]
     assert row["perplexity"] == q["perplexity"] and row["weight_bytes"] == v["size"]["weight_bytes"]
+    assert row["repeated_4grams"] == held["mean"]
 
 
 def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_factory, tmp_path, monkeypatch):

@@ -1,0 +1,124 @@
+"""Issue 14: the `smollm2-reviews` student's levers, each trained for the same number of steps and scored on the
+held-out blocks.
+
+Usage (run it alone on a quiet machine; each lever is a `distill-lab run` of ~2.5 minutes):
+    .venv/bin/python benchmarks/bench_lm_levers.py --home DIR          # DIR: a data folder; its caches are reused
+    .venv/bin/python benchmarks/bench_lm_levers.py --home DIR --lever preset --lever first4-last6
+Proof that the script works (tiny data, a few steps; figures meaningless):
+    .venv/bin/python benchmarks/bench_lm_levers.py --quick
+
+Each lever is `distill-lab run --preset smollm2-reviews --set measure=false --set control=false` with a budget of
+`--steps` optimiser steps (not minutes: a fixed step count keeps the comparison independent of the host's speed),
+in a fresh process, one after the other in the same data folder, so the teacher's top-k outputs are computed once
+(in the first run) and read by the others. Levers:
+    preset         the preset as it ships
+    first4-last6   the layers the preset kept before: the first 4 and the last 6 of the teacher's 30
+    first2-last8   the first 2 and the last 8
+    alpha-1.0      the teacher's top-k only (no next-token cross-entropy)
+    alpha-0.3      more weight on the next-token cross-entropy
+    lr-2e-3        twice the learning rate
+Per lever: held-out perplexity (the run's evaluation blocks; the teacher's alongside), the ratio to the teacher's,
+the best validation perplexity, steps and training seconds. JSON: benchmarks/results/bench_lm_levers.json (or
+--out), with the load average before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+LEVERS = {
+    "preset": [],
+    "first4-last6": ["student.layers=[0,1,2,3,24,25,26,27,28,29]"],
+    "first2-last8": ["student.layers=[0,1,22,23,24,25,26,27,28,29]"],
+    "alpha-1.0": ["loss.alpha=1.0"],
+    "alpha-0.3": ["loss.alpha=0.3"],
+    "lr-2e-3": ["learning_rate=0.002"],
+}
+QUICK = ["lm.train_blocks=8", "lm.validation_blocks=2", "lm.eval_blocks=2", "max_length=32", "batch_size=2"]
+
+
+def _env(home: Path) -> dict:
+    return dict(os.environ, DISTILL_LAB_HOME=str(home), HF_HUB_OFFLINE="1",
+                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def run_lever(args, lever: str, home: Path, runs: Path) -> dict:
+    """One lever as a `distill-lab run` in a fresh process: its held-out perplexity, steps and seconds."""
+    steps = 4 if args.quick else args.steps
+    budget = json.dumps({"unit": "steps", "value": steps, "eval_every": 20})
+    sets = (QUICK if args.quick else []) + ["measure=false", "control=false", f"budget={budget}"]
+    sets += (args.set or []) + LEVERS[lever]
+    run_dir = runs / lever
+    command = [sys.executable, "-m", "distill_core.cli", "run", "--preset", args.preset, "--run-dir", str(run_dir)]
+    for item in sets:
+        command += ["--set", item]
+    load_before, started = os.getloadavg(), time.perf_counter()
+    with run_dir.with_suffix(".log").open("w") as log:
+        done = subprocess.run(command, env=_env(home), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"lever {lever} failed; its output is in {run_dir.with_suffix('.log')}")
+    results = json.loads((run_dir / "results.json").read_text())
+    q, trained = results["quality"]["variants"], results["training"]["student"]
+    return {"lever": lever, "sets": sets, "wall_s": time.perf_counter() - started, "load_before": load_before,
+            "load_after": os.getloadavg(), "layers": results["preflight"]["student_description"],
+            "teacher_perplexity": q["teacher"]["perplexity"], "student_perplexity": q["student"]["perplexity"],
+            "ratio": q["student"]["perplexity"] / q["teacher"]["perplexity"],
+            "best_val_perplexity": trained["best_val_perplexity"], "steps": trained["steps"],
+            "train_s": trained["seconds"]}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'lever':<14} {'held-out ppl':>12} {'x teacher':>10} {'best val':>9} {'steps':>6} {'train s':>8} "
+             f"{'load before/after':>18}"]
+    for r in rows:
+        lines.append(f"{r['lever']:<14} {r['student_perplexity']:>12.1f} {r['ratio']:>9.2f}x "
+                     f"{r['best_val_perplexity']:>9.1f} {r['steps']:>6} {r['train_s']:>8.1f} "
+                     f"{r['load_before'][0]:>8.2f} / {r['load_after'][0]:.2f}")
+        lines.append(f"{'':<14} {r['layers']}")
+    if rows:
+        lines.append(f"teacher held-out perplexity {rows[0]['teacher_perplexity']:.1f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="smollm2-reviews")
+    parser.add_argument("--lever", action="append", choices=list(LEVERS),
+                        help="repeat to pick levers (default: all, in the order listed)")
+    parser.add_argument("--steps", type=int, default=200, help="optimiser steps per lever (default 200: about what "
+                        "the preset's 2 minutes give on the 2-core machine)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="more overrides, every lever")
+    parser.add_argument("--home", help="data folder (default: a new temporary one; the teacher is converted there)")
+    parser.add_argument("--quick", action="store_true", help="tiny data and budget: checks the script, not the idea")
+    parser.add_argument("--out", help="folder for the JSON (default benchmarks/results; --quick: the temp folder)")
+    args = parser.parse_args()
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-lm-levers-home-"))
+    runs = Path(tempfile.mkdtemp(prefix="bench-lm-levers-runs-"))
+    print(f"load average before: {os.getloadavg()}; data folder {home}; runs in {runs}", flush=True)
+    rows = []
+    for lever in args.lever or list(LEVERS):
+        rows.append(run_lever(args, lever, home, runs))
+        print(f"{lever}: {rows[-1]['student_perplexity']:.1f} ({rows[-1]['wall_s']:.0f} s)", flush=True)
+    print(table(rows))
+    out = Path(args.out) if args.out else (runs if args.quick else RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_lm_levers.json").write_text(json.dumps({
+        "preset": args.preset, "steps": 4 if args.quick else args.steps, "quick": args.quick,
+        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "rows": rows,
+        "load_after": os.getloadavg()}, indent=2))
+    print(f"wrote {out / 'bench_lm_levers.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
