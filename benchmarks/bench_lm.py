@@ -1,5 +1,6 @@
-"""Issue 6 targets on the SmolLM2 preset: teacher cached load, distill + control + measurement time, held-out
-perplexity of student vs control vs teacher, and student decode speed against the teacher's.
+"""Issue 6 and 14 targets on the SmolLM2 preset: teacher cached load, distill + control + measurement time, held-out
+perplexity of student vs control vs teacher (the student within 2.5x the teacher's), student decode speed against
+the teacher's, and whether the student's greedy continuations of held-out starts loop more than the teacher's.
 
 Usage:  .venv/bin/python benchmarks/bench_lm.py [--preset smollm2-reviews] [--set k=v ...] [--home DIR]
 Prints a table, writes benchmarks/results/bench_lm.json. By default the run uses a fresh temporary data folder that
@@ -23,6 +24,8 @@ from distill_core.cli import apply_overrides  # noqa: E402
 from distill_core.core.home import data_home  # noqa: E402
 from distill_core.measure.isolation import run_in_fresh_process  # noqa: E402
 from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
+from distill_core.tasks.causal_lm import repetition  # noqa: E402
+from distill_core.tasks.causal_lm.bench_session import _import_model_code  # noqa: E402
 from distill_core.tasks.causal_lm import teacher as lm_teacher  # noqa: E402
 from distill_core.tasks.presets import get_preset  # noqa: E402
 from distill_core.views.tables import quality_table  # noqa: E402
@@ -34,7 +37,7 @@ def timed_load(ref: str) -> dict:
     """In a fresh process: seconds to import the libraries and the model's code (as the measurement harness does
     before its memory baseline), then to load the teacher's weights and tokenizer from the fp32 folder."""
     started = time.perf_counter()
-    lm_bench._import_model_code(ref, False, False)
+    _import_model_code(ref, False, False)
     imported = time.perf_counter()
     model = lm_teacher.load_causal_lm(ref)
     lm_teacher.load_tokenizer(ref)
@@ -92,7 +95,13 @@ def main() -> int:
         ("student perplexity < control perplexity", q["student"]["perplexity"] - q["control"]["perplexity"],
          q["student"]["perplexity"] < q["control"]["perplexity"]),
         ("student decode tok/s >= 2x teacher", speed or float("nan"), bool(speed and speed >= 2.0)),
+        ("student perplexity <= 2.5x teacher's", q["student"]["perplexity"] / q["teacher"]["perplexity"],
+         q["student"]["perplexity"] <= 2.5 * q["teacher"]["perplexity"]),
     ]
+    loops = (measured.get("repetition") or {}).get("student")
+    if loops:  # the student's held-out continuations repeat no more 4-grams than the teacher's (repetition.py)
+        targets.append(("student repeated 4-grams - teacher's (held-out)", loops["difference"],
+                        loops["verdict"] != repetition.MORE))
     print()
     print(quality_table(results))
     print()

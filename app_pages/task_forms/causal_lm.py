@@ -1,6 +1,6 @@
 """The causal language model's part of the New run form: its preset teachers and unlabeled built-in texts, and the
-`lm` section's divergence, top-k, JSD beta and cap on training blocks. The teacher is used as it is (no fine-tune
-fields) and the data has no label column."""
+`lm` section's divergence, top-k, JSD beta, cap on training blocks and unlikelihood weight. The teacher is used as it
+is (no fine-tune fields) and the data has no label column."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from app_pages.shared import widget_default
 MAX_LENGTH_LABEL = "Tokens per block"
 DIVERGENCE_HELP = ("Forward KL covers all the teacher's likely tokens; reverse KL focuses on its top ones; JSD is in "
                    "between (beta).")
+
+UNLIKELIHOOD_HELP = ("Penalises putting probability on tokens already in the text (Welleck et al., 2019), for student "
+                     "and control alike: fewer greedy loops.")
 
 
 def teacher_choices() -> dict[str, str]:
@@ -38,3 +41,6 @@ def loss_fields(draft: dict, slot) -> None:
         lm["beta"] = b.slider("JSD beta (0: forward KL, 1: reverse KL)", 0.0, 1.0, step=0.1, key="w:beta")
     widget_default("train_blocks", int(lm["train_blocks"] or 0))
     lm["train_blocks"] = c.number_input("Cap on training blocks (0: all)", 0, 10**6, key="w:train_blocks") or None
+    widget_default("unlikelihood", float(lm.get("unlikelihood") or 0.0))
+    lm["unlikelihood"] = slot.number_input(
+        "Unlikelihood weight (0: off)", 0.0, 10.0, step=0.25, key="w:unlikelihood", help=UNLIKELIHOOD_HELP)

@@ -24,6 +24,7 @@ def test_a_causal_lm_config_round_trips():
     ({"lm": {"top_k": 0}}, "lm.top_k", "1 to 1024"),
     ({"lm": {"divergence": "tvd"}}, "lm.divergence", "kl | reverse-kl | jsd"),
     ({"lm": {"beta": 1.5}}, "lm.beta", "0 to 1"),
+    ({"lm": {"unlikelihood": -0.5}}, "lm.unlikelihood", "0 to 10"),
     ({"lm": {"eval_blocks": 0}}, "lm.eval_blocks", "1 to 10000"),
     ({"lm": {"prompt": " "}}, "lm.prompt", "1 to 4000 characters"),
     ({"lm": {"max_new_tokens": 0}}, "lm.max_new_tokens", "1 to 1024"),

@@ -381,6 +381,20 @@ def test_new_run_blocks_a_causal_lm_student_with_another_vocabulary(no_workers, 
     assert start_button(at).disabled
 
 
+def test_new_run_sets_the_causal_lm_unlikelihood_weight(no_workers, tmp_path):
+    from tests.support.lm import make_tiny_lm
+
+    teacher = make_tiny_lm(tmp_path / "teacher", vocab_size=400)
+    at = compose(open_page("app_pages/new_run.py"))
+    at.segmented_control(key="w:task").set_value("causal-lm").run()
+    at.radio(key="w:teacher_origin").set_value("local folder").run()
+    at.text_input(key="w:teacher_ref").set_value(str(teacher)).run()
+    weight = at.number_input(key="w:unlikelihood")
+    assert weight.value == 0.0 and "Welleck" in weight.help
+    weight.set_value(1.5).run()
+    assert not at.exception and at.session_state["draft"]["lm"]["unlikelihood"] == 1.5
+
+
 def test_server_defaults_are_local_and_limit_uploads_like_the_loader():
     import tomllib
 

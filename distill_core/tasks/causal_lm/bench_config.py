@@ -20,7 +20,7 @@ class LMBenchConfig:
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
     quality: bool = True  # perplexity, agreement and KL on the run's held-out blocks
-    heldout_prompts: int = 8  # greedy continuations of this many held-out block starts: their repeated 4-grams
+    heldout_prompts: int = 16  # greedy continuations of this many held-out block starts: their repeated 4-grams
     #                            (0: none; generate.heldout_repetition)
     quality_variants: list[str] | None = None  # measure quality only for these (None: all); the others take the
     #                                           run's results.json figures (the same blocks, the same code)

@@ -16,6 +16,8 @@ class LMConfig:
     top_k: int = 64  # teacher logits cached per token; the rest of the vocabulary is one tail bucket
     divergence: str = "kl"  # kl: KL(teacher || student) | reverse-kl: KL(student || teacher) | jsd (with beta)
     beta: float = 0.5  # jsd only, TRL GKD's interpolation: 0 = forward KL, 1 = reverse KL, 0.5 = symmetric JSD
+    unlikelihood: float = 0.0  # weight of token-level unlikelihood (losses.unlikelihood_loss), student and control
+    #                            alike: less mass on tokens already in the context, fewer greedy loops
     train_blocks: int | None = None  # cap on training blocks (the teacher labels each once); None: all
     validation_blocks: int = 16  # held-out blocks scored during training (best checkpoint by their perplexity)
     eval_blocks: int = 32  # held-out blocks for the final quality (never trained on, nor used for validation)
@@ -28,6 +30,7 @@ def validate_section(lm: LMConfig) -> None:
     check(1 <= lm.top_k <= 1024, "lm.top_k", "1 to 1024", lm.top_k)
     check(lm.divergence in DIVERGENCES, "lm.divergence", " | ".join(DIVERGENCES), lm.divergence)
     check(0 <= lm.beta <= 1, "lm.beta", "0 to 1", lm.beta)
+    check(0 <= lm.unlikelihood <= 10, "lm.unlikelihood", "0 to 10", lm.unlikelihood)
     check(lm.train_blocks is None or lm.train_blocks >= 1, "lm.train_blocks", "null or >= 1", lm.train_blocks)
     check(1 <= lm.validation_blocks <= 10000, "lm.validation_blocks", "1 to 10000", lm.validation_blocks)
     check(1 <= lm.eval_blocks <= 10000, "lm.eval_blocks", "1 to 10000", lm.eval_blocks)

@@ -95,10 +95,32 @@ def next_token_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torc
     return F.cross_entropy(student_logits.float().reshape(-1, student_logits.shape[-1]), targets.reshape(-1))
 
 
+def unlikelihood_loss(logprobs: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Token-level unlikelihood (Welleck et al., 2019, "Neural Text Generation with Unlikelihood Training", Eq. 4):
+    at each position, -sum over the candidates c of log(1 - q(c | x_<=t)), mean over positions. The candidates are
+    the tokens already in the context (inputs up to and including t) other than the true next token: the model
+    learns to put less mass on repeating what it has just seen, the habit behind greedy loops.
+
+    logprobs: the student's (batch, seq, vocab) log-probabilities of the next token; inputs: (batch, seq) token ids
+    of the context (position t's own token at t); targets: (batch, seq) the next tokens."""
+    inputs, targets = inputs.long(), targets.long()
+    n = inputs.shape[-1]
+    # (batch, t, j): the log-prob at position t of the token at position j; a candidate when j <= t, j is that
+    # token's first place in the block (each distinct token counts once) and it is not the true next token.
+    picked = logprobs.gather(-1, inputs.unsqueeze(-2).expand(*inputs.shape[:-1], n, n))
+    earlier = torch.ones(n, n, dtype=torch.bool, device=inputs.device).tril()
+    same = inputs.unsqueeze(-1) == inputs.unsqueeze(-2)  # (batch, j, k): tokens j and k are equal
+    first = ~(same & earlier.tril(-1)).any(-1)  # (batch, j): no equal token before j
+    candidate = earlier & first.unsqueeze(-2) & (inputs.unsqueeze(-2) != targets.unsqueeze(-1))
+    return -(log1mexp(picked) * candidate).sum(-1).mean()
+
+
 def lm_distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, topk_logprobs: torch.Tensor | None,
                          topk_indices: torch.Tensor | None, tail_logmass: torch.Tensor | None, alpha: float,
-                         temperature: float = 1.0, name: str = "kl", beta: float = 0.5) -> torch.Tensor:
-    """alpha * T^2 * divergence(teacher_T, student_T) + (1 - alpha) * next-token cross-entropy, mean over tokens.
+                         temperature: float = 1.0, name: str = "kl", beta: float = 0.5,
+                         unlikelihood: float = 0.0, inputs: torch.Tensor | None = None) -> torch.Tensor:
+    """alpha * T^2 * divergence(teacher_T, student_T) + (1 - alpha) * next-token cross-entropy, mean over tokens,
+    plus `unlikelihood` times unlikelihood_loss on `inputs` (the context tokens, (batch, seq)) when it is > 0.
 
     student_logits: (batch, seq, vocab); targets: (batch, seq); teacher top-k tensors: (batch, seq, k), tail
     (batch, seq). alpha = 0 (the control) needs no teacher tensors. T^2 keeps the gradient scale independent of T
@@ -106,9 +128,10 @@ def lm_distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, to
     # One log-softmax over the vocabulary serves both terms (it is the costly part next to the LM head).
     logprobs = F.log_softmax(student_logits.float(), dim=-1)
     hard = -logprobs.gather(-1, targets.long().unsqueeze(-1)).mean() if alpha < 1 else 0.0
+    extra = unlikelihood * unlikelihood_loss(logprobs, inputs, targets) if unlikelihood > 0 else 0.0
     if alpha == 0:
-        return hard
+        return hard + extra
     t_logp = tempered(teacher_buckets(topk_logprobs, tail_logmass), temperature)
     s_logp = tempered(buckets_of_logprobs(logprobs, topk_indices), temperature)
     soft = divergence(name, t_logp, s_logp, beta).mean() * temperature * temperature
-    return alpha * soft + (1 - alpha) * hard
+    return alpha * soft + (1 - alpha) * hard + extra

@@ -6,7 +6,7 @@ prompt. So each variant continues the first `prompt_tokens` tokens of `prompts` 
 trained on) greedily; a continuation's score is its share of repeated 4-grams (generate.repeated_ngram_share, 0 =
 none, towards 1 = a loop). The variant's mean is compared with the teacher's on the same prompts: the mean paired
 difference with Student's t interval (measure.stats.t_interval). "loops more than the teacher" when the whole
-interval is above 0, "loops less than the teacher" when below, else "no more than the teacher".
+interval is above 0, "loops less than the teacher" when below, else "no measurable difference".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.measure.stats import t_interval
 from distill_core.tasks.causal_lm.generate import continue_ids, repeated_ngram_share
 
-MORE, LESS, SAME = "loops more than the teacher", "loops less than the teacher", "no more than the teacher"
+MORE, LESS, SAME = "loops more than the teacher", "loops less than the teacher", "no measurable difference"
 
 
 @dataclass
@@ -39,7 +39,7 @@ class HeldOutRepetition:
         return asdict(self)
 
 
-def heldout_repetition(model, tokenizer, blocks: torch.Tensor, prompts: int = 8, prompt_tokens: int = 8,
+def heldout_repetition(model, tokenizer, blocks: torch.Tensor, prompts: int = 16, prompt_tokens: int = 8,
                        new_tokens: int = 32) -> HeldOutRepetition:
     """HeldOutRepetition of `model` on the first `prompts` of `blocks` (n, L) token ids."""
     if blocks.ndim != 2 or len(blocks) == 0 or blocks.shape[1] < prompt_tokens:

@@ -156,6 +156,7 @@ def train(ctx: RunContext, prepared: Prepared, targets: Targets, phase: str, ste
     spec = LMTrainSpec(steps=budget_steps, minutes=minutes, batch_size=config.batch_size,
                        learning_rate=config.learning_rate, alpha=config.loss.alpha if phase == "student" else 0.0,
                        temperature=config.loss.temperature, divergence=config.lm.divergence, beta=config.lm.beta,
+                       unlikelihood=config.lm.unlikelihood,
                        eval_every=b.eval_every, seed=config.seed)
     result = train_lm(prepared.student, phase, s.data.train, spec, s.data.validation,
                       sets.train if phase == "student" else None, sets.validation, ctx.device, ctx.emit,

@@ -30,6 +30,7 @@ class LMTrainSpec(BudgetSpec):
     temperature: float = 1.0
     divergence: str = "kl"  # kl | reverse-kl | jsd
     beta: float = 0.5  # jsd interpolation
+    unlikelihood: float = 0.0  # weight of the token-level unlikelihood term (losses.unlikelihood_loss); both phases
 
 
 @dataclass
@@ -111,7 +112,7 @@ def train_lm(model, phase: str, blocks: torch.Tensor, spec: LMTrainSpec, val_blo
         loss = lm_distillation_loss(
             logits, batch[:, 1:], t.logprobs.to(device) if t else None,
             t.indices.to(device) if t else None, t.tail.to(device) if t else None, spec.alpha, spec.temperature,
-            spec.divergence, spec.beta)
+            spec.divergence, spec.beta, spec.unlikelihood, batch[:, :-1])
         optimizer_step(optimizer, params, loss, spec, phase, step, processes=processes)
         step += 1
         examples += len(index)

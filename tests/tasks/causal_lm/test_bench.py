@@ -52,7 +52,7 @@ def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monke
     assert 0.0 <= rep <= 1.0 and f"(repeated 4-grams {rep:.0%})" in lm_bench.format_bench_table(on_disk)
     held = on_disk["variants"]["student-int8"]["heldout_repetition"]
     blocks, _ = load_heldout(record.folder / HELDOUT_FILE)
-    assert held["prompts"] == min(8, len(blocks)) == len(held["per_prompt"]) == len(held["texts"])
+    assert held["prompts"] == min(16, len(blocks)) == len(held["per_prompt"]) == len(held["texts"])
     assert held["mean"] == pytest.approx(sum(held["per_prompt"]) / held["prompts"]) and held["new_tokens"] == 6
     assert f"student-int8: {held['mean']:.0%}" in lm_bench.format_bench_table(on_disk)
     assert on_disk["repetition"] == {}  # no teacher measured: nothing to compare with

@@ -85,3 +85,37 @@ def test_log1mexp_is_stable_at_both_ends():
     expected = torch.log(1 - torch.exp(x.double())).float()
     assert torch.allclose(lm_losses.log1mexp(x)[1:], expected[1:], atol=1e-6)
     assert torch.isfinite(lm_losses.log1mexp(torch.tensor([0.0]))).all()
+
+
+def test_unlikelihood_penalises_tokens_already_in_the_context_by_hand():
+    logp = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]]]).log()
+    inputs, targets = torch.tensor([[0, 1, 1]]), torch.tensor([[1, 1, 2]])
+    # t=0: seen {0}, next 1 -> candidates {0}; t=1: seen {0, 1}, next 1 -> {0}; t=2: seen {0, 1}, next 2 -> {0, 1}
+    expected = (-math.log(1 - 0.5) - math.log(1 - 0.1) - math.log(1 - 0.2) - math.log(1 - 0.2)) / 3
+    assert float(lm_losses.unlikelihood_loss(logp, inputs, targets)) == pytest.approx(expected, rel=1e-6)
+    # a token repeated in the context counts once; nothing seen but the next token: no penalty
+    assert float(lm_losses.unlikelihood_loss(logp[:, :1], torch.tensor([[1]]), torch.tensor([[1]]))) == 0.0
+
+
+def test_unlikelihood_equals_the_dense_definition_on_random_blocks():
+    torch.manual_seed(0)
+    logp = F.log_softmax(torch.randn(2, 12, 20), dim=-1)
+    ids = torch.randint(0, 6, (2, 13))  # a small alphabet: many repeats
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    seen = torch.zeros(logp.shape, dtype=torch.bool)
+    for b in range(2):
+        for t in range(12):
+            seen[b, t, inputs[b, :t + 1]] = True
+            seen[b, t, targets[b, t]] = False
+    dense = -(lm_losses.log1mexp(logp) * seen).sum(-1).mean()
+    assert float(lm_losses.unlikelihood_loss(logp, inputs, targets)) == pytest.approx(float(dense), rel=1e-5)
+
+
+def test_the_unlikelihood_weight_adds_its_term_to_either_loss():
+    torch.manual_seed(1)
+    logits, ids = torch.randn(1, 5, 7), torch.randint(0, 7, (1, 6))
+    plain = lm_losses.lm_distillation_loss(logits, ids[:, 1:], None, None, None, alpha=0.0)
+    term = lm_losses.unlikelihood_loss(F.log_softmax(logits, -1), ids[:, :-1], ids[:, 1:])
+    both = lm_losses.lm_distillation_loss(logits, ids[:, 1:], None, None, None, alpha=0.0, unlikelihood=0.5,
+                                          inputs=ids[:, :-1])
+    assert float(both) == pytest.approx(float(plain + 0.5 * term), rel=1e-6) and float(term) > 0
