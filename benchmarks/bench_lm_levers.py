@@ -17,9 +17,12 @@ in a fresh process, one after the other in the same data folder, so the teacher'
     alpha-1.0      the teacher's top-k only (no next-token cross-entropy)
     alpha-0.3      more weight on the next-token cross-entropy
     lr-2e-3        twice the learning rate
+    no-unlikelihood    without the token-level unlikelihood term (lm.unlikelihood 0)
+    unlikelihood-3     the unlikelihood term at weight 3
 Per lever: held-out perplexity (the run's evaluation blocks; the teacher's alongside), the ratio to the teacher's,
-the best validation perplexity, steps and training seconds. JSON: benchmarks/results/bench_lm_levers.json (or
---out), with the load average before and after each run.
+the best validation perplexity, steps and training seconds, and how much the student's greedy continuations of 16
+held-out starts repeat themselves against the teacher's (tasks/causal_lm/repetition.py, computed here between
+runs). JSON: benchmarks/results/bench_lm_levers.json (or --out), with the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ LEVERS = {
     "alpha-1.0": ["loss.alpha=1.0"],
     "alpha-0.3": ["loss.alpha=0.3"],
     "lr-2e-3": ["learning_rate=0.002"],
+    "no-unlikelihood": ["lm.unlikelihood=0"],
+    "unlikelihood-3": ["lm.unlikelihood=3.0"],
 }
 QUICK = ["lm.train_blocks=8", "lm.validation_blocks=2", "lm.eval_blocks=2", "max_length=32", "batch_size=2"]
 
@@ -67,26 +72,51 @@ def run_lever(args, lever: str, home: Path, runs: Path) -> dict:
         done = subprocess.run(command, env=_env(home), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode:
         raise SystemExit(f"lever {lever} failed; its output is in {run_dir.with_suffix('.log')}")
+    wall, load_after = time.perf_counter() - started, os.getloadavg()
     results = json.loads((run_dir / "results.json").read_text())
     q, trained = results["quality"]["variants"], results["training"]["student"]
-    return {"lever": lever, "sets": sets, "wall_s": time.perf_counter() - started, "load_before": load_before,
-            "load_after": os.getloadavg(), "layers": results["preflight"]["student_description"],
+    loops = _repetition(run_dir, results["teacher"]["model_ref"], home)
+    return {"lever": lever, "repetition": loops, "sets": sets, "wall_s": wall, "load_before": load_before,
+            "load_after": load_after, "layers": results["preflight"]["student_description"],
             "teacher_perplexity": q["teacher"]["perplexity"], "student_perplexity": q["student"]["perplexity"],
             "ratio": q["student"]["perplexity"] / q["teacher"]["perplexity"],
             "best_val_perplexity": trained["best_val_perplexity"], "steps": trained["steps"],
             "train_s": trained["seconds"]}
 
 
+_TEACHER_REPETITION: dict = {}
+
+
+def _repetition(run_dir: Path, teacher_ref: str, home: Path) -> dict:
+    """The student's held-out repetition against the teacher's (repetition.compare_with_teacher's entry), the
+    teacher's computed once (every lever has the same held-out blocks)."""
+    os.environ["DISTILL_LAB_HOME"] = str(home)
+    sys.path.insert(0, str(ROOT))
+    from distill_core.tasks.causal_lm import repetition
+    from distill_core.tasks.causal_lm.generate import load_variant_model
+    from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE, load_heldout
+
+    blocks, _ = load_heldout(run_dir / HELDOUT_FILE)
+    if "teacher" not in _TEACHER_REPETITION:
+        teacher = load_variant_model(teacher_ref)
+        _TEACHER_REPETITION["teacher"] = repetition.heldout_repetition(*teacher, blocks).to_dict()
+    student = repetition.heldout_repetition(*load_variant_model(str(run_dir / "student")), blocks).to_dict()
+    return repetition.compare_with_teacher({"teacher": _TEACHER_REPETITION["teacher"], "student": student})["student"]
+
+
 def table(rows: list[dict]) -> str:
-    lines = [f"{'lever':<14} {'held-out ppl':>12} {'x teacher':>10} {'best val':>9} {'steps':>6} {'train s':>8} "
-             f"{'load before/after':>18}"]
+    lines = [f"{'lever':<16} {'held-out ppl':>12} {'x teacher':>10} {'best val':>9} {'steps':>6} {'train s':>8} "
+             f"{'rep-4':>6} {'- teacher (95% CI)':>22} {'load before/after':>18}"]
     for r in rows:
-        lines.append(f"{r['lever']:<14} {r['student_perplexity']:>12.1f} {r['ratio']:>9.2f}x "
-                     f"{r['best_val_perplexity']:>9.1f} {r['steps']:>6} {r['train_s']:>8.1f} "
+        rep = r["repetition"]
+        lines.append(f"{r['lever']:<16} {r['student_perplexity']:>12.1f} {r['ratio']:>9.2f}x "
+                     f"{r['best_val_perplexity']:>9.1f} {r['steps']:>6} {r['train_s']:>8.1f} {rep['mean']:>6.0%} "
+                     f"{rep['difference']:>+6.0%} ({rep['low']:+.0%}, {rep['high']:+.0%}) "
                      f"{r['load_before'][0]:>8.2f} / {r['load_after'][0]:.2f}")
-        lines.append(f"{'':<14} {r['layers']}")
+        lines.append(f"{'':<16} {r['layers']}; {rep['verdict']}")
     if rows:
-        lines.append(f"teacher held-out perplexity {rows[0]['teacher_perplexity']:.1f}")
+        lines.append(f"teacher: held-out perplexity {rows[0]['teacher_perplexity']:.1f}, repeated 4-grams of its "
+                     f"held-out continuations {rows[0]['repetition']['teacher_mean']:.0%}")
     return "\n".join(lines)
 
 

@@ -238,7 +238,8 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
 
 def bench_columns(bench: dict) -> dict[str, dict]:
     """Compare's measurement columns per variant from a causal-LM bench.json: prefill p50 (ms, batch 1), decode
-    tokens/s, the held-out starts' mean share of repeated 4-grams (repeated_4grams, 0..1), and the shared ones (records.variant_columns; FLOPs per block of max_length tokens)."""
+    tokens/s, the held-out starts' mean share of repeated 4-grams (repeated_4grams, 0..1), and the shared ones
+    (records.variant_columns; FLOPs per block of max_length tokens)."""
     return variant_columns(bench, _generation_columns, INT8_QUALITY_COLUMNS)
 
 
