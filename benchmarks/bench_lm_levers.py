@@ -17,6 +17,8 @@ in a fresh process, one after the other in the same data folder, so the teacher'
     alpha-1.0      the teacher's top-k only (no next-token cross-entropy)
     alpha-0.3      more weight on the next-token cross-entropy
     lr-2e-3        twice the learning rate
+    reverse-kl     KL(student || teacher) instead of KL(teacher || student)
+    jsd            the generalized Jensen-Shannon divergence at beta 0.5
     no-unlikelihood    without the token-level unlikelihood term (lm.unlikelihood 0)
     unlikelihood-3     the unlikelihood term at weight 3
 Per lever: held-out perplexity (the run's evaluation blocks; the teacher's alongside), the ratio to the teacher's,
@@ -46,6 +48,8 @@ LEVERS = {
     "alpha-1.0": ["loss.alpha=1.0"],
     "alpha-0.3": ["loss.alpha=0.3"],
     "lr-2e-3": ["learning_rate=0.002"],
+    "reverse-kl": ["lm.divergence=reverse-kl"],
+    "jsd": ["lm.divergence=jsd", "lm.beta=0.5"],
     "no-unlikelihood": ["lm.unlikelihood=0"],
     "unlikelihood-3": ["lm.unlikelihood=3.0"],
 }
