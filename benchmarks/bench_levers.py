@@ -22,17 +22,15 @@ JSON: benchmarks/results/bench_levers.json (or --out); load averages before and 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
+from lever_kit import ROOT, lever_env, lever_folders, lever_parser, run_preset
+
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 LEVERS = {
     "preset": [],
     "preset-cached": [],
@@ -45,10 +43,6 @@ QUICK = ["data.max_train_examples=96", "data.student_labels=32", "budget.value=4
 TARGETS = {"retention": 0.95, "speedup_b32": 3.0, "fresh_s": 600, "cached_s": 480}
 
 
-def _env(home: Path) -> dict:
-    return dict(os.environ, DISTILL_LAB_HOME=str(home), HF_HUB_OFFLINE="1",
-                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-
 
 def _scan_layers(args, home: Path, sets: list[str]) -> list[int]:
     """The layers `distill-lab scan` suggests for the preset (in a fresh process, on the same data folder)."""
@@ -56,7 +50,7 @@ def _scan_layers(args, home: Path, sets: list[str]) -> list[int]:
     command = [sys.executable, "-m", "distill_core.cli", "scan", "--preset", args.preset, "--json", str(out)]
     for item in sets:
         command += ["--set", item]
-    subprocess.run(command, env=_env(home), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, env=lever_env(home), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["suggested"]
 
 
@@ -68,19 +62,11 @@ def run_lever(args, lever: str, home: Path, runs: Path) -> dict:
     if lever == "scan-layers":
         sets.append(f"student.layers={json.dumps(_scan_layers(args, home, base))}")
     run_dir = runs / lever
-    command = [sys.executable, "-m", "distill_core.cli", "run", "--preset", args.preset, "--run-dir", str(run_dir)]
-    for item in sets:
-        command += ["--set", item]
-    load_before, started = os.getloadavg(), time.perf_counter()
-    with run_dir.with_suffix(".log").open("w") as log:
-        done = subprocess.run(command, env=_env(home), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode:
-        raise SystemExit(f"lever {lever} failed; its output is in {run_dir.with_suffix('.log')}")
-    wall = time.perf_counter() - started
-    results = json.loads((run_dir / "results.json").read_text())
+    done = run_preset(args.preset, sets, run_dir, home, lever)
     bench_path = run_dir / "bench.json"
-    return {"lever": lever, "sets": sets, "wall_s": wall, "load_before": load_before, "load_after": os.getloadavg(),
-            "summary": summary(results, json.loads(bench_path.read_text()) if bench_path.exists() else None)}
+    bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
+    return {"lever": lever, "sets": sets, "wall_s": done["wall_s"], "load_before": done["load_before"],
+            "load_after": done["load_after"], "summary": summary(done["results"], bench)}
 
 
 def _speedup(bench: dict | None) -> list | None:
@@ -142,18 +128,9 @@ def targets(rows: list[dict]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="reviews-sentiment")
-    parser.add_argument("--lever", action="append", choices=sorted(LEVERS),
-                        help="repeat to pick levers (default: all, in the order listed)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="more overrides, every lever")
-    parser.add_argument("--home", help="data folder (default: a new temporary one, so the first run is fresh)")
-    parser.add_argument("--quick", action="store_true", help="tiny data and budget: checks the script, not the idea")
-    parser.add_argument("--out", help="folder for the JSON (default benchmarks/results; --quick: the temp folder)")
+    parser = lever_parser(__doc__.split("\n")[0], "reviews-sentiment", list(LEVERS))
     args = parser.parse_args()
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-levers-home-"))
-    runs = Path(tempfile.mkdtemp(prefix="bench-levers-runs-"))
-    print(f"load average before: {os.getloadavg()}; data folder {home}; runs in {runs}", flush=True)
+    home, runs = lever_folders(args, "bench-levers")
     rows = []
     for lever in args.lever or list(LEVERS):
         rows.append(run_lever(args, lever, home, runs))

@@ -29,18 +29,15 @@ runs). JSON: benchmarks/results/bench_lm_levers.json (or --out), with the load a
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
+from lever_kit import ROOT, lever_folders, lever_parser, run_preset
+
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 LEVERS = {
     "preset": [],
     "first4-last6": ["student.layers=[0,1,2,3,24,25,26,27,28,29]"],
@@ -56,32 +53,19 @@ LEVERS = {
 QUICK = ["lm.train_blocks=8", "lm.validation_blocks=2", "lm.eval_blocks=2", "max_length=32", "batch_size=2"]
 
 
-def _env(home: Path) -> dict:
-    return dict(os.environ, DISTILL_LAB_HOME=str(home), HF_HUB_OFFLINE="1",
-                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-
-
 def run_lever(args, lever: str, home: Path, runs: Path) -> dict:
     """One lever as a `distill-lab run` in a fresh process: its held-out perplexity, steps and seconds."""
     steps = 4 if args.quick else args.steps
     budget = json.dumps({"unit": "steps", "value": steps, "eval_every": 20})
     sets = (QUICK if args.quick else []) + ["measure=false", "control=false", f"budget={budget}"]
     sets += (args.set or []) + LEVERS[lever]
-    run_dir = runs / lever
-    command = [sys.executable, "-m", "distill_core.cli", "run", "--preset", args.preset, "--run-dir", str(run_dir)]
-    for item in sets:
-        command += ["--set", item]
-    load_before, started = os.getloadavg(), time.perf_counter()
-    with run_dir.with_suffix(".log").open("w") as log:
-        done = subprocess.run(command, env=_env(home), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode:
-        raise SystemExit(f"lever {lever} failed; its output is in {run_dir.with_suffix('.log')}")
-    wall, load_after = time.perf_counter() - started, os.getloadavg()
-    results = json.loads((run_dir / "results.json").read_text())
+    done = run_preset(args.preset, sets, runs / lever, home, lever)
+    results = done["results"]
     q, trained = results["quality"]["variants"], results["training"]["student"]
-    loops = _repetition(run_dir, results["teacher"]["model_ref"], home)
-    return {"lever": lever, "repetition": loops, "sets": sets, "wall_s": wall, "load_before": load_before,
-            "load_after": load_after, "layers": results["preflight"]["student_description"],
+    loops = _repetition(runs / lever, results["teacher"]["model_ref"], home)
+    return {"lever": lever, "repetition": loops, "sets": sets, "wall_s": done["wall_s"],
+            "load_before": done["load_before"], "load_after": done["load_after"],
+            "layers": results["preflight"]["student_description"],
             "teacher_perplexity": q["teacher"]["perplexity"], "student_perplexity": q["student"]["perplexity"],
             "ratio": q["student"]["perplexity"] / q["teacher"]["perplexity"],
             "best_val_perplexity": trained["best_val_perplexity"], "steps": trained["steps"],
@@ -125,20 +109,11 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="smollm2-reviews")
-    parser.add_argument("--lever", action="append", choices=list(LEVERS),
-                        help="repeat to pick levers (default: all, in the order listed)")
+    parser = lever_parser(__doc__.split("\n")[0], "smollm2-reviews", list(LEVERS))
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps per lever (default 200: about what "
                         "the preset's 2 minutes give on the 2-core machine)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="more overrides, every lever")
-    parser.add_argument("--home", help="data folder (default: a new temporary one; the teacher is converted there)")
-    parser.add_argument("--quick", action="store_true", help="tiny data and budget: checks the script, not the idea")
-    parser.add_argument("--out", help="folder for the JSON (default benchmarks/results; --quick: the temp folder)")
     args = parser.parse_args()
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-lm-levers-home-"))
-    runs = Path(tempfile.mkdtemp(prefix="bench-lm-levers-runs-"))
-    print(f"load average before: {os.getloadavg()}; data folder {home}; runs in {runs}", flush=True)
+    home, runs = lever_folders(args, "bench-lm-levers")
     rows = []
     for lever in args.lever or list(LEVERS):
         rows.append(run_lever(args, lever, home, runs))

@@ -390,7 +390,7 @@ def test_new_run_sets_the_causal_lm_unlikelihood_weight(no_workers, tmp_path):
     at.radio(key="w:teacher_origin").set_value("local folder").run()
     at.text_input(key="w:teacher_ref").set_value(str(teacher)).run()
     weight = at.number_input(key="w:unlikelihood")
-    assert weight.value == 0.0 and "Welleck" in weight.help
+    assert weight.value == at.session_state["draft"]["lm"]["unlikelihood"] and "Welleck" in weight.help
     weight.set_value(1.5).run()
     assert not at.exception and at.session_state["draft"]["lm"]["unlikelihood"] == 1.5
 
