@@ -20,8 +20,8 @@ from distill_core.measure.records import MemoryRecord, SizeRecord
 from distill_core.measure.timing import PassTimer
 from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
 from distill_core.tasks.causal_lm.generate import continue_text, encode_prompt
-from distill_core.tasks.causal_lm.repetition import heldout_repetition
 from distill_core.tasks.causal_lm.heldout import load_heldout
+from distill_core.tasks.causal_lm.repetition import heldout_repetition
 
 PREFILL, DECODE = "prefill/1", "decode/1"
 
@@ -105,16 +105,19 @@ class LMSession:
 
     def finish(self) -> dict:
         """After the timing, with all threads: {"quality": held-out perplexity, agreement and KL, or None;
-        "heldout_repetition": generate.HeldOutRepetition of greedy continuations of held-out starts, or None}."""
+        "heldout_repetition": repetition.HeldOutRepetition (as a dict) of greedy continuations of held-out starts,
+        or None}."""
         from distill_core.tasks.causal_lm import evaluate as lm_evaluate
 
         out = {"quality": None, "heldout_repetition": None}
+        path = self._heldout or self._prompts_from
+        if path is None:
+            return out
+        blocks, topk = load_heldout(path)
         if self._prompts_from is not None:
-            blocks, _ = load_heldout(self._prompts_from)
             out["heldout_repetition"] = heldout_repetition(self.model, self.tokenizer, blocks, self._heldout_prompts,
                                                            new_tokens=self.max_new_tokens).to_dict()
         if self._heldout is not None:
-            blocks, topk = load_heldout(self._heldout)
             with torch.inference_mode():
                 quality = lm_evaluate.block_quality(self.model, blocks, topk, device=self.device)
             quality.pop("block_nll")  # per-block: the run's paired tests use them, a measurement does not
