@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lever_kit import ROOT, lever_env, lever_folders, lever_parser, run_preset
+from lever_kit import ROOT, lever_env, lever_folders, lever_parser, run_levers, run_preset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVERS = {
@@ -131,10 +131,7 @@ def main() -> int:
     parser = lever_parser(__doc__.split("\n")[0], "reviews-sentiment", list(LEVERS))
     args = parser.parse_args()
     home, runs = lever_folders(args, "bench-levers")
-    rows = []
-    for lever in args.lever or list(LEVERS):
-        rows.append(run_lever(args, lever, home, runs))
-        print(f"{lever}: {rows[-1]['wall_s']:.0f} s", flush=True)
+    rows = run_levers(args, list(LEVERS), run_lever, home, runs, lambda r: f"{r['lever']}: {r['wall_s']:.0f} s")
     print(table(rows))
     checks = targets(rows)
     print("\n".join(checks))

@@ -25,8 +25,8 @@ from distill_core.core.home import data_home  # noqa: E402
 from distill_core.measure.isolation import run_in_fresh_process  # noqa: E402
 from distill_core.tasks.causal_lm import bench as lm_bench  # noqa: E402
 from distill_core.tasks.causal_lm import repetition  # noqa: E402
-from distill_core.tasks.causal_lm.bench_session import _import_model_code  # noqa: E402
 from distill_core.tasks.causal_lm import teacher as lm_teacher  # noqa: E402
+from distill_core.tasks.causal_lm.bench_session import _import_model_code  # noqa: E402
 from distill_core.tasks.presets import get_preset  # noqa: E402
 from distill_core.views.tables import quality_table  # noqa: E402
 

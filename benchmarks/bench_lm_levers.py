@@ -35,7 +35,7 @@ import platform
 import sys
 from pathlib import Path
 
-from lever_kit import ROOT, lever_folders, lever_parser, run_preset
+from lever_kit import ROOT, lever_folders, lever_parser, run_levers, run_preset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVERS = {
@@ -114,10 +114,8 @@ def main() -> int:
                         "the preset's 2 minutes give on the 2-core machine)")
     args = parser.parse_args()
     home, runs = lever_folders(args, "bench-lm-levers")
-    rows = []
-    for lever in args.lever or list(LEVERS):
-        rows.append(run_lever(args, lever, home, runs))
-        print(f"{lever}: {rows[-1]['student_perplexity']:.1f} ({rows[-1]['wall_s']:.0f} s)", flush=True)
+    rows = run_levers(args, list(LEVERS), run_lever, home, runs,
+                      lambda r: f"{r['lever']}: {r['student_perplexity']:.1f} ({r['wall_s']:.0f} s)")
     print(table(rows))
     out = Path(args.out) if args.out else (runs if args.quick else RESULTS)
     out.mkdir(parents=True, exist_ok=True)

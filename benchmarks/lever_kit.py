@@ -56,3 +56,13 @@ def run_preset(preset: str, sets: list[str], run_dir: Path, home: Path, lever: s
     wall, load_after = time.perf_counter() - started, os.getloadavg()
     return {"results": json.loads((run_dir / "results.json").read_text()), "wall_s": wall,
             "load_before": load_before, "load_after": load_after}
+
+
+def run_levers(args, levers: list[str], run_lever, home: Path, runs: Path, line) -> list[dict]:
+    """`run_lever(args, lever, home, runs)` for each lever asked for (--lever; default all, in order), printing
+    `line(row)` after each; the rows."""
+    rows = []
+    for lever in args.lever or levers:
+        rows.append(run_lever(args, lever, home, runs))
+        print(line(rows[-1]), flush=True)
+    return rows

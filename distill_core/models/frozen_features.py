@@ -20,7 +20,7 @@ import types
 import torch
 
 from distill_core.models import loading as models
-from distill_core.models.batches import pad_batch
+from distill_core.models.batches import pad_batch, sorted_batches
 
 BYTES_PER_VALUE = 4  # stored as float32
 
@@ -103,8 +103,7 @@ class FrozenFeatures:
         self.model.eval()
         handle = self.blocks[self.frozen - 1].register_forward_hook(grab, with_kwargs=True)
         try:
-            order = sorted(range(len(todo)), key=lambda i: len(todo[i]))  # batches of similar length
-            for batch in (order[i:i + batch_size] for i in range(0, len(order), batch_size)):
+            for batch in sorted_batches([len(x) for x in todo], batch_size):
                 input_ids, mask = pad_batch([todo[i] for i in batch], pad_id)
                 try:
                     self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))

@@ -17,7 +17,7 @@ import numpy as np
 
 from distill_core.core.config import DataConfig
 from distill_core.core.errors import DistillLabError
-from distill_core.models.batches import pad_batch  # noqa: F401 (the batch format, for the task's modules)
+from distill_core.models.batches import pad_batch, sorted_batches  # noqa: F401 (the batch format, for the task)
 from distill_core.tasks.classification.courses import ucla_courses
 from distill_core.core.textfiles import preview_file, read_rows, read_text_file, save_upload  # noqa: F401 (the data API)
 
@@ -233,8 +233,3 @@ def bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.Generat
     rng.shuffle(batches)
     return batches
 
-
-def sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches sorted by length, for inference (minimum padding)."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
