@@ -15,9 +15,8 @@ PRESETS: dict[str, tuple[str, RunConfig]] = {
             name="smollm2-reviews", task=TASK,
             teacher=TeacherConfig(model="smollm2"),
             # The 10 layers with the highest block influence (`distill-lab scan --preset smollm2-reviews`, 16 of
-            # the run's blocks): after 200 steps held-out perplexity 91.6 and 88.6 (seeds 0, 1) against 101.0 and
-            # 107.5 for the first 4 + last 6, which start closer (6.6e3 vs 7.3e3 untrained) but heal slower
-            # (benchmarks/bench_lm_levers.py).
+            # the run's blocks): held-out perplexity 92.9 after 200 steps against 104.6 for the first 4 + last 6
+            # layers (benchmarks/bench_lm_levers.py; README "Language models").
             student=StudentConfig(kind="keep-layers", layers=[0, 1, 20, 21, 22, 23, 24, 27, 28, 29], num_layers=10),
             data=DataConfig(source="reviews"),
             loss=LossConfig(temperature=1.0, alpha=0.5),
