@@ -9,7 +9,9 @@ Targets (2-core machine): every variant's speedup over the teacher, and int8 ove
 of the first measurement's; each p50 of a later measurement inside the first's 95% interval, or the record shows
 the machine changed between them (the speed probe moved by more than 10%); student vs control (same
 architecture) within 3% of each other in every measurement; five variants measured in <= 60 s each time.
-Run it alone on a quiet machine: no tests, no helpers.
+Each measurement's host state (quiet / contended rounds left out / contended throughout, measure/contention.py) is
+printed and recorded; a speedup check between measurements whose states differ says so next to its figure (it still
+counts: the target has no such clause). Run it alone on a quiet machine: no tests, no helpers.
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ def machine_changed(a: dict, b: dict) -> str | None:
     return None
 
 
+def host_state(data: dict) -> str:
+    """How contended the host was in a measurement (measure/contention.py's record): "quiet", "contended rounds left
+    out" or "contended throughout"; "unknown" for a bench.json without per-round probes."""
+    c = data.get("conditions") or {}
+    if "round_probe_ms" not in c:
+        return "unknown"
+    if c.get("contended_throughout"):
+        return "contended throughout"
+    return "contended rounds left out" if c.get("contended_rounds") else "quiet"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -89,8 +102,11 @@ def main() -> int:
                 print(f"{i + 1:<12} {ref + ' / ' + var:<28} {batch:>5} "
                       f"{rec['ratio']:>8.3f} ({rec['low']:.3f}-{rec['high']:.3f}) {moved * 100:>+8.1f}%")
                 if i:
+                    same = (host_state(data) == "contended throughout") == (host_state(first) ==
+                                                                          "contended throughout")
                     checks.append((f"#{i + 1} {var} over {ref} at b{batch} within 5% of #1", abs(moved) <= 0.05,
-                                   f"{moved * 100:+.1f}%"))
+                                   f"{moved * 100:+.1f}%" + ("" if same else f" (host: #1 {host_state(first)}, "
+                                                                           f"#{i + 1} {host_state(data)})")))
         for batch in batches:
             rec = comparisons.find(data, "control", "student", "real", batch)
             if rec:
@@ -112,12 +128,17 @@ def main() -> int:
                            f"{len(outside)} outside" + (f" ({'; '.join(outside)})" if outside else "")
                            + (f"; machine changed: {changed}" if changed else "")))
     print()
+    for i, (data, _) in enumerate(runs):
+        c = data.get("conditions") or {}
+        print(f"#{i + 1} host {host_state(data)}: round probes {c.get('round_probe_ms')} ms, quiet "
+              f"{c.get('quiet_probe_ms')} ms, {c.get('rounds_kept')} of {c.get('rounds')} rounds kept")
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
     print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; machine "
           f"{first['machine'].get('cpu_model')}, {first['machine'].get('threads')} threads")
     out = {"run": args.run, "rows": rows, "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],
            "walls": [w for _, w in runs], "conditions": [d.get("conditions") for d, _ in runs],
+           "host_states": [host_state(d) for d, _ in runs],
            "load_before": load_before, "load_after": load_after, "machine": first["machine"]}
     (RESULTS / "bench_repeat.json").write_text(json.dumps(out, indent=1))
     return 0 if all(ok for _, ok, _ in checks) else 1

@@ -36,8 +36,9 @@ def machine_conditions() -> dict:
 
 
 def conditions_text(conditions: dict | None) -> str:
-    """bench.json "conditions" in one line: how the variants were timed (mode, rounds, seconds), load average and
-    speed probe (ms) before and after; "" when there are none."""
+    """bench.json "conditions" in one line: how the variants were timed (mode, rounds, seconds), the rounds left out
+    for host contention (measure/contention.py), load average and speed probe (ms) before and after; "" when there
+    are none."""
     if not conditions:
         return ""
     parts = []
@@ -48,6 +49,8 @@ def conditions_text(conditions: dict | None) -> str:
                      f"{float(conditions.get('timing_seconds') or 0):.0f} s")
         if conditions.get("timing_note") and mode != "one-process":
             parts[-1] += f" ({conditions['timing_note']})"
+    if conditions.get("contention_note"):
+        parts.append(conditions["contention_note"])
     before, after = conditions.get("load_before"), conditions.get("load_after")
     if before and after:
         parts.append(f"load average {before[0]:.2f} before, {after[0]:.2f} after")

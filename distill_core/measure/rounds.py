@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from distill_core.core.device import set_threads
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
+from distill_core.measure import contention
 from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
 
 _POLL_S = 0.5
@@ -72,6 +73,7 @@ class Timed:
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
     finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
+    probes_ms: list[float] = field(default_factory=list)  # speed probe before the first round and after each (ms)
 
     @property
     def wall_seconds(self) -> float:
@@ -288,14 +290,15 @@ def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, orde
 
 
 def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
-                     should_stop=None, on_round=None, preload: tuple[str, ...] = ()) -> Timed:
+                     should_stop=None, on_round=None, preload: tuple[str, ...] = (), probe=None) -> Timed:
     """Load every (name, setup, args) job in its own process, then time them in rounds: in one timing process when
     they fit in memory twice (plan.timing "one-process"), else each in its own; then finish each in its own.
 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
     (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
-    processes' setup imports (process_context)."""
+    processes' setup imports (process_context). `probe() -> ms`, when given, runs here before the first round and
+    after every round (Timed.probes_ms; measure/contention.py)."""
     ctx = process_context(preload)
     started = time.perf_counter()
     cores = os.cpu_count() or 1
@@ -335,6 +338,8 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             live = [v for v in live if v.name in timed.samples]
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
+        if probe is not None and live:
+            timed.probes_ms.append(probe())
         t0 = time.perf_counter()
         while live:
             if should_stop is not None:
@@ -345,6 +350,8 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                 _round_per_variant(live, timed, order, plan.setup_timeout_s)
             live = [v for v in live if v.name in timed.samples]
             timed.rounds += 1
+            if probe is not None:
+                timed.probes_ms.append(probe())
             elapsed = time.perf_counter() - t0
             if on_round is not None:
                 on_round(timed.rounds, elapsed)
@@ -368,11 +375,13 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
 
 
 def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan, preload: tuple[str, ...],
-                      emit, should_stop=None, conditions: dict | None = None) -> tuple[Timed, dict]:
+                      emit, should_stop=None, conditions: dict | None = None,
+                      probe=contention.round_probe_ms) -> tuple[Timed, dict]:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
-    `should_stop()` says so (before the processes start and between rounds), and the machine's conditions (bench.json
-    "conditions": `conditions` taken before, or now, plus load and probe after, rounds, phase seconds and the timing
-    mode)."""
+    `should_stop()` says so (before the processes start and between rounds), the rounds the host was contended in
+    left out of `timed.samples` (measure/contention.py; `probe` None: every round kept), and the machine's conditions
+    (bench.json "conditions": `conditions` taken before, or now, plus load and probe after, rounds, the per-round
+    probes and which rounds count, phase seconds and the timing mode)."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
                            "was not written")
@@ -387,7 +396,15 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
         share = min(done / max(1, plan.min_rounds), elapsed / plan.min_seconds if plan.min_seconds else 1.0)
         emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
 
-    timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload)
+    timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
+    if len(timed.probes_ms) == timed.rounds + 1 and timed.rounds:
+        round_ms = contention.per_round(timed.probes_ms)
+        choice = contention.choose_rounds(round_ms, contention.quiet_probe_ms(round_ms))
+        timed.samples = contention.keep_rounds(timed.samples, choice.kept)
+        conditions.update(round_probe_ms=[round(ms, 3) for ms in round_ms], quiet_probe_ms=round(choice.quiet_ms, 3),
+                          quiet_factor=contention.QUIET_FACTOR, rounds_kept=len(choice.kept),
+                          contended_rounds=choice.contended, contended_throughout=choice.throughout,
+                          contention_note=choice.note(timed.rounds))
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
                       finish_seconds=timed.finish_seconds, timing=timed.timing, timing_note=timed.timing_note,

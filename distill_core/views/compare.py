@@ -137,6 +137,18 @@ class ResultsTable:
         return {"columns": self.columns, "rows": self.rows}
 
 
+def contention_notes(run_ids: list[str]) -> list[tuple[str, str]]:
+    """(run id, note) for each run whose bench.json was measured while the host was contended in too many rounds to
+    leave out (measure/contention.py): its speedups differ from a quiet host's, and the board must say so."""
+    out = []
+    for ref in run_ids:
+        record = store.get_run(ref)
+        conditions = (read_json_or_none(record.folder, "bench.json") or {}).get("conditions") or {}
+        if conditions.get("contended_throughout") and conditions.get("contention_note"):
+            out.append((record.id, conditions["contention_note"]))
+    return out
+
+
 def results_table(run_ids: list[str]) -> ResultsTable:
     """Runs (ids or unique prefixes) as one table: a row per variant that has any result. Quality columns are the
     union of the runs' tasks' (in registry order), then METRIC_COLUMNS, then measurements as found. Unknown ids raise

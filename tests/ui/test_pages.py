@@ -292,6 +292,25 @@ def test_compare_draws_latency_error_bars_and_the_gain_per_seed(home_with_run):
     assert speed is not None and all(c.endswith(")") for c in speed["speedup over teacher, batch 1 (x)"])
 
 
+def test_compare_warns_when_a_run_was_measured_on_a_contended_host(home_with_run):
+    import json
+
+    path = store.get_run(home_with_run).folder / "bench.json"
+    bench = json.loads(path.read_text())
+    bench["conditions"].update(contended_throughout=False, contention_note="2 of 12 rounds left out: contended")
+    path.write_text(json.dumps(bench))
+    at = open_page("app_pages/compare.py", {"run_id": home_with_run})
+    assert not any("contended" in w.value for w in at.warning)  # rounds left out: the figures are a quiet host's
+    bench["conditions"].update(contended_throughout=True, contention_note="the host was contended in 9 of 12 rounds")
+    path.write_text(json.dumps(bench))
+    at = open_page("app_pages/compare.py", {"run_id": home_with_run})
+    from app_pages.shared import run_label
+
+    label = run_label(store.get_run(home_with_run))
+    assert [w.value for w in at.warning if "contended" in w.value] == \
+        [f"{label}: The host was contended in 9 of 12 rounds."]
+
+
 def test_playground_answers_with_every_variant(home_with_run):
     at = open_page("app_pages/playground.py", {"run_id": home_with_run})
     at.text_area[0].set_value("A sturdy kettle that boils fast.").run()

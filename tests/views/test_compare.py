@@ -89,3 +89,16 @@ def test_comparisons_of_other_settings_are_named_by_setting_and_fixed_lengths_ar
     assert student["speedup_decode_batch1"] == 2.2 and student["speedup_decode_batch1_verdict"] == "faster"
     assert student["speedup_batch1"] == 2.9  # "real" inputs keep the short name
     assert not [k for k in student if "fixed" in k]
+
+
+def test_contention_notes_name_the_runs_measured_on_a_contended_host_only(tmp_path, monkeypatch):
+    from distill_core.runs import store
+
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
+    contended, quiet, old = (store.create_run({"name": n}) for n in ("contended", "quiet", "old"))
+    note = "the host was contended in 9 of 12 rounds (...), too many to leave out"
+    (contended.folder / "bench.json").write_text(json.dumps(
+        {"conditions": {"contended_throughout": True, "contention_note": note}}))
+    (quiet.folder / "bench.json").write_text(json.dumps(
+        {"conditions": {"contended_throughout": False, "contention_note": "2 of 12 rounds left out: ..."}}))
+    assert compare.contention_notes([contended.id, quiet.id, old.id]) == [(contended.id, note)]

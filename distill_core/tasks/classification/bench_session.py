@@ -5,8 +5,9 @@ Settings: "real" draws a fixed, seeded sample of the test split (the same for ev
 lengths, cut into batches of similar length as `evaluate.predict_logits` batches it, so each batch pays the padding
 that batched inference here really pays; "fixed" repeats real tokens to exactly `fixed_length` tokens per input.
 A setting's *cycle* is a fixed list of its batches (at most `cycle_batches` and `cycle_inputs` inputs, one batch
-at least: the middle batch of equal length strata); one sample is the mean time per pass over `reps` whole cycles,
+at least: the middle batch of equal length strata); one sample times `reps` whole cycles,
 `reps` chosen at warm-up so a sample lasts about `sample_ms`. Every variant times the same cycles.
+A sample is robust to a single interrupted pass: per batch, the median of its `reps` passes (see `sample`).
 """
 
 from __future__ import annotations
@@ -300,9 +301,17 @@ class VariantSession:
                 "flops_per_input": float(np.mean([flops_at(self.curve, padded) for padded, _ in shapes]))}
 
     def sample(self, key: str) -> float:
-        """One timing sample of setting `key`: mean ms per forward pass over its cycle, `reps` times."""
+        """One timing sample of setting `key` (ms per forward pass): the cycle passed `reps` times, each batch's
+        median over its `reps` passes, averaged over the cycle's batches. The median drops the odd pass the host
+        interrupted (a 2.6 ms pass that read 12 ms) and the first pass after another model ran, on cold caches;
+        with one or two reps it is their mean."""
+        batches = self.cycles[key][2]
+        times = [[0.0] * self.reps[key] for _ in batches]
         with torch.inference_mode():
-            return self._cycle_ms(self.cycles[key][2], self.reps[key])
+            for rep in range(self.reps[key]):
+                for i, b in enumerate(batches):
+                    times[i][rep] = self.timer.time(lambda b=b: self.loaded.forward(b))
+        return float(np.mean([np.median(t) for t in times]))
 
 
 def _test_logits(spec: VariantSpec, loaded: LoadedVariant, texts, pad_id) -> list | None:

@@ -62,6 +62,26 @@ def test_a_variant_session_reports_every_setting_and_times_samples(tiny_teacher_
     assert len(logits) == len(texts) and len(logits[0]) == len(LABELS)
 
 
+def test_a_sample_takes_each_batchs_median_over_its_passes_so_one_interrupted_pass_does_not_count():
+    class ScriptedTimer:  # pass times in the order the passes run: rep 1 (batch a, b), rep 2, rep 3
+        def __init__(self, times):
+            self.times = iter(times)
+
+        def time(self, fn):
+            return next(self.times)
+
+    session = object.__new__(bench_session.VariantSession)  # only what sample() reads
+    session.cycles = {"real/1": ("real", 1, ["a", "b"])}
+    session.reps = {"real/1": 3}
+    session.loaded = type("Loaded", (), {"forward": staticmethod(lambda batch: None)})()
+    # batch a: 3.0 (cold, after another model), 2.0, 2.2 -> median 2.2; batch b: 4.0, 12.0 (interrupted), 4.2 -> 4.2
+    session.timer = ScriptedTimer([3.0, 4.0, 2.0, 12.0, 2.2, 4.2])
+    assert session.sample("real/1") == pytest.approx((2.2 + 4.2) / 2)
+    session.reps = {"real/1": 2}  # two passes: their mean
+    session.timer = ScriptedTimer([3.0, 4.0, 2.0, 6.0])
+    assert session.sample("real/1") == pytest.approx((2.5 + 5.0) / 2)
+
+
 @pytest.fixture(scope="module")
 def measured_run(tiny_teacher_dir, tmp_path_factory):
     """A tiny run whose control/ folder was deleted, measured once: (run folder, bench dict). Spawning a measuring

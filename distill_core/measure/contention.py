@@ -1,0 +1,105 @@
+"""Host contention per timing round: a speed probe around every round, and which rounds a measurement keeps.
+
+Why: on a shared VM the host sometimes slows parallel work in spells of 10-40 s (measured on the 2-core VM: every
+variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the guest). Such a
+spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup moved ~11%),
+so interleaving alone cannot cancel it. The parent times the machine's speed probe (conditions.speed_probe_ms: a
+numpy matmul on the machine's BLAS threads, which feels those spells) before the first round and after every round;
+a round's probe is the mean of the two around it. Rounds whose probe ran more than `QUIET_FACTOR` times the machine's
+quiet probe are left out, when at least `MIN_QUIET_ROUNDS` quiet rounds remain; otherwise every round is kept and the
+record says the whole measurement ran contended.
+
+The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, cached under cache/machine/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from distill_core.core.atomic import write_json
+from distill_core.core.home import cache_dir
+from distill_core.measure.conditions import speed_probe_ms
+
+QUIET_FACTOR = 1.2  # a round is contended when its probe took more than this times the quiet probe
+MIN_QUIET_ROUNDS = 6  # fewer quiet rounds than this: keep them all (6 give a 97% median interval: min to max)
+PROBE_REPEATS = 5  # one probe: the median of this many timings of the workload (~15-25 ms on 2 cores)
+SETTLE_S = 0.02  # pause after a probe so its BLAS threads are asleep before the next timing sample
+
+
+def round_probe_ms() -> float:
+    """The speed probe between two rounds (ms), then a short pause."""
+    ms = speed_probe_ms(PROBE_REPEATS)
+    time.sleep(SETTLE_S)
+    return ms
+
+
+def per_round(probes: list[float]) -> list[float]:
+    """Per-round probe (ms) from probes taken before the first round and after each: the mean of the two around it."""
+    return [(a + b) / 2 for a, b in zip(probes, probes[1:])]
+
+
+def _cache_path():
+    from distill_core.measure.machine import cpu_model
+
+    key = hashlib.sha256(json.dumps([cpu_model(), os.cpu_count()]).encode()).hexdigest()[:16]
+    return cache_dir("machine") / f"quiet-probe-{key}.json"
+
+
+def quiet_probe_ms(round_ms: list[float]) -> float:
+    """The machine's quiet probe (ms): the lower of the cached one and this measurement's lower quartile, which is
+    stored when lower. A first measurement that ran contended throughout sets a high value: later quiet ones lower
+    it."""
+    low = float(np.percentile(round_ms, 25))
+    path = _cache_path()
+    cached = None
+    try:
+        cached = float(json.loads(path.read_text())["quiet_ms"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if cached is None or low < cached:
+        write_json(path, {"quiet_ms": low, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return low
+    return cached
+
+
+@dataclass
+class RoundChoice:
+    """Which timing rounds count, and why."""
+
+    kept: list[int]  # indices of the rounds the figures use
+    contended: list[int]  # indices of the rounds whose probe exceeded QUIET_FACTOR x quiet
+    quiet_ms: float
+    throughout: bool  # too few quiet rounds: every round kept, the measurement ran contended
+
+    def note(self, rounds: int) -> str | None:
+        """One sentence for the record, or None when every round was quiet."""
+        if not self.contended:
+            return None
+        limit = f"probe over {QUIET_FACTOR:g}x the machine's quiet {self.quiet_ms:.2f} ms"
+        if self.throughout:
+            return (f"the host was contended in {len(self.contended)} of {rounds} rounds ({limit}), too many to leave "
+                    "out: these figures were measured under contention (speedups at batch 1 shift by ~10% on a "
+                    "contended 2-core VM); measure again later for quiet-host figures")
+        return f"{len(self.contended)} of {rounds} rounds left out: the host was contended in them ({limit})"
+
+
+def choose_rounds(round_ms: list[float], quiet_ms: float, factor: float = QUIET_FACTOR,
+                  min_quiet: int = MIN_QUIET_ROUNDS) -> RoundChoice:
+    """The quiet rounds when there are at least `min_quiet` of them (or every round is quiet), else every round."""
+    contended = [i for i, ms in enumerate(round_ms) if ms > factor * quiet_ms]
+    quiet = [i for i in range(len(round_ms)) if i not in contended]
+    if not contended or len(quiet) >= min_quiet:
+        return RoundChoice(quiet, contended, quiet_ms, throughout=False)
+    return RoundChoice(list(range(len(round_ms))), contended, quiet_ms, throughout=True)
+
+
+def keep_rounds(samples: dict[str, dict[str, list[float]]], kept: list[int]) -> dict[str, dict[str, list[float]]]:
+    """`samples` (name -> key -> per-round values) reduced to the rounds in `kept`."""
+    return {name: {key: [values[i] for i in kept if i < len(values)] for key, values in by_key.items()}
+            for name, by_key in samples.items()}

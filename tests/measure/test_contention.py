@@ -1,0 +1,84 @@
+"""Host contention: which timing rounds a measurement keeps, the machine's quiet probe, and the harness using both."""
+
+import itertools
+
+import pytest
+
+from distill_core.measure import contention, rounds
+from distill_core.measure.conditions import conditions_text
+from tests.support.drift_session import DriftSession
+
+
+def test_a_round_probe_is_the_mean_of_the_probes_before_and_after_it():
+    assert contention.per_round([2.0, 4.0, 3.0]) == [3.0, 3.5]
+
+
+def test_rounds_over_the_quiet_factor_are_left_out_when_enough_quiet_ones_remain():
+    probes = [3.0, 3.1, 4.5, 2.9, 3.0, 4.2, 3.05, 3.0, 3.2]  # 4.5 and 4.2 > 1.2 x 3.0 = 3.6; 3.2 is quiet
+    choice = contention.choose_rounds(probes, quiet_ms=3.0)
+    assert choice.contended == [2, 5]
+    assert choice.kept == [0, 1, 3, 4, 6, 7, 8]
+    assert not choice.throughout
+    assert choice.note(9) == "2 of 9 rounds left out: the host was contended in them (probe over 1.2x the " \
+                             "machine's quiet 3.00 ms)"
+
+
+def test_every_round_quiet_keeps_all_and_says_nothing():
+    choice = contention.choose_rounds([3.0, 3.5, 3.59], quiet_ms=3.0)  # 3.59 <= 3.6
+    assert (choice.kept, choice.contended, choice.note(3)) == ([0, 1, 2], [], None)
+
+
+def test_too_few_quiet_rounds_keep_every_round_and_say_the_whole_measurement_ran_contended():
+    probes = [4.4, 4.6, 3.0, 4.5, 4.7, 3.1, 4.4, 4.5]  # 2 quiet of 8, fewer than MIN_QUIET_ROUNDS (6)
+    choice = contention.choose_rounds(probes, quiet_ms=3.0)
+    assert choice.throughout and choice.kept == list(range(8)) and len(choice.contended) == 6
+    assert choice.note(8).startswith("the host was contended in 6 of 8 rounds (probe over 1.2x the machine's "
+                                     "quiet 3.00 ms), too many to leave out: these figures were measured under "
+                                     "contention")
+
+
+def test_keeping_rounds_keeps_the_same_rounds_of_every_variant_and_setting():
+    samples = {"a": {"b1": [1, 2, 3, 4], "b32": [10, 20, 30, 40]}, "b": {"b1": [5, 6, 7, 8]}}
+    assert contention.keep_rounds(samples, [0, 2, 3]) == {"a": {"b1": [1, 3, 4], "b32": [10, 30, 40]},
+                                                          "b": {"b1": [5, 7, 8]}}
+
+
+def test_the_quiet_probe_is_the_lowest_lower_quartile_seen_on_this_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
+    assert contention.quiet_probe_ms([4.0, 4.4, 4.8, 5.2, 5.6]) == pytest.approx(4.4)  # first: its lower quartile
+    assert contention.quiet_probe_ms([3.0, 3.0, 3.2, 3.4, 3.6]) == pytest.approx(3.0)  # a quieter one lowers it
+    assert contention.quiet_probe_ms([4.5, 4.5, 4.6, 4.7, 4.8]) == pytest.approx(3.0)  # a contended one does not
+    assert len(list(tmp_path.rglob("quiet-probe-*.json"))) == 1
+
+
+def test_measuring_in_rounds_leaves_the_contended_rounds_out_of_samples_and_records_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
+    # probes before round 1 and after each of 10: rounds 3-5 (indices 2-4) average over 1.2 x the quiet 3.0 ms
+    values = iter([3.0, 3.0, 3.0, 5.0, 5.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0])
+    plan = rounds.RoundsPlan(min_rounds=10, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0,
+                             timing="per-variant")
+    timed, conditions = rounds.measure_in_rounds([("a", DriftSession, ())], 1, plan, (), lambda event: None,
+                                                 probe=lambda: next(values))
+    assert timed.rounds == 10
+    assert conditions["round_probe_ms"] == [3.0, 3.0, 4.0, 5.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+    assert conditions["contended_rounds"] == [2, 3, 4] and conditions["rounds_kept"] == 7
+    assert conditions["quiet_probe_ms"] == 3.0 and conditions["contended_throughout"] is False
+    # DriftSession in its own process: one warm-up sample (1), then rounds 1..10 give 2..11; rounds 3-5 are out
+    assert timed.samples["a"] == {"b1": [2.0, 3.0, 7.0, 8.0, 9.0, 10.0, 11.0]}
+    assert "3 of 10 rounds left out: the host was contended in them" in conditions_text(conditions)
+
+
+def test_without_a_probe_every_round_counts():
+    plan = rounds.RoundsPlan(min_rounds=3, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0,
+                             timing="per-variant")
+    timed, conditions = rounds.measure_in_rounds([("a", DriftSession, ())], 1, plan, (), lambda event: None,
+                                                 probe=None)
+    assert timed.samples["a"] == {"b1": [2.0, 3.0, 4.0]} and "round_probe_ms" not in conditions
+
+
+def test_the_probe_runs_before_the_first_round_and_after_every_round():
+    calls = itertools.count()
+    plan = rounds.RoundsPlan(min_rounds=4, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0,
+                             timing="per-variant")
+    timed = rounds.time_interleaved([("a", DriftSession, ())], 1, plan, probe=lambda: float(next(calls)))
+    assert timed.rounds == 4 and timed.probes_ms == [0.0, 1.0, 2.0, 3.0, 4.0]
