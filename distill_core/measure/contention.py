@@ -103,3 +103,16 @@ def keep_rounds(samples: dict[str, dict[str, list[float]]], kept: list[int]) -> 
     """`samples` (name -> key -> per-round values) reduced to the rounds in `kept`."""
     return {name: {key: [values[i] for i in kept if i < len(values)] for key, values in by_key.items()}
             for name, by_key in samples.items()}
+
+
+def leave_out_contended(timed, conditions: dict) -> None:
+    """Drop the contended rounds from `timed.samples` (a rounds.Timed whose `probes_ms` hold one probe more than its
+    rounds; otherwise nothing changes) and record the probes and the choice in `conditions` (bench.json)."""
+    if not timed.rounds or len(timed.probes_ms) != timed.rounds + 1:
+        return
+    round_ms = per_round(timed.probes_ms)
+    choice = choose_rounds(round_ms, quiet_probe_ms(round_ms))
+    timed.samples = keep_rounds(timed.samples, choice.kept)
+    conditions.update(round_probe_ms=[round(ms, 3) for ms in round_ms], quiet_probe_ms=round(choice.quiet_ms, 3),
+                      quiet_factor=QUIET_FACTOR, rounds_kept=len(choice.kept), contended_rounds=choice.contended,
+                      contended_throughout=choice.throughout, contention_note=choice.note(timed.rounds))

@@ -8,10 +8,10 @@ invocation, while in one process the two stayed within 2%). So:
    after round, for samples: per setting, every variant in a seeded random order and then in the reverse order (A B
    C C B A), a variant's value for the round being the mean of its two samples. Pairs of one round were timed a
    fraction of a second apart, symmetrically in time, so a ratio within a round (teacher / student) cancels what the
-   machine did meanwhile, slow drifts included. A sample is the mean time of one pass over a fixed cycle of batches.
-   Otherwise (or when the timing process cannot load them), each variant is timed in its own process, in rounds;
-3. the variants' `finish` (the slow part of quality, e.g. the int8 variants' test split) runs after the rounds in
-   their own processes, one at a time with all threads.
+   machine did meanwhile, slow drifts included (a host spell that shifts the variants unequally is left out:
+   measure/contention.py). Otherwise (or when the timing process cannot load them), each variant is timed in its
+   own process, in rounds;
+3. the variants' `finish` (e.g. the int8 variants' test split) runs after the rounds in their own processes.
 Rounds repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`).
 
 The task's harness supplies `setup(*args) -> session`, run in a child: `session.report` (a picklable dict: memory,
@@ -222,11 +222,8 @@ def start_early(preload: tuple[str, ...]) -> None:
 
 def _memory_needed(reports: list[dict]) -> int:
     """Bytes the variants took in their own processes (peak minus baseline RSS), summed; 0 where not reported."""
-    total = 0
-    for report in reports:
-        memory = report.get("memory") or {}
-        total += max(0, int(memory.get("peak_rss_bytes") or 0) - int(memory.get("baseline_rss_bytes") or 0))
-    return total
+    memories = [report.get("memory") or {} for report in reports]
+    return sum(max(0, int(m.get("peak_rss_bytes") or 0) - int(m.get("baseline_rss_bytes") or 0)) for m in memories)
 
 
 def _one_process_refusal(plan: RoundsPlan, live: list[_Process]) -> str | None:
@@ -297,8 +294,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
     (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
-    processes' setup imports (process_context). `probe() -> ms`, when given, runs here before the first round and
-    after every round (Timed.probes_ms; measure/contention.py)."""
+    processes' setup imports. `probe() -> ms` runs here before the first round and after each (Timed.probes_ms)."""
     ctx = process_context(preload)
     started = time.perf_counter()
     cores = os.cpu_count() or 1
@@ -378,10 +374,9 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
                       emit, should_stop=None, conditions: dict | None = None,
                       probe=contention.round_probe_ms) -> tuple[Timed, dict]:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
-    `should_stop()` says so (before the processes start and between rounds), the rounds the host was contended in
-    left out of `timed.samples` (measure/contention.py; `probe` None: every round kept), and the machine's conditions
-    (bench.json "conditions": `conditions` taken before, or now, plus load and probe after, rounds, the per-round
-    probes and which rounds count, phase seconds and the timing mode)."""
+    `should_stop()` says so (before the processes start and between rounds), contended rounds left out of
+    `timed.samples` (contention.py; `probe` None: all kept), and bench.json's "conditions": `conditions` taken before
+    (or now), load and probe after, rounds, per-round probes and which count, phase seconds, the timing mode."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
                            "was not written")
@@ -397,14 +392,7 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
         emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
 
     timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
-    if len(timed.probes_ms) == timed.rounds + 1 and timed.rounds:
-        round_ms = contention.per_round(timed.probes_ms)
-        choice = contention.choose_rounds(round_ms, contention.quiet_probe_ms(round_ms))
-        timed.samples = contention.keep_rounds(timed.samples, choice.kept)
-        conditions.update(round_probe_ms=[round(ms, 3) for ms in round_ms], quiet_probe_ms=round(choice.quiet_ms, 3),
-                          quiet_factor=contention.QUIET_FACTOR, rounds_kept=len(choice.kept),
-                          contended_rounds=choice.contended, contended_throughout=choice.throughout,
-                          contention_note=choice.note(timed.rounds))
+    contention.leave_out_contended(timed, conditions)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
                       finish_seconds=timed.finish_seconds, timing=timed.timing, timing_note=timed.timing_note,
