@@ -65,7 +65,7 @@ def host_state(data: dict) -> str:
         return "unknown"
     if c.get("contended_throughout"):
         return "contended throughout"
-    return "contended rounds left out" if c.get("contended_rounds") else "quiet"
+    return "contended rounds left out" if any((c.get("contended_rounds") or {}).values()) else "quiet"
 
 
 def main() -> int:

@@ -4,10 +4,12 @@ Why: on a shared VM the host sometimes slows parallel work in spells of 10-40 s 
 variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the guest). Such a
 spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup moved ~11%),
 so interleaving alone cannot cancel it. The parent times the machine's speed probe (conditions.speed_probe_ms: a
-numpy matmul on the machine's BLAS threads, which feels those spells) before the first round and after every round;
-a round's probe is the mean of the two around it. Rounds whose probe ran more than `QUIET_FACTOR` times the machine's
-quiet probe are left out, when at least `MIN_QUIET_ROUNDS` quiet rounds remain; otherwise every round is kept and the
-record says the whole measurement ran contended.
+numpy matmul on the machine's BLAS threads, which feels those spells) before the first round and after every block
+of timing (one setting of one round in the timing process; a whole round when each variant has its own); a block's
+probe is the higher of the two around it, so a spell that began or ended inside it counts. Per setting, rounds whose
+block probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least
+`MIN_QUIET_ROUNDS` quiet rounds remain; otherwise that setting keeps every round and the record says it was measured
+under contention.
 
 The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, cached under cache/machine/.
 """
@@ -39,9 +41,9 @@ def round_probe_ms() -> float:
     return ms
 
 
-def per_round(probes: list[float]) -> list[float]:
-    """Per-round probe (ms) from probes taken before the first round and after each: the mean of the two around it."""
-    return [(a + b) / 2 for a, b in zip(probes, probes[1:])]
+def per_block(probes: list[float]) -> list[float]:
+    """Per-block probe (ms) from probes taken before the first block and after each: the higher of the two around it."""
+    return [max(a, b) for a, b in zip(probes, probes[1:])]
 
 
 def _cache_path():
@@ -70,23 +72,11 @@ def quiet_probe_ms(round_ms: list[float]) -> float:
 
 @dataclass
 class RoundChoice:
-    """Which timing rounds count, and why."""
+    """Which timing rounds of one setting count, and why."""
 
     kept: list[int]  # indices of the rounds the figures use
     contended: list[int]  # indices of the rounds whose probe exceeded QUIET_FACTOR x quiet
-    quiet_ms: float
-    throughout: bool  # too few quiet rounds: every round kept, the measurement ran contended
-
-    def note(self, rounds: int) -> str | None:
-        """One sentence for the record, or None when every round was quiet."""
-        if not self.contended:
-            return None
-        limit = f"probe over {QUIET_FACTOR:g}x the machine's quiet {self.quiet_ms:.2f} ms"
-        if self.throughout:
-            return (f"the host was contended in {len(self.contended)} of {rounds} rounds ({limit}), too many to leave "
-                    "out: these figures were measured under contention (speedups at batch 1 shift by ~10% on a "
-                    "contended 2-core VM); measure again later for quiet-host figures")
-        return f"{len(self.contended)} of {rounds} rounds left out: the host was contended in them ({limit})"
+    throughout: bool  # too few quiet rounds: every round kept, the setting was measured under contention
 
 
 def choose_rounds(round_ms: list[float], quiet_ms: float, factor: float = QUIET_FACTOR,
@@ -95,24 +85,50 @@ def choose_rounds(round_ms: list[float], quiet_ms: float, factor: float = QUIET_
     contended = [i for i, ms in enumerate(round_ms) if ms > factor * quiet_ms]
     quiet = [i for i in range(len(round_ms)) if i not in contended]
     if not contended or len(quiet) >= min_quiet:
-        return RoundChoice(quiet, contended, quiet_ms, throughout=False)
-    return RoundChoice(list(range(len(round_ms))), contended, quiet_ms, throughout=True)
+        return RoundChoice(quiet, contended, throughout=False)
+    return RoundChoice(list(range(len(round_ms))), contended, throughout=True)
 
 
-def keep_rounds(samples: dict[str, dict[str, list[float]]], kept: list[int]) -> dict[str, dict[str, list[float]]]:
-    """`samples` (name -> key -> per-round values) reduced to the rounds in `kept`."""
-    return {name: {key: [values[i] for i in kept if i < len(values)] for key, values in by_key.items()}
-            for name, by_key in samples.items()}
+def contention_note(choices: dict[str, RoundChoice], rounds: int, quiet_ms: float) -> str | None:
+    """One sentence for the record (settings as "real/1"), or None when every round of every setting was quiet."""
+    limit = f"probe over {QUIET_FACTOR:g}x the machine's quiet {quiet_ms:.2f} ms"
+    left = [f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items() if c.contended and not c.throughout]
+    under = [f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items() if c.throughout]
+    parts = []
+    if left:
+        parts.append(f"contended rounds left out ({', '.join(left)}; {limit})")
+    if under:
+        parts.append(f"the host was contended in {', '.join(under)} rounds ({limit}), too many to leave out: those "
+                     "figures were measured under contention (speedups at batch 1 shift by ~10% on a contended "
+                     "2-core VM); measure again later for quiet-host figures")
+    return "; ".join(parts) or None
+
+
+def keep_rounds(samples: dict[str, dict[str, list[float]]], kept: dict[str, list[int]]) -> dict[str, dict]:
+    """`samples` (name -> key -> per-round values) reduced, per key, to the rounds in `kept[key]` (all when the key
+    is not there)."""
+    return {name: {key: [v for i, v in enumerate(values) if key not in kept or i in kept[key]]
+                   for key, values in by_key.items()} for name, by_key in samples.items()}
 
 
 def leave_out_contended(timed, conditions: dict) -> None:
-    """Drop the contended rounds from `timed.samples` (a rounds.Timed whose `probes_ms` hold one probe more than its
-    rounds; otherwise nothing changes) and record the probes and the choice in `conditions` (bench.json)."""
-    if not timed.rounds or len(timed.probes_ms) != timed.rounds + 1:
+    """Drop each setting's contended rounds from `timed.samples` (a rounds.Timed with a probe before its first block
+    and after each of its `probe_blocks`; otherwise nothing changes) and record the probes and the choice in
+    `conditions` (bench.json)."""
+    blocks = timed.probe_blocks
+    if not blocks or len(timed.probes_ms) != len(blocks) + 1:
         return
-    round_ms = per_round(timed.probes_ms)
-    choice = choose_rounds(round_ms, quiet_probe_ms(round_ms))
-    timed.samples = keep_rounds(timed.samples, choice.kept)
-    conditions.update(round_probe_ms=[round(ms, 3) for ms in round_ms], quiet_probe_ms=round(choice.quiet_ms, 3),
-                      quiet_factor=QUIET_FACTOR, rounds_kept=len(choice.kept), contended_rounds=choice.contended,
-                      contended_throughout=choice.throughout, contention_note=choice.note(timed.rounds))
+    block_ms = per_block(timed.probes_ms)
+    quiet_ms = quiet_probe_ms(block_ms)
+    round_ms: dict[str, list[float]] = {}  # key -> block probe of each round, in round order
+    for (_, keys), ms in zip(blocks, block_ms):
+        for key in keys:
+            round_ms.setdefault(key, []).append(ms)
+    choices = {key: choose_rounds(values, quiet_ms) for key, values in round_ms.items()}
+    timed.samples = keep_rounds(timed.samples, {key: c.kept for key, c in choices.items()})
+    conditions.update(round_probe_ms={k: [round(ms, 3) for ms in v] for k, v in round_ms.items()},
+                      quiet_probe_ms=round(quiet_ms, 3), quiet_factor=QUIET_FACTOR,
+                      rounds_kept={k: len(c.kept) for k, c in choices.items()},
+                      contended_rounds={k: c.contended for k, c in choices.items()},
+                      contended_throughout=any(c.throughout for c in choices.values()),
+                      contention_note=contention_note(choices, timed.rounds, quiet_ms))

@@ -16,7 +16,7 @@ from distill_core.core.config import default_task
 from distill_core.core.errors import DistillLabError
 from distill_core.core.run_files import read_json
 from distill_core.core.variants import ALL_VARIANTS, RUNTIMES, VARIANTS  # noqa: F401 (requests are checked against them)
-from distill_core.measure.rounds import TIMING_MODES
+from distill_core.measure.timing_modes import TIMING_MODES
 from distill_core.measure.timing import time_stats
 
 

@@ -33,6 +33,7 @@ from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
 from distill_core.measure import contention
 from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
+from distill_core.measure.timing_modes import one_process_refusal
 
 _POLL_S = 0.5
 
@@ -53,11 +54,6 @@ class RoundsPlan:
         return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s, cfg.timing)
 
 
-TIMING_MODES = {
-    "one-process": "every variant timed in one process, in mirrored order (A B C C B A) per setting and round",
-    "per-variant": "each variant timed in its own process, in rounds",
-}
-MEMORY_SHARE = 0.8  # one-process timing needs the variants' memory once more: at most this share of what is free
 
 
 @dataclass
@@ -73,7 +69,8 @@ class Timed:
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
     finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
-    probes_ms: list[float] = field(default_factory=list)  # speed probe before the first round and after each (ms)
+    probes_ms: list[float] = field(default_factory=list)  # speed probe before the first block and after each (ms)
+    probe_blocks: list[tuple[int, list[str]]] = field(default_factory=list)  # (round, keys) between two probes
 
     @property
     def wall_seconds(self) -> float:
@@ -220,27 +217,6 @@ def start_early(preload: tuple[str, ...]) -> None:
         forkserver.ensure_running()
 
 
-def _memory_needed(reports: list[dict]) -> int:
-    """Bytes the variants took in their own processes (peak minus baseline RSS), summed; 0 where not reported."""
-    memories = [report.get("memory") or {} for report in reports]
-    return sum(max(0, int(m.get("peak_rss_bytes") or 0) - int(m.get("baseline_rss_bytes") or 0)) for m in memories)
-
-
-def _one_process_refusal(plan: RoundsPlan, live: list[_Process]) -> str | None:
-    """Why the variants are not timed in one process (None: they are)."""
-    if plan.timing != "one-process":
-        return "per-variant timing was asked for"
-    if len(live) < 2:
-        return None if live else "nothing to time"
-    import psutil
-
-    needed, free = _memory_needed([v.report for v in live]), psutil.virtual_memory().available
-    if needed > MEMORY_SHARE * free:
-        return (f"the variants need {needed / 2**30:.1f} GiB once more and {free / 2**30:.1f} GiB is free: each is "
-                "timed in its own process")
-    return None
-
-
 def _no_samples(live: list[_Process]) -> dict[str, dict[str, list]]:
     """Empty per-round samples for every live variant and key."""
     return {v.name: {k: [] for k in v.keys} for v in live}
@@ -265,9 +241,10 @@ def _round_per_variant(live: list[_Process], timed: Timed, order: random.Random,
 
 
 def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, order: random.Random,
-                       timeout_s: float) -> None:
+                       timeout_s: float, after_key=None) -> None:
     """One round in the timing process: per key, every variant in a fresh order and then in the reverse order; a
-    variant's value is the mean of its two samples (drift during the round falls on all of them alike)."""
+    variant's value is the mean of its two samples (drift during the round falls on all of them alike). Then
+    `after_key(key)`, when given."""
     names = [v.name for v in order.sample(live, len(live))]
     keys = list(dict.fromkeys(key for v in live for key in v.keys))
     for key in keys:
@@ -284,6 +261,8 @@ def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, orde
         for name, values in got.items():
             if name in timed.samples and values:
                 timed.samples[name][key].append(sum(values) / len(values))
+        if after_key is not None:
+            after_key(key)
 
 
 def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
@@ -294,7 +273,8 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
     (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
-    processes' setup imports. `probe() -> ms` runs here before the first round and after each (Timed.probes_ms)."""
+    processes' setup imports. `probe() -> ms` runs here before the first round and after each key's block of a
+    round (one-process) or each round (Timed.probes_ms, probe_blocks)."""
     ctx = process_context(preload)
     started = time.perf_counter()
     cores = os.cpu_count() or 1
@@ -308,7 +288,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             v.report, v.keys = (payload, keys) if kind == "ready" else ({"error": payload}, [])
             timed.reports[v.name] = v.report
         live = [v for v in variants if v.keys]
-        timed.timing_note = _one_process_refusal(plan, live)
+        timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
             timer = _Process(ctx, "timing", _serve_all, ([(n, s, a) for n, s, a in jobs
                                                           if n in {v.name for v in live}], threads))
@@ -334,6 +314,11 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             live = [v for v in live if v.name in timed.samples]
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
+        def probed(keys: list[str]) -> None:  # the block of `keys` just timed in round `timed.rounds`
+            if probe is not None:
+                timed.probes_ms.append(probe())
+                timed.probe_blocks.append((timed.rounds, keys))
+
         if probe is not None and live:
             timed.probes_ms.append(probe())
         t0 = time.perf_counter()
@@ -341,13 +326,12 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             if should_stop is not None:
                 should_stop()
             if timer is not None:
-                _round_one_process(timer, live, timed, order, plan.setup_timeout_s)
+                _round_one_process(timer, live, timed, order, plan.setup_timeout_s, lambda key: probed([key]))
             else:
                 _round_per_variant(live, timed, order, plan.setup_timeout_s)
+                probed(list(dict.fromkeys(key for v in live for key in v.keys)))
             live = [v for v in live if v.name in timed.samples]
             timed.rounds += 1
-            if probe is not None:
-                timed.probes_ms.append(probe())
             elapsed = time.perf_counter() - t0
             if on_round is not None:
                 on_round(timed.rounds, elapsed)
