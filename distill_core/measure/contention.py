@@ -1,6 +1,6 @@
 """Host contention per timing round: a speed probe around every round, and which rounds a measurement keeps.
 
-Why: on a shared VM the host sometimes slows parallel work in spells of 10-40 s (measured on the 2-core VM: every
+Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core VM: every
 variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the guest). Such a
 spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup moved ~11%),
 so interleaving alone cannot cancel it. The parent times the machine's speed probe (conditions.speed_probe_ms: a
@@ -30,8 +30,8 @@ from distill_core.measure.conditions import speed_probe_ms
 
 QUIET_FACTOR = 1.2  # a round is contended when its probe took more than this times the quiet probe
 MIN_QUIET_ROUNDS = 6  # fewer quiet rounds than this: keep them all (6 give a 97% median interval: min to max)
-PROBE_REPEATS = 5  # one probe: the median of this many timings of the workload (~15-25 ms on 2 cores)
-SETTLE_S = 0.02  # pause after a probe so its BLAS threads are asleep before the next timing sample
+PROBE_REPEATS = 3  # one probe: the median of this many timings of the workload (~9-15 ms on 2 cores)
+SETTLE_S = 0.01  # pause after a probe so its BLAS threads are asleep before the next timing sample
 
 
 def round_probe_ms() -> float:
