@@ -46,14 +46,12 @@ class RoundsPlan:
     min_seconds: float = 10.0
     max_seconds: float = 60.0  # stop here even short of min_rounds (the intervals say how few samples there were)
     setup_timeout_s: float = 600.0  # a process not ready after this is stopped (an error entry)
-    timing: str = "one-process"  # one-process | per-variant (see TIMING_MODES)
+    timing: str = "one-process"  # one-process | per-variant (timing_modes.TIMING_MODES)
 
     @classmethod
     def of(cls, cfg) -> "RoundsPlan":
         """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s, timing)."""
         return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s, cfg.timing)
-
-
 
 
 @dataclass
@@ -64,7 +62,7 @@ class Timed:
     samples: dict[str, dict] = field(default_factory=dict)  # name -> key -> [ms per round]
     rounds: int = 0
     samples_per_round: int = 1  # a round's value is the mean of this many samples (2 in one-process timing)
-    timing: str = "per-variant"  # the mode used (TIMING_MODES)
+    timing: str = "per-variant"  # the mode used (timing_modes.TIMING_MODES)
     timing_note: str | None = None  # why per-variant when one-process was asked for
     setup_seconds: float = 0.0  # spawn to every process ready (s)
     timing_seconds: float = 0.0
@@ -314,6 +312,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             live = [v for v in live if v.name in timed.samples]
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
+
         def probed(keys: list[str]) -> None:  # the block of `keys` just timed in round `timed.rounds`
             if probe is not None:
                 timed.probes_ms.append(probe())
