@@ -5,8 +5,9 @@ variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no ste
 spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup moved ~11%),
 so interleaving alone cannot cancel it. The parent times the machine's speed probe (conditions.speed_probe_ms: a
 numpy matmul on the machine's BLAS threads, which feels those spells) before the first round and after every block
-of timing (one setting of one round in the timing process; a whole round when each variant has its own); a block's
-probe is the higher of the two around it, so a spell that began or ended inside it counts. Per setting, rounds whose
+of timing (each half of a setting's mirrored block A B C | C B A in the timing process; a whole round when each
+variant has its own process); a block's probe is the higher of the two around it, so a spell that began or ended
+inside it counts, and a round's is the highest of its blocks'. Per setting, rounds whose
 block probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least
 `MIN_QUIET_ROUNDS` quiet rounds remain; otherwise that setting keeps every round and the record says it was measured
 under contention.
@@ -120,10 +121,11 @@ def leave_out_contended(timed, conditions: dict) -> None:
         return
     block_ms = per_block(timed.probes_ms)
     quiet_ms = quiet_probe_ms(block_ms)
-    round_ms: dict[str, list[float]] = {}  # key -> block probe of each round, in round order
-    for (_, keys), ms in zip(blocks, block_ms):
+    by_round: dict[str, dict[int, float]] = {}  # key -> round -> the highest probe of its blocks
+    for (round_, keys), ms in zip(blocks, block_ms):
         for key in keys:
-            round_ms.setdefault(key, []).append(ms)
+            by_round.setdefault(key, {})[round_] = max(ms, by_round.get(key, {}).get(round_, 0.0))
+    round_ms = {key: [rounds[r] for r in sorted(rounds)] for key, rounds in by_round.items()}
     choices = {key: choose_rounds(values, quiet_ms) for key, values in round_ms.items()}
     timed.samples = keep_rounds(timed.samples, {key: c.kept for key, c in choices.items()})
     conditions.update(round_probe_ms={k: [round(ms, 3) for ms in v] for k, v in round_ms.items()},

@@ -241,14 +241,16 @@ def _round_per_variant(live: list[_Process], timed: Timed, order: random.Random,
 def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, order: random.Random,
                        timeout_s: float, after_key=None) -> None:
     """One round in the timing process: per key, every variant in a fresh order and then in the reverse order; a
-    variant's value is the mean of its two samples (drift during the round falls on all of them alike). Then
-    `after_key(key)`, when given."""
+    variant's value is the mean of its two samples (drift during the round falls on all of them alike).
+    `after_key(key)`, when given, at the mirror point of each key's block and after it."""
     names = [v.name for v in order.sample(live, len(live))]
     keys = list(dict.fromkeys(key for v in live for key in v.keys))
     for key in keys:
         taking = [n for n in names if n in timed.samples and key in timed.samples[n]]
         got: dict[str, list[float]] = {n: [] for n in taking}
-        for name in taking + taking[::-1]:
+        for i, name in enumerate(taking + taking[::-1]):
+            if i == len(taking) and after_key is not None:  # the mirror point: the block's first half is done
+                after_key(key)
             if name not in timed.samples:
                 continue
             kind, *rest = timer.ask(("sample", name, key), timeout_s, "timing")
@@ -271,8 +273,8 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
     (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
-    processes' setup imports. `probe() -> ms` runs here before the first round and after each key's block of a
-    round (one-process) or each round (Timed.probes_ms, probe_blocks)."""
+    processes' setup imports. `probe() -> ms` runs here before the first round and after each half of a key's
+    block of a round (one-process) or each round (Timed.probes_ms, probe_blocks)."""
     ctx = process_context(preload)
     started = time.perf_counter()
     cores = os.cpu_count() or 1

@@ -72,17 +72,20 @@ def test_measuring_in_rounds_leaves_the_contended_rounds_out_of_samples_and_reco
     assert "contended rounds left out (4 of 10 at b1;" in conditions_text(conditions)
 
 
-def test_in_one_timing_process_each_settings_block_of_a_round_is_probed_and_judged_alone(tmp_path, monkeypatch):
+def test_in_one_timing_process_each_half_of_a_settings_block_is_probed_and_judged_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
-    # two settings per round: probe, b1, probe, b32, probe, b1, ... over 8 rounds = 17 probes; the spell covers the
-    # probe after round 2's b1 block only: round 2's b1 and b32 blocks both touch it
-    values = [3.0] * 17
-    values[3] = 6.0  # after block 3 = round 2 (index 1), b1; blocks 3 and 4 (round 1's b1, b32) read 6.0
+    # two settings, each block mirrored (A B | B A) with a probe at the mirror point and after it: 8 rounds x 2
+    # settings x 2 halves = 32 blocks, 33 probes. Probe 6 (after block 5: round 1, b1, second half) reads 6.0, so
+    # blocks 5 and 6 (round 1's b1 second half and b32 first half) exceed 1.2 x the quiet 3.0 ms
+    values = [3.0] * 33
+    values[6] = 6.0
     it = iter(values)
     jobs = [(name, DriftSession, (("b1", "b32"),)) for name in "ab"]
     plan = rounds.RoundsPlan(min_rounds=8, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0)
     timed, conditions = rounds.measure_in_rounds(jobs, 1, plan, (), lambda event: None, probe=lambda: next(it))
-    assert timed.timing == "one-process" and timed.probe_blocks[:3] == [(0, ["b1"]), (0, ["b32"]), (1, ["b1"])]
+    assert timed.timing == "one-process" and len(timed.probes_ms) == 33
+    assert timed.probe_blocks[:5] == [(0, ["b1"]), (0, ["b1"]), (0, ["b32"]), (0, ["b32"]), (1, ["b1"])]
+    assert conditions["round_probe_ms"]["b1"][:3] == [3.0, 6.0, 3.0]
     assert conditions["contended_rounds"] == {"b1": [1], "b32": [1]}
     assert conditions["rounds_kept"] == {"b1": 7, "b32": 7}
     assert all(len(timed.samples[n][k]) == 7 for n in "ab" for k in ("b1", "b32"))
