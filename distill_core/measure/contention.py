@@ -1,16 +1,15 @@
-"""Host contention per timing round: a speed probe around every round, and which rounds a measurement keeps.
+"""Host contention per timing round: a speed probe around every block of timing, and which rounds count.
 
-Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core VM: every
-variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the guest). Such a
-spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup moved ~11%),
-so interleaving alone cannot cancel it. The parent times the machine's speed probe (conditions.speed_probe_ms: a
-numpy matmul on the machine's BLAS threads, which feels those spells) before the first round and after every block
-of timing (each half of a setting's mirrored block A B C | C B A in the timing process; a whole round when each
-variant has its own process); a block's probe is the higher of the two around it, so a spell that began or ended
-inside it counts, and a round's is the highest of its blocks'. Per setting, rounds whose
-block probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least
-`MIN_QUIET_ROUNDS` quiet rounds remain; otherwise that setting keeps every round and the record says it was measured
-under contention.
+Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core
+VM: every variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the
+guest). Such a spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup
+moved ~11%), so interleaving alone cannot cancel it. The parent times the machine's speed probe
+(conditions.speed_probe_ms: a numpy matmul on the machine's BLAS threads, which feels those spells) before the first
+round and after every block of timing (each half of a setting's mirrored block A B C | C B A in the timing process;
+a whole round when each variant has its own process); a block's probe is the higher of the two around it, so a
+spell that began or ended inside it counts, and a round's is the highest of its blocks'. Per setting, rounds whose
+probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least `MIN_QUIET_ROUNDS`
+quiet rounds remain; otherwise that setting keeps every round and the record says it was measured under contention.
 
 The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, cached under cache/machine/.
 """
@@ -93,8 +92,9 @@ def choose_rounds(round_ms: list[float], quiet_ms: float, factor: float = QUIET_
 def contention_note(choices: dict[str, RoundChoice], rounds: int, quiet_ms: float) -> str | None:
     """One sentence for the record (settings as "real/1"), or None when every round of every setting was quiet."""
     limit = f"probe over {QUIET_FACTOR:g}x the machine's quiet {quiet_ms:.2f} ms"
-    left = [f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items() if c.contended and not c.throughout]
-    under = [f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items() if c.throughout]
+    counts = {key: f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items()}
+    left = [counts[key] for key, c in choices.items() if c.contended and not c.throughout]
+    under = [counts[key] for key, c in choices.items() if c.throughout]
     parts = []
     if left:
         parts.append(f"contended rounds left out ({', '.join(left)}; {limit})")
