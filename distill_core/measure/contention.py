@@ -1,7 +1,7 @@
 """Host contention per timing round: a speed probe around every block of timing, and which rounds count.
 
 Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core
-VM: every variant's 2-thread pass 1.3-1.45x slower, single-threaded work unchanged, no steal time visible to the
+VM: every variant's 2-thread pass 1.3-1.45x slower, single-threaded work ~10%, no steal time visible to the
 guest). Such a spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup
 moved ~11%), so interleaving alone cannot cancel it. The parent times the machine's speed probe
 (conditions.speed_probe_ms: a numpy matmul on the machine's BLAS threads, which feels those spells) before the first
