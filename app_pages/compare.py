@@ -91,7 +91,7 @@ bar_metrics = [m for m in (cost, "peak_memory_mib", "weight_bytes") if any(r.get
 if bar_metrics:
     st.plotly_chart(charts.cost_bars(rows, metrics=tuple(bar_metrics)), width="stretch", key="bars")
 speed = display.speed_table(rows)
-for run_id, note in compare.contention_notes(picked):
+for run_id, note in compare.contention_notes([by_id[i] for i in picked]):
     st.warning(f"{run_label(by_id[run_id])}: {note[0].upper()}{note[1:]}.")
 if len(speed):
     st.dataframe(speed, hide_index=True, width="stretch")

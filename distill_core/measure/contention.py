@@ -16,9 +16,7 @@ The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 
@@ -47,10 +45,10 @@ def per_block(probes: list[float]) -> list[float]:
 
 
 def _cache_path():
-    from distill_core.measure.machine import cpu_model
+    """The quiet probe's cache file: per machine, keyed as the matmul peak's (machine.MachineRecord.key)."""
+    from distill_core.measure.machine import machine_record
 
-    key = hashlib.sha256(json.dumps([cpu_model(), os.cpu_count()]).encode()).hexdigest()[:16]
-    return cache_dir("machine") / f"quiet-probe-{key}.json"
+    return cache_dir("machine") / f"quiet-probe-{machine_record().key()}.json"
 
 
 def quiet_probe_ms(round_ms: list[float]) -> float:

@@ -220,6 +220,11 @@ def _no_samples(live: list[_Process]) -> dict[str, dict[str, list]]:
     return {v.name: {k: [] for k in v.keys} for v in live}
 
 
+def _keys_of(live: list[_Process]) -> list[str]:
+    """Every key the live variants time, in their order, without repeats."""
+    return list(dict.fromkeys(key for v in live for key in v.keys))
+
+
 def _drop(timed: Timed, name: str, reason: str) -> None:
     timed.reports[name] = {"error": reason}
     timed.samples.pop(name, None)
@@ -244,8 +249,7 @@ def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, orde
     variant's value is the mean of its two samples (drift during the round falls on all of them alike).
     `after_key(key)`, when given, at the mirror point of each key's block and after it."""
     names = [v.name for v in order.sample(live, len(live))]
-    keys = list(dict.fromkeys(key for v in live for key in v.keys))
-    for key in keys:
+    for key in _keys_of(live):
         taking = [n for n in names if n in timed.samples and key in timed.samples[n]]
         got: dict[str, list[float]] = {n: [] for n in taking}
         for i, name in enumerate(taking + taking[::-1]):
@@ -330,7 +334,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                 _round_one_process(timer, live, timed, order, plan.setup_timeout_s, lambda key: probed([key]))
             else:
                 _round_per_variant(live, timed, order, plan.setup_timeout_s)
-                probed(list(dict.fromkeys(key for v in live for key in v.keys)))
+                probed(_keys_of(live))
             live = [v for v in live if v.name in timed.samples]
             timed.rounds += 1
             elapsed = time.perf_counter() - t0

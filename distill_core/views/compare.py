@@ -137,12 +137,11 @@ class ResultsTable:
         return {"columns": self.columns, "rows": self.rows}
 
 
-def contention_notes(run_ids: list[str]) -> list[tuple[str, str]]:
+def contention_notes(records: list[store.RunRecord]) -> list[tuple[str, str]]:
     """(run id, note) for each run whose bench.json was measured while the host was contended in too many rounds to
     leave out (measure/contention.py): its speedups differ from a quiet host's, and the board must say so."""
     out = []
-    for ref in run_ids:
-        record = store.get_run(ref)
+    for record in records:
         conditions = (read_json_or_none(record.folder, "bench.json") or {}).get("conditions") or {}
         if conditions.get("contended_throughout") and conditions.get("contention_note"):
             out.append((record.id, conditions["contention_note"]))

@@ -101,4 +101,4 @@ def test_contention_notes_name_the_runs_measured_on_a_contended_host_only(tmp_pa
         {"conditions": {"contended_throughout": True, "contention_note": note}}))
     (quiet.folder / "bench.json").write_text(json.dumps(
         {"conditions": {"contended_throughout": False, "contention_note": "2 of 12 rounds left out: ..."}}))
-    assert compare.contention_notes([contended.id, quiet.id, old.id]) == [(contended.id, note)]
+    assert compare.contention_notes([contended, quiet, old]) == [(contended.id, note)]
