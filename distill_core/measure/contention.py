@@ -29,14 +29,64 @@ from distill_core.measure.conditions import speed_probe_ms
 QUIET_FACTOR = 1.2  # a round is contended when its probe took more than this times the quiet probe
 MIN_QUIET_ROUNDS = 6  # fewer quiet rounds than this: keep them all (6 give a 97% median interval: min to max)
 PROBE_REPEATS = 3  # one probe: the median of this many timings of the workload (~9-15 ms on 2 cores)
-SETTLE_S = 0.01  # pause after a probe so its BLAS threads are asleep before the next timing sample
+# OpenBLAS's threads spin for ~0.1 s after a call (2^28 cycles): the next timing sample on the same cores then ran
+# 2x slower (student batch 1: 15.2 vs 7.4 ms after a 10 ms pause). The probe therefore runs in its own process whose
+# BLAS threads sleep at once (2^4 cycles).
+BLAS_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
-def round_probe_ms() -> float:
-    """The speed probe between two rounds (ms), then a short pause."""
-    ms = speed_probe_ms(PROBE_REPEATS)
-    time.sleep(SETTLE_S)
-    return ms
+def _probe_server(conn) -> None:
+    """The probe process: one speed probe (ms) per "probe" message, the BLAS environment on "env", until "close"."""
+    while True:
+        message = conn.recv()
+        if message == "close":
+            return
+        conn.send(speed_probe_ms(PROBE_REPEATS) if message == "probe" else {k: os.environ.get(k) for k in BLAS_ENV})
+
+
+class ProbeProcess:
+    """The speed probe in a process of its own (see BLAS_ENV); call it for one probe (ms). A context manager."""
+
+    def __init__(self):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: BLAS reads its environment at start
+        self.conn, child = ctx.Pipe()
+        saved = {k: os.environ.get(k) for k in BLAS_ENV}
+        os.environ.update(BLAS_ENV)
+        try:
+            self.proc = ctx.Process(target=_probe_server, args=(child,), name="distill-lab-probe", daemon=True)
+            self.proc.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        child.close()
+
+    def __call__(self) -> float:
+        self.conn.send("probe")
+        return float(self.conn.recv())
+
+    def environment(self) -> dict:
+        self.conn.send("env")
+        return self.conn.recv()
+
+    def close(self) -> None:
+        try:
+            self.conn.send("close")
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+    def __enter__(self) -> "ProbeProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def per_block(probes: list[float]) -> list[float]:

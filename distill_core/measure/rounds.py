@@ -361,10 +361,11 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
 
 def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan, preload: tuple[str, ...],
                       emit, should_stop=None, conditions: dict | None = None,
-                      probe=contention.round_probe_ms) -> tuple[Timed, dict]:
+                      probe="process") -> tuple[Timed, dict]:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
     `should_stop()` says so (before the processes start and between rounds), contended rounds left out of
-    `timed.samples` (contention.py; `probe` None: all kept), and bench.json's "conditions": `conditions` taken before
+    `timed.samples` (contention.py; `probe`: "process" for a ProbeProcess, a callable, or None to keep every round),
+    and bench.json's "conditions": `conditions` taken before
     (or now), load and probe after, rounds, per-round probes and which count, phase seconds, the timing mode."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
@@ -380,7 +381,11 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
         share = min(done / max(1, plan.min_rounds), elapsed / plan.min_seconds if plan.min_seconds else 1.0)
         emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
 
-    timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
+    if probe == "process":
+        with contention.ProbeProcess() as probe_process:
+            timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe_process)
+    else:
+        timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
     contention.leave_out_contended(timed, conditions)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,

@@ -1,6 +1,7 @@
 """Host contention: which timing rounds a measurement keeps, the machine's quiet probe, and the harness using both."""
 
 import itertools
+import os
 
 import pytest
 
@@ -106,3 +107,13 @@ def test_each_variant_in_its_own_process_is_probed_before_the_first_round_and_af
     timed = rounds.time_interleaved([("a", DriftSession, ())], 1, plan, probe=lambda: float(next(calls)))
     assert timed.rounds == 4 and timed.probes_ms == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert timed.probe_blocks == [(0, ["b1"]), (1, ["b1"]), (2, ["b1"]), (3, ["b1"])]
+
+
+def test_the_probe_runs_in_its_own_process_whose_blas_threads_do_not_spin_on_the_timing_cores():
+    with contention.ProbeProcess() as probe:
+        values = [probe() for _ in range(3)]
+        assert probe.environment() == {"OPENBLAS_THREAD_TIMEOUT": "4"}
+        assert probe.proc.pid != os.getpid()
+    assert all(v > 0 for v in values)
+    assert not probe.proc.is_alive()
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ  # the caller's environment is left as it was
