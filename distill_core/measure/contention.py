@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from distill_core.core.atomic import write_json
+from distill_core.core.environ import restore_environ
 from distill_core.core.home import cache_dir
 from distill_core.measure.conditions import speed_probe_ms
 
@@ -58,11 +59,7 @@ class ProbeProcess:
             self.proc = ctx.Process(target=_probe_server, args=(child,), name="distill-lab-probe", daemon=True)
             self.proc.start()
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            restore_environ(saved)
         child.close()
 
     def __call__(self) -> float:

@@ -23,6 +23,7 @@ from typing import Iterator
 from distill_core.core.atomic import write_json
 from distill_core.core.config import RunConfig
 from distill_core.core.device import threads_per_process
+from distill_core.core.environ import restore_environ
 from distill_core.runs.children import PACKAGE_ROOT, child_env
 
 STOP_GRACE_S = 30.0  # seconds the others get to end after the main one before they are killed
@@ -59,11 +60,7 @@ def as_main(config: RunConfig, run_dir: Path) -> Iterator[list[subprocess.Popen]
         os.environ.update(rank_env(0, world, port, threads))
         yield others
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environ(saved)
         _reap(others)
 
 
