@@ -17,6 +17,7 @@ The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 

@@ -100,6 +100,8 @@ def test_a_visitor_and_the_instructor_in_one_room(room_app, chromium_browser, ho
     visitor.reload()
     visitor.get_by_role("heading", name="Runs", exact=True).wait_for()
     visitor.get_by_role("button", name=re.compile("Cancel$")).wait_for()
+    visitor.get_by_role("button", name=re.compile("Re-run with edits$")).wait_for()  # drawn just after Cancel
+    wait_idle(visitor)
     assert {"Cancel", "Re-run with edits"} <= visible_actions(visitor)
 
     # One run at a time per person: a second press is refused while the first is active.
