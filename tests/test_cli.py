@@ -80,3 +80,28 @@ def test_list_shows_the_verdict_column(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-2:] == ["gain", "verdict"]
     assert lines[2].endswith("no measurable effect") and lines[1].endswith("-")  # newest first
+
+
+def test_bench_passes_its_timing_flags_to_the_measurement_and_refuses_a_bad_quiet_wait(monkeypatch, capsys):
+    from distill_core.measure.records import check_request
+
+    record = _done_run(_three_seed_results())
+    (record.folder / "config.json").write_text(json.dumps(record.config))  # the worker writes it before a run
+    asked = []
+
+    class Task:  # the run's task, measuring nothing: what the CLI hands over is the point
+        def measure(self, run_dir, cfg, variants=None, on_progress=None):
+            check_request(cfg, variants)
+            asked.append(cfg)
+            return {}
+
+        def format_bench(self, data):
+            return "table"
+
+    monkeypatch.setattr(cli.tables, "task_of", lambda config: Task())
+    assert cli.main(["bench", record.id, "--quiet-wait", "180", "--rounds", "15", "--timing", "per-variant"]) == 0
+    assert (asked[0].quiet_wait_seconds, asked[0].min_rounds, asked[0].timing) == (180.0, 15, "per-variant")
+    assert cli.main(["bench", record.id]) == 0 and asked[1].quiet_wait_seconds == 0.0  # no wait unless asked
+    capsys.readouterr()
+    assert cli.main(["bench", record.id, "--quiet-wait", "-5"]) == 2
+    assert "quiet_wait_seconds" in capsys.readouterr().err and len(asked) == 2

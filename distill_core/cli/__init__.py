@@ -264,7 +264,8 @@ def cmd_bench(args) -> int:
               (("settings", args.settings), ("runtimes", args.runtimes)) if text}
     chosen = {"threads": args.threads, "device": args.device, "quantization": args.quantization,
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
-              "timing_seconds": args.timing_seconds, "timing": args.timing, **listed}
+              "timing_seconds": args.timing_seconds, "timing": args.timing,
+              "quiet_wait_seconds": args.quiet_wait, **listed}
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -349,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "machine's noise falls on all alike (memory is still measured per variant, alone); "
                             "per-variant: each in its own process (automatic when they do not fit in memory twice)")
     bench.add_argument("--timing-seconds", type=float, help="seconds of timing rounds, at least (default 10)")
+    bench.add_argument("--quiet-wait", type=float, metavar="SECONDS",
+                       help="on a shared host: while a setting has too few rounds on a quiet host to leave the "
+                            "contended ones out, time on until the rounds lasted this many seconds in all (default 0: "
+                            "no wait; the record then says the figures were measured under contention)")
     bench.add_argument("--settings", help="input settings to time, comma-separated: real (default), fixed "
                                           "(inputs of exactly 128 tokens)")
     bench.add_argument("--min-iterations", type=int, help="tasks timed one variant at a time (causal LM prefill): "

@@ -3,13 +3,15 @@
 Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core
 VM: every variant's 2-thread pass 1.3-1.45x slower, single-threaded work ~10%, no steal time visible to the
 guest). Such a spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup
-moved ~11%), so interleaving alone cannot cancel it. The parent times the machine's speed probe
-(conditions.speed_probe_ms: a numpy matmul on the machine's BLAS threads, which feels those spells) before the first
+moved ~11%), so interleaving alone cannot cancel it. The parent has the machine's speed probe timed (in a
+ProbeProcess; conditions.speed_probe_ms: a numpy matmul on the BLAS threads, which feels those spells) before the first
 round and after every block of timing (each half of a setting's mirrored block A B C | C B A in the timing process;
 a whole round when each variant has its own process); a block's probe is the higher of the two around it, so a
 spell that began or ended inside it counts, and a round's is the highest of its blocks'. Per setting, rounds whose
 probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least `MIN_QUIET_ROUNDS`
 quiet rounds remain; otherwise that setting keeps every round and the record says it was measured under contention.
+With a quiet wait (bench config `quiet_wait_seconds`), the rounds go on while a setting is short of quiet rounds
+(short_of_quiet) until they lasted that long in all: a spell of seconds to a minute can pass within it.
 
 The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, cached under cache/machine/.
 """
@@ -99,19 +101,22 @@ def _cache_path():
     return cache_dir("machine") / f"quiet-probe-{machine_record().key()}.json"
 
 
-def quiet_probe_ms(round_ms: list[float]) -> float:
-    """The machine's quiet probe (ms): the lower of the cached one and this measurement's lower quartile, which is
-    stored when lower. A first measurement that ran contended throughout sets a high value: later quiet ones lower
-    it."""
-    low = float(np.percentile(round_ms, 25))
-    path = _cache_path()
-    cached = None
+def _cached_quiet_ms() -> float | None:
     try:
-        cached = float(json.loads(path.read_text())["quiet_ms"])
+        return float(json.loads(_cache_path().read_text())["quiet_ms"])
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        return None
+
+
+def quiet_probe_ms(round_ms: list[float], store: bool = True) -> float:
+    """The machine's quiet probe (ms): the lower of the cached one and this measurement's lower quartile, which is
+    stored when lower (and `store`). A first measurement that ran contended throughout sets a high value: later
+    quiet ones lower it."""
+    low = float(np.percentile(round_ms, 25))
+    cached = _cached_quiet_ms()
     if cached is None or low < cached:
-        write_json(path, {"quiet_ms": low, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        if store:
+            write_json(_cache_path(), {"quiet_ms": low, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return low
     return cached
 
@@ -138,16 +143,17 @@ def choose_rounds(round_ms: list[float], quiet_ms: float, factor: float = QUIET_
 def contention_note(choices: dict[str, RoundChoice], rounds: int, quiet_ms: float) -> str | None:
     """One sentence for the record (settings as "real/1"), or None when every round of every setting was quiet."""
     limit = f"probe over {QUIET_FACTOR:g}x the machine's quiet {quiet_ms:.2f} ms"
-    counts = {key: f"{len(c.contended)} of {rounds} at {key}" for key, c in choices.items()}
+    counts = {key: f"{len(c.contended)} of {rounds} rounds at {key}" for key, c in choices.items()}
     left = [counts[key] for key, c in choices.items() if c.contended and not c.throughout]
     under = [counts[key] for key, c in choices.items() if c.throughout]
     parts = []
     if left:
         parts.append(f"contended rounds left out ({', '.join(left)}; {limit})")
     if under:
-        parts.append(f"the host was contended in {', '.join(under)} rounds ({limit}), too many to leave out: those "
+        parts.append(f"the host was contended in {', '.join(under)} ({limit}), too many to leave out: those "
                      "figures were measured under contention (speedups at batch 1 shift by ~10% on a contended "
-                     "2-core VM); measure again later for quiet-host figures")
+                     "2-core VM); measure again later, or with a quiet wait (distill-lab bench --quiet-wait 180), for "
+                     "quiet-host figures")
     return "; ".join(parts) or None
 
 
@@ -158,20 +164,38 @@ def keep_rounds(samples: dict[str, dict[str, list[float]]], kept: dict[str, list
                    for key, values in by_key.items()} for name, by_key in samples.items()}
 
 
-def leave_out_contended(timed, conditions: dict) -> None:
-    """Drop each setting's contended rounds from `timed.samples` (a rounds.Timed with a probe before its first block
-    and after each of its `probe_blocks`; otherwise nothing changes) and record the probes and the choice in
-    `conditions` (bench.json)."""
+def probes_by_round(timed) -> tuple[dict[str, list[float]], list[float]] | None:
+    """({setting: each round's probe (ms), the highest of its blocks'}, every block's probe) of a rounds.Timed with
+    a probe before its first block and after each of its `probe_blocks`; None without them."""
     blocks = timed.probe_blocks
     if not blocks or len(timed.probes_ms) != len(blocks) + 1:
-        return
+        return None
     block_ms = per_block(timed.probes_ms)
-    quiet_ms = quiet_probe_ms(block_ms)
     by_round: dict[str, dict[int, float]] = {}  # key -> round -> the highest probe of its blocks
     for (round_, keys), ms in zip(blocks, block_ms):
         for key in keys:
             by_round.setdefault(key, {})[round_] = max(ms, by_round.get(key, {}).get(round_, 0.0))
-    round_ms = {key: [rounds[r] for r in sorted(rounds)] for key, rounds in by_round.items()}
+    return {key: [rounds[r] for r in sorted(rounds)] for key, rounds in by_round.items()}, block_ms
+
+
+def short_of_quiet(timed) -> bool:
+    """Whether a setting of `timed` (so far) would be labelled "contended throughout": it has contended rounds and
+    fewer than MIN_QUIET_ROUNDS quiet ones. The timing loop keeps going while this holds and its quiet wait lasts."""
+    probed = probes_by_round(timed)
+    if probed is None:
+        return False
+    quiet_ms = quiet_probe_ms(probed[1], store=False)
+    return any(choose_rounds(values, quiet_ms).throughout for values in probed[0].values())
+
+
+def leave_out_contended(timed, conditions: dict) -> None:
+    """Drop each setting's contended rounds from `timed.samples` (a rounds.Timed with a probe before its first block
+    and after each of its `probe_blocks`; otherwise nothing changes) and record the probes and the choice in
+    `conditions` (bench.json)."""
+    probed = probes_by_round(timed)
+    if probed is None:
+        return
+    round_ms, quiet_ms = probed[0], quiet_probe_ms(probed[1])
     choices = {key: choose_rounds(values, quiet_ms) for key, values in round_ms.items()}
     timed.samples = keep_rounds(timed.samples, {key: c.kept for key, c in choices.items()})
     conditions.update(round_probe_ms={k: [round(ms, 3) for ms in v] for k, v in round_ms.items()},

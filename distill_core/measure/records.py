@@ -38,6 +38,9 @@ class BenchConfig:
     #                       12 samples: a 96% order-statistic interval for the median, from the 3rd to the 10th
     timing_seconds: float = 10.0  # seconds of rounds, at least
     max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
+    # While a setting has too few rounds on a quiet host to leave the contended ones out (measure/contention.py),
+    # time on until the rounds lasted this long in all (s; 0: no wait, the record says "measured under contention").
+    quiet_wait_seconds: float = 0.0
     timing: str = "one-process"  # one-process: every variant timed in one process (mirrored order); per-variant
     warmup_iterations: int = 1  # untimed passes per setting, after one pass over its longest batch
     # Tasks that time one variant after another (measure.timing.timed_passes) use these three:
@@ -81,6 +84,9 @@ def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
                               "quantization")
     if cfg.timing not in TIMING_MODES:
         raise DistillLabError(f"unknown timing {cfg.timing!r}; allowed: {', '.join(TIMING_MODES)}", "timing")
+    if not 0 <= cfg.quiet_wait_seconds <= 3600:
+        raise DistillLabError(f"quiet wait of {cfg.quiet_wait_seconds:g} s; allowed: 0 (no wait) to 3600 seconds",
+                              "quiet_wait_seconds")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,16 +12,15 @@ invocation, while in one process the two stayed within 2%). So:
    measure/contention.py). Otherwise (or when the timing process cannot load them), each variant is timed in its
    own process, in rounds;
 3. the variants' `finish` (e.g. the int8 variants' test split) runs after the rounds in their own processes.
-Rounds repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`).
-
+Rounds repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`; RoundsPlan.done).
 The task's harness supplies `setup(*args) -> session`, run in a child: `session.report` (a picklable dict: memory,
 size... or {"error": reason}), `session.keys` (the settings it can time), `session.sample(key) -> ms`,
-`session.finish() -> dict` (added to the report after the rounds) and optionally `session.timing_fields`: the
-report's entries that describe the timing (e.g. how many passes one sample covers), taken from the timing process.
-"""
+`session.finish() -> dict` (added to the report after the rounds) and optionally `session.timing_fields` (the
+report's entries that describe the timing, e.g. how many passes one sample covers), taken from the timing process."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -47,11 +46,21 @@ class RoundsPlan:
     max_seconds: float = 60.0  # stop here even short of min_rounds (the intervals say how few samples there were)
     setup_timeout_s: float = 600.0  # a process not ready after this is stopped (an error entry)
     timing: str = "one-process"  # one-process | per-variant (timing_modes.TIMING_MODES)
+    quiet_wait_seconds: float = 0.0  # while a setting lacks quiet rounds, time on until the rounds lasted this long
 
     @classmethod
     def of(cls, cfg) -> "RoundsPlan":
-        """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s, timing)."""
-        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s, cfg.timing)
+        """From a task's bench config (min_rounds, timing_seconds, max_timing_seconds, variant_timeout_s, timing,
+        quiet_wait_seconds)."""
+        return cls(cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds, cfg.variant_timeout_s, cfg.timing,
+                   cfg.quiet_wait_seconds)
+
+    def done(self, rounds: int, elapsed: float, short_of_quiet) -> bool:
+        """Stop timing after `rounds` rounds and `elapsed` s: the minimums met (or max_seconds reached), unless
+        `short_of_quiet()` says a setting still lacks quiet rounds and `elapsed` is under quiet_wait_seconds."""
+        if not (elapsed >= self.max_seconds or (rounds >= self.min_rounds and elapsed >= self.min_seconds)):
+            return False
+        return not (elapsed < self.quiet_wait_seconds and short_of_quiet())
 
 
 @dataclass
@@ -340,7 +349,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             elapsed = time.perf_counter() - t0
             if on_round is not None:
                 on_round(timed.rounds, elapsed)
-            if elapsed >= plan.max_seconds or (timed.rounds >= plan.min_rounds and elapsed >= plan.min_seconds):
+            if plan.done(timed.rounds, elapsed, lambda: contention.short_of_quiet(timed)):
                 break
         timed.timing_seconds = time.perf_counter() - t0
         if timer is not None:
@@ -365,8 +374,8 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
     `should_stop()` says so (before the processes start and between rounds), contended rounds left out of
     `timed.samples` (contention.py; `probe`: "process" for a ProbeProcess, a callable, or None to keep every round),
-    and bench.json's "conditions": `conditions` taken before
-    (or now), load and probe after, rounds, per-round probes and which count, phase seconds, the timing mode."""
+    and bench.json's "conditions": `conditions` taken before (or now), load and probe after, rounds, per-round probes
+    and which count, phase seconds, the timing mode."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
                            "was not written")
@@ -381,11 +390,8 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
         share = min(done / max(1, plan.min_rounds), elapsed / plan.min_seconds if plan.min_seconds else 1.0)
         emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
 
-    if probe == "process":
-        with contention.ProbeProcess() as probe_process:
-            timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe_process)
-    else:
-        timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
+    with contention.ProbeProcess() if probe == "process" else contextlib.nullcontext(probe) as probe_fn:
+        timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe_fn)
     contention.leave_out_contended(timed, conditions)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,

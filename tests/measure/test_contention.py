@@ -35,10 +35,10 @@ def test_too_few_quiet_rounds_keep_every_round_of_that_setting_and_say_it_ran_un
     left = contention.choose_rounds([3.0] * 6 + [4.0, 4.0], quiet_ms=3.0)
     assert left.kept == list(range(6)) and not left.throughout
     assert contention.contention_note({"real/1": choice, "real/32": left}, 8, 3.0) == (
-        "contended rounds left out (2 of 8 at real/32; probe over 1.2x the machine's quiet 3.00 ms); the host was "
-        "contended in 6 of 8 at real/1 rounds (probe over 1.2x the machine's quiet 3.00 ms), too many to leave out: "
+        "contended rounds left out (2 of 8 rounds at real/32; probe over 1.2x the machine's quiet 3.00 ms); the host "
+        "was contended in 6 of 8 rounds at real/1 (probe over 1.2x the machine's quiet 3.00 ms), too many to leave out: "
         "those figures were measured under contention (speedups at batch 1 shift by ~10% on a contended 2-core VM); "
-        "measure again later for quiet-host figures")
+        "measure again later, or with a quiet wait (distill-lab bench --quiet-wait 180), for quiet-host figures")
 
 
 def test_keeping_rounds_keeps_the_same_rounds_of_every_variant_per_setting():
@@ -70,7 +70,7 @@ def test_measuring_in_rounds_leaves_the_contended_rounds_out_of_samples_and_reco
     assert conditions["quiet_probe_ms"] == 3.0 and conditions["contended_throughout"] is False
     # DriftSession in its own process: one warm-up sample (1), then rounds 1..10 give 2..11; rounds 3-6 are out
     assert timed.samples["a"] == {"b1": [2.0, 3.0, 8.0, 9.0, 10.0, 11.0]}
-    assert "contended rounds left out (4 of 10 at b1;" in conditions_text(conditions)
+    assert "contended rounds left out (4 of 10 rounds at b1;" in conditions_text(conditions)
 
 
 def test_in_one_timing_process_each_half_of_a_settings_block_is_probed_and_judged_alone(tmp_path, monkeypatch):
@@ -117,3 +117,48 @@ def test_the_probe_runs_in_its_own_process_whose_blas_threads_do_not_spin_on_the
     assert all(v > 0 for v in values)
     assert not probe.proc.is_alive()
     assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ  # the caller's environment is left as it was
+
+
+def test_the_rounds_stop_at_the_plans_minimums_unless_a_setting_waits_for_quiet_rounds_and_time_is_left():
+    plan = rounds.RoundsPlan(min_rounds=4, min_seconds=10.0, max_seconds=45.0, quiet_wait_seconds=120.0)
+    quiet, short = (lambda: False), (lambda: True)
+    assert not plan.done(3, 20.0, quiet) and not plan.done(4, 9.0, quiet)  # a minimum not met yet
+    assert plan.done(4, 10.0, quiet) and plan.done(2, 45.0, quiet)  # minimums met, or the maximum reached
+    assert not plan.done(4, 10.0, short) and not plan.done(2, 119.9, short)  # waiting for quiet rounds: to 120 s
+    assert plan.done(4, 120.0, short)  # the wait is over: stop, the record says "measured under contention"
+    assert rounds.RoundsPlan(min_rounds=4, min_seconds=10.0).done(4, 10.0, short)  # no wait by default
+
+
+def test_a_quiet_wait_times_on_until_six_quiet_rounds_then_leaves_the_contended_ones_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
+    contention.quiet_probe_ms([3.0])  # this machine was seen quiet before: 3.0 ms
+    # each variant in its own process: a probe before round 1 and after each round. Rounds 1-6 read 5.0 (the
+    # host contended), from round 7 on 3.0; without a wait the 4 rounds asked for would all be contended.
+    def values():
+        yield 3.0
+        yield from [5.0] * 5
+        yield from itertools.repeat(3.0)
+
+    def measure(wait_s):
+        probes = values()
+        plan = rounds.RoundsPlan(min_rounds=4, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0,
+                                 timing="per-variant", quiet_wait_seconds=wait_s)
+        return rounds.measure_in_rounds([("a", DriftSession, ())], 1, plan, (), lambda event: None,
+                                        probe=lambda: next(probes))
+
+    timed, conditions = measure(0.0)
+    assert timed.rounds == 4 and conditions["contended_throughout"] is True
+    timed, conditions = measure(60.0)
+    assert timed.rounds == 12 and conditions["contended_rounds"] == {"b1": [0, 1, 2, 3, 4, 5]}
+    assert conditions["contended_throughout"] is False and conditions["rounds_kept"] == {"b1": 6}
+    assert timed.samples["a"] == {"b1": [8.0, 9.0, 10.0, 11.0, 12.0, 13.0]}  # rounds 7-12 (a warm-up sample is 1)
+
+
+def test_a_quiet_wait_must_be_between_0_and_an_hour():
+    from distill_core.core.errors import DistillLabError
+    from distill_core.measure.records import BenchConfig, check_request
+
+    check_request(BenchConfig(quiet_wait_seconds=120.0), None)
+    with pytest.raises(DistillLabError) as info:
+        check_request(BenchConfig(quiet_wait_seconds=-1.0), None)
+    assert info.value.field == "quiet_wait_seconds" and "0 (no wait) to 3600 seconds" in info.value.message

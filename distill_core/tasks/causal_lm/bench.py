@@ -227,7 +227,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
                            variant_timeout_s=cfg.variant_timeout_s, min_rounds=cfg.min_rounds,
                            timing_seconds=cfg.timing_seconds, max_timing_seconds=cfg.max_timing_seconds,
-                           matmul_size=cfg.matmul_size, timing=cfg.timing,
+                           matmul_size=cfg.matmul_size, timing=cfg.timing, quiet_wait_seconds=cfg.quiet_wait_seconds,
                            quality_variants=list(INT8_VARIANTS) if after_run else None)
     return measure_lm_run(Path(run_dir), lm_cfg, variants, on_progress, should_stop, write)
 

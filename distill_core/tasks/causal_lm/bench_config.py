@@ -14,6 +14,7 @@ class LMBenchConfig:
     min_rounds: int = 9  # interleaved rounds (one prefill sample and one generation per variant each), at least
     timing_seconds: float = 5.0  # seconds of rounds, at least
     max_timing_seconds: float = 90.0  # stop the rounds here even short of min_rounds
+    quiet_wait_seconds: float = 0.0  # while short of quiet rounds, time on until the rounds lasted this long (s)
     timing: str = "one-process"  # one-process: every variant timed in one process (mirrored order); per-variant
     sample_ms: float = 100.0  # a prefill sample lasts about this long
     threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)

@@ -1,7 +1,7 @@
 """One causal-LM variant inside its measuring process (measure/rounds.py starts it): load, memory, size, held-out
 quality where asked, the greedy sample text; then one timing sample per request.
 
-Keys: "prefill/1" (one sample: the mean ms of `reps` forward passes over the prompt, batch 1, KV cache on, `reps`
+Keys: "prefill/1" (one sample: the median ms of `reps` forward passes over the prompt, batch 1, KV cache on, `reps`
 chosen at warm-up so a sample lasts about `sample_ms`) and "decode/1" (one sample: one greedy generation of exactly
 `max_new_tokens` tokens; its ms per token after the first).
 """
@@ -9,6 +9,7 @@ chosen at warm-up so a sample lasts about `sample_ms`) and "decode/1" (one sampl
 from __future__ import annotations
 
 import math
+import statistics
 import time
 
 import torch
@@ -128,10 +129,11 @@ class LMSession:
         self.model(input_ids=self.ids, use_cache=True)
 
     def sample(self, key: str) -> float:
-        """One timing sample: mean ms per prefill pass, or ms per generated token after the first."""
+        """One timing sample: the median ms of `reps` prefill passes (one interrupted pass does not move it; with
+        one or two it is their mean), or ms per generated token after the first."""
         with torch.inference_mode():
             if key == PREFILL:
-                return sum(self.timer.time(self._prefill) for _ in range(self.reps)) / self.reps
+                return float(statistics.median(self.timer.time(self._prefill) for _ in range(self.reps)))
             run = continue_text(self.model, self.tokenizer, self.prompt, self.max_new_tokens, stop_at_eos=False)
             return 1e3 / run.decode_tokens_per_s if run.decode_tokens_per_s > 0 else math.nan
 

@@ -26,6 +26,23 @@ def test_prefill_and_decode_records_from_known_samples():
     assert (d.tokens_per_s_low, d.tokens_per_s_high) == (10.0, 25.0)
 
 
+def test_a_prefill_sample_is_the_median_of_its_passes_so_one_interrupted_pass_does_not_count():
+    from distill_core.tasks.causal_lm import bench_session
+
+    class ScriptedTimer:
+        def __init__(self, times):
+            self.times = iter(times)
+
+        def time(self, fn):
+            return next(self.times)
+
+    session = object.__new__(bench_session.LMSession)  # only what sample() reads for prefill
+    session.reps, session.timer = 3, ScriptedTimer([5.0, 21.0, 5.4])  # the 21 ms pass was interrupted
+    assert session.sample(bench_session.PREFILL) == 5.4
+    session.reps, session.timer = 2, ScriptedTimer([5.0, 6.0])  # two passes: their mean
+    assert session.sample(bench_session.PREFILL) == 5.5
+
+
 def test_measured_variants_fill_bench_json_and_the_table(tmp_path_factory, monkeypatch):
     teacher = tiny_lm_dir(tmp_path_factory)
     config = tiny_lm_config(teacher, control=False)
