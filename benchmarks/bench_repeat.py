@@ -1,9 +1,10 @@
 """Issue 13 targets: the same run measured twice, in two `distill-lab bench` invocations, repeats.
 
 Usage:  .venv/bin/python benchmarks/bench_repeat.py RUN [--home DIR] [--times 2] [--bench-arg=--threads=2 ...]
+                                                    [--name bench_repeat]
 RUN is a finished run (folder or id), e.g. of `distill-lab run --preset reviews-sentiment`. Each measurement is a
 fresh `distill-lab bench RUN` process, one after the other; each one's bench.json is kept. Prints a table and
-PASS/FAIL per target, writes benchmarks/results/bench_repeat.json.
+PASS/FAIL per target, writes benchmarks/results/NAME.json (and NAME_<i>.bench.json per measurement).
 
 Targets (2-core machine): every variant's speedup over the teacher, and int8 over fp32, at batch 1 and 32 within 5%
 of the first measurement's; each p50 of a later measurement inside the first's 95% interval, or the record shows
@@ -74,6 +75,7 @@ def main() -> int:
     parser.add_argument("--home", help="DISTILL_LAB_HOME for the run id")
     parser.add_argument("--times", type=int, default=2)
     parser.add_argument("--bench-arg", action="append", default=[], help="passed to distill-lab bench")
+    parser.add_argument("--name", default="bench_repeat", help="file name of the results under benchmarks/results")
     args = parser.parse_args()
     if args.home:
         os.environ["DISTILL_LAB_HOME"] = args.home
@@ -82,7 +84,7 @@ def main() -> int:
     runs = []
     for i in range(args.times):
         data, wall = measure_once(args.run, args.bench_arg)
-        (RESULTS / f"bench_repeat_{i + 1}.bench.json").write_text(json.dumps(data, indent=1))
+        (RESULTS / f"{args.name}_{i + 1}.bench.json").write_text(json.dumps(data, indent=1))
         runs.append((data, wall))
     load_after = os.getloadavg()
     first = runs[0][0]
@@ -139,8 +141,9 @@ def main() -> int:
     out = {"run": args.run, "rows": rows, "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],
            "walls": [w for _, w in runs], "conditions": [d.get("conditions") for d, _ in runs],
            "host_states": [host_state(d) for d, _ in runs],
-           "load_before": load_before, "load_after": load_after, "machine": first["machine"]}
-    (RESULTS / "bench_repeat.json").write_text(json.dumps(out, indent=1))
+           "load_before": load_before, "load_after": load_after, "machine": first["machine"],
+           "bench_args": args.bench_arg}
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=1))
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 

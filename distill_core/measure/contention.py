@@ -40,12 +40,20 @@ BLAS_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def _probe_server(conn) -> None:
-    """The probe process: one speed probe (ms) per "probe" message, the BLAS environment on "env", until "close"."""
+    """The probe process: one speed probe (ms) per "probe" message, its BLAS environment and whether torch is loaded
+    on "env", until "close". It loads torch as the timing processes do: in a process without it the same numpy
+    probe read 4.5-5.5 ms where one with torch read 2.9-3.1 (2-core VM, the two alternated 6 times, 22:50), so a
+    torch-less probe judged every round against the machine's quiet probe as contended."""
+    import sys
+
+    import torch  # noqa: F401
+
     while True:
         message = conn.recv()
         if message == "close":
             return
-        conn.send(speed_probe_ms(PROBE_REPEATS) if message == "probe" else {k: os.environ.get(k) for k in BLAS_ENV})
+        conn.send(speed_probe_ms(PROBE_REPEATS) if message == "probe" else
+                  {**{k: os.environ.get(k) for k in BLAS_ENV}, "torch": "torch" in sys.modules})
 
 
 class ProbeProcess:
@@ -98,7 +106,7 @@ def _cache_path():
     """The quiet probe's cache file: per machine, keyed as the matmul peak's (machine.MachineRecord.key)."""
     from distill_core.measure.machine import machine_record
 
-    return cache_dir("machine") / f"quiet-probe-{machine_record().key()}.json"
+    return cache_dir("machine") / f"quiet-probe-process-{machine_record().key()}.json"  # the ProbeProcess's scale
 
 
 def _cached_quiet_ms() -> float | None:
