@@ -160,8 +160,8 @@ def contention_note(choices: dict[str, RoundChoice], rounds: int, quiet_ms: floa
     if under:
         parts.append(f"the host was contended in {', '.join(under)} ({limit}), too many to leave out: those "
                      "figures were measured under contention (speedups at batch 1 shift by ~10% on a contended "
-                     "2-core VM); measure again later, or with a quiet wait (distill-lab bench --quiet-wait 180), for "
-                     "quiet-host figures")
+                     "2-core VM); for figures that repeat, measure again later, or on one thread (distill-lab bench "
+                     "--threads 1: far less moved by contention), or with a quiet wait (--quiet-wait 180)")
     return "; ".join(parts) or None
 
 

@@ -38,7 +38,8 @@ def test_too_few_quiet_rounds_keep_every_round_of_that_setting_and_say_it_ran_un
         "contended rounds left out (2 of 8 rounds at real/32; probe over 1.2x the machine's quiet 3.00 ms); the host "
         "was contended in 6 of 8 rounds at real/1 (probe over 1.2x the machine's quiet 3.00 ms), too many to leave out: "
         "those figures were measured under contention (speedups at batch 1 shift by ~10% on a contended 2-core VM); "
-        "measure again later, or with a quiet wait (distill-lab bench --quiet-wait 180), for quiet-host figures")
+        "for figures that repeat, measure again later, or on one thread (distill-lab bench --threads 1: far less "
+        "moved by contention), or with a quiet wait (--quiet-wait 180)")
 
 
 def test_keeping_rounds_keeps_the_same_rounds_of_every_variant_per_setting():
