@@ -102,29 +102,32 @@ def per_block(probes: list[float]) -> list[float]:
     return [max(a, b) for a, b in zip(probes, probes[1:])]
 
 
-def _cache_path():
-    """The quiet probe's cache file: per machine, keyed as the matmul peak's (machine.MachineRecord.key)."""
+def _cache_path(threads: int | None):
+    """The quiet probe's cache file: per machine (keyed as the matmul peak's, machine.MachineRecord.key) and per
+    timing thread count: beside 2-thread timing the probe read ~1.3x what it read beside 1-thread timing on a quiet
+    host (benchmarks/bench_probe.py), so a one-thread measurement's reference made every two-thread round
+    "contended"."""
     from distill_core.measure.machine import machine_record
 
-    return cache_dir("machine") / f"quiet-probe-process-{machine_record().key()}.json"  # the ProbeProcess's scale
+    return cache_dir("machine") / f"quiet-probe-process-{machine_record().key()}-{threads or 'all'}t.json"
 
 
-def _cached_quiet_ms() -> float | None:
+def _cached_quiet_ms(threads: int | None) -> float | None:
     try:
-        return float(json.loads(_cache_path().read_text())["quiet_ms"])
+        return float(json.loads(_cache_path(threads).read_text())["quiet_ms"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def quiet_probe_ms(round_ms: list[float], store: bool = True) -> float:
+def quiet_probe_ms(round_ms: list[float], store: bool = True, threads: int | None = None) -> float:
     """The machine's quiet probe (ms): the lower of the cached one and this measurement's lower quartile, which is
-    stored when lower (and `store`). A first measurement that ran contended throughout sets a high value: later
-    quiet ones lower it."""
+    stored when lower (and `store`), per timing thread count. A first measurement that ran contended throughout sets
+    a high value: later quiet ones lower it."""
     low = float(np.percentile(round_ms, 25))
-    cached = _cached_quiet_ms()
+    cached = _cached_quiet_ms(threads)
     if cached is None or low < cached:
         if store:
-            write_json(_cache_path(), {"quiet_ms": low, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            write_json(_cache_path(threads), {"quiet_ms": low, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return low
     return cached
 
@@ -186,13 +189,18 @@ def probes_by_round(timed) -> tuple[dict[str, list[float]], list[float]] | None:
     return {key: [rounds[r] for r in sorted(rounds)] for key, rounds in by_round.items()}, block_ms
 
 
+def timing_threads(timed) -> int | None:
+    """The torch threads the variants were timed on (their reports'), or None when no report says."""
+    return next((r["threads"] for r in timed.reports.values() if isinstance(r, dict) and r.get("threads")), None)
+
+
 def short_of_quiet(timed) -> bool:
     """Whether a setting of `timed` (so far) would be labelled "contended throughout": it has contended rounds and
     fewer than MIN_QUIET_ROUNDS quiet ones. The timing loop keeps going while this holds and its quiet wait lasts."""
     probed = probes_by_round(timed)
     if probed is None:
         return False
-    quiet_ms = quiet_probe_ms(probed[1], store=False)
+    quiet_ms = quiet_probe_ms(probed[1], store=False, threads=timing_threads(timed))
     return any(choose_rounds(values, quiet_ms).throughout for values in probed[0].values())
 
 
@@ -203,7 +211,7 @@ def leave_out_contended(timed, conditions: dict) -> None:
     probed = probes_by_round(timed)
     if probed is None:
         return
-    round_ms, quiet_ms = probed[0], quiet_probe_ms(probed[1])
+    round_ms, quiet_ms = probed[0], quiet_probe_ms(probed[1], threads=timing_threads(timed))
     choices = {key: choose_rounds(values, quiet_ms) for key, values in round_ms.items()}
     timed.samples = keep_rounds(timed.samples, {key: c.kept for key, c in choices.items()})
     conditions.update(round_probe_ms={k: [round(ms, 3) for ms in v] for k, v in round_ms.items()},

@@ -56,6 +56,18 @@ def test_the_quiet_probe_is_the_lowest_lower_quartile_seen_on_this_machine(tmp_p
     assert len(list(tmp_path.rglob("quiet-probe-*.json"))) == 1
 
 
+def test_each_timing_thread_count_keeps_its_own_quiet_probe(tmp_path, monkeypatch):
+    # beside one-thread timing the probe reads lower than beside two-thread timing on the same quiet host: a
+    # one-thread measurement must not set the two-thread reference (it made every two-thread round "contended")
+    monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
+    assert contention.quiet_probe_ms([4.0, 4.0, 4.2], threads=2) == pytest.approx(4.0)
+    assert contention.quiet_probe_ms([3.2, 3.2, 3.4], threads=1) == pytest.approx(3.2)
+    assert contention.quiet_probe_ms([4.6, 4.6, 4.8], threads=2) == pytest.approx(4.0)  # still two threads' own
+    assert len(list(tmp_path.rglob("quiet-probe-*.json"))) == 2
+    timed = rounds.Timed(reports={"a": {"error": "failed"}, "b": {"threads": 2}})
+    assert contention.timing_threads(timed) == 2 and contention.timing_threads(rounds.Timed(reports={})) is None
+
+
 def test_measuring_in_rounds_leaves_the_contended_rounds_out_of_samples_and_records_why(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
     # each variant in its own process: one probe before round 1 and one after each of 10 rounds; a round's probe is
@@ -132,7 +144,7 @@ def test_the_rounds_stop_at_the_plans_minimums_unless_a_setting_waits_for_quiet_
 
 def test_a_quiet_wait_times_on_until_six_quiet_rounds_then_leaves_the_contended_ones_out(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_LAB_HOME", str(tmp_path))
-    contention.quiet_probe_ms([3.0])  # this machine was seen quiet before: 3.0 ms
+    contention.quiet_probe_ms([3.0], threads=1)  # this machine was seen quiet before, timing on 1 thread: 3.0 ms
     # each variant in its own process: a probe before round 1 and after each round. Rounds 1-6 read 5.0 (the
     # host contended), from round 7 on 3.0; without a wait the 4 rounds asked for would all be contended.
     def values():
