@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from distill_core.core.atomic import write_json
-from distill_core.core.environ import restore_environ
+from distill_core.core.environ import environ_set
 from distill_core.core.home import cache_dir
 from distill_core.measure.conditions import speed_probe_ms
 
@@ -64,13 +64,9 @@ class ProbeProcess:
 
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: BLAS reads its environment at start
         self.conn, child = ctx.Pipe()
-        saved = {k: os.environ.get(k) for k in BLAS_ENV}
-        os.environ.update(BLAS_ENV)
-        try:
+        with environ_set(BLAS_ENV):
             self.proc = ctx.Process(target=_probe_server, args=(child,), name="distill-lab-probe", daemon=True)
             self.proc.start()
-        finally:
-            restore_environ(saved)
         child.close()
 
     def __call__(self) -> float:

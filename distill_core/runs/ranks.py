@@ -11,7 +11,6 @@ parallel.GROUP_TIMEOUT_S, when one dies before the group forms).
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -23,11 +22,10 @@ from typing import Iterator
 from distill_core.core.atomic import write_json
 from distill_core.core.config import RunConfig
 from distill_core.core.device import threads_per_process
-from distill_core.core.environ import restore_environ
+from distill_core.core.environ import environ_set
 from distill_core.runs.children import PACKAGE_ROOT, child_env
 
 STOP_GRACE_S = 30.0  # seconds the others get to end after the main one before they are killed
-ENV_KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS")
 
 
 def free_port() -> int:
@@ -51,16 +49,14 @@ def as_main(config: RunConfig, run_dir: Path) -> Iterator[list[subprocess.Popen]
     write_json(run_dir / "config.json", config.to_dict())
     port, world, threads = free_port(), config.processes, threads_per_process(config.threads, config.processes)
     others = []
-    saved = {key: os.environ.get(key) for key in ENV_KEYS}
     try:
         for rank in range(1, world):
             env = child_env(**rank_env(rank, world, port, threads))
             others.append(subprocess.Popen([sys.executable, "-m", "distill_core.runs.rank_entry", str(run_dir)],
                                            stdin=subprocess.DEVNULL, env=env, cwd=PACKAGE_ROOT))
-        os.environ.update(rank_env(0, world, port, threads))
-        yield others
+        with environ_set(rank_env(0, world, port, threads)):
+            yield others
     finally:
-        restore_environ(saved)
         _reap(others)
 
 
