@@ -3,9 +3,9 @@
 Why: on a shared VM the host sometimes slows parallel work in spells of seconds to a minute (measured on the 2-core
 VM: every variant's 2-thread pass 1.3-1.45x slower, single-threaded work ~10%, no steal time visible to the
 guest). Such a spell shifts the variants unequally (an int8 pass at batch 1 loses more than an fp32 one: the speedup
-moved ~11%), so interleaving alone cannot cancel it. The parent has the machine's speed probe timed (in a
-ProbeProcess; conditions.speed_probe_ms: a numpy matmul on the BLAS threads, which feels those spells) before the first
-round and after every block of timing (each half of a setting's mirrored block A B C | C B A in the timing process;
+moved ~11%), so interleaving alone cannot cancel it. The process that times has a speed probe run on its own timing
+threads (timing_probe_ms: a torch matmul, which feels those spells) before the first round and after every block of
+timing (each half of a setting's mirrored block A B C | C B A in the timing process;
 a whole round when each variant has its own process); a block's probe is the higher of the two around it, so a
 spell that began or ended inside it counts, and a round's is the highest of its blocks'. Per setting, rounds whose
 probe ran more than `QUIET_FACTOR` times the machine's quiet probe are left out, when at least `MIN_QUIET_ROUNDS`
@@ -19,78 +19,38 @@ The quiet probe is the lowest lower-quartile probe (ms) this machine has shown, 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from distill_core.core.atomic import write_json
-from distill_core.core.environ import environ_set
 from distill_core.core.home import cache_dir
-from distill_core.measure.conditions import speed_probe_ms
 
 QUIET_FACTOR = 1.2  # a round is contended when its probe took more than this times the quiet probe
 MIN_QUIET_ROUNDS = 6  # fewer quiet rounds than this: keep them all (6 give a 97% median interval: min to max)
-PROBE_REPEATS = 3  # one probe: the median of this many timings of the workload (~9-15 ms on 2 cores)
-# OpenBLAS's threads spin for ~0.1 s after a call (2^28 cycles): the next timing sample on the same cores then ran
-# 2x slower (student batch 1: 15.2 vs 7.4 ms after a 10 ms pause). The probe therefore runs in its own process whose
-# BLAS threads sleep at once (2^4 cycles).
-BLAS_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+PROBE_REPEATS = 3  # one probe: the median of this many timings of the workload (~1.4 ms each on 2 cores)
 
 
-def _probe_server(conn) -> None:
-    """The probe process: one speed probe (ms) per "probe" message, its BLAS environment and whether torch is loaded
-    on "env", until "close". It loads torch as the timing processes do: in a process without it the same numpy
-    probe read 4.5-5.5 ms where one with torch read 2.9-3.1 (2-core VM, the two alternated 6 times, 22:50), so a
-    torch-less probe judged every round against the machine's quiet probe as contended."""
-    import sys
+def timing_probe_ms(repeats: int = PROBE_REPEATS) -> float:
+    """Median ms of a fixed torch workload (a 256 x 256 float32 matmul, 8 times) on this process's torch threads.
 
-    import torch  # noqa: F401
+    Run by the process that times the variants (rounds.py sends it "probe"), it feels what their samples feel: on the
+    2-core VM, 30 mirrored rounds of the workshop run's five variants on 2 threads, its per-round reading followed the
+    rounds' common slowdown (correlation 0.6 at batch 1 and 32) and read the same after either half of a block, where a
+    numpy probe in a process of its own (the previous design) read 1.5x its idle value beside the timing process,
+    higher after batch-1 blocks, and followed the slowdown far less (0.3 and 0.2): benchmarks/bench_probe.py."""
+    import torch
 
-    while True:
-        message = conn.recv()
-        if message == "close":
-            return
-        conn.send(speed_probe_ms(PROBE_REPEATS) if message == "probe" else
-                  {**{k: os.environ.get(k) for k in BLAS_ENV}, "torch": "torch" in sys.modules})
-
-
-class ProbeProcess:
-    """The speed probe in a process of its own (see BLAS_ENV); call it for one probe (ms). A context manager."""
-
-    def __init__(self):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: BLAS reads its environment at start
-        self.conn, child = ctx.Pipe()
-        with environ_set(BLAS_ENV):
-            self.proc = ctx.Process(target=_probe_server, args=(child,), name="distill-lab-probe", daemon=True)
-            self.proc.start()
-        child.close()
-
-    def __call__(self) -> float:
-        self.conn.send("probe")
-        return float(self.conn.recv())
-
-    def environment(self) -> dict:
-        self.conn.send("env")
-        return self.conn.recv()
-
-    def close(self) -> None:
-        try:
-            self.conn.send("close")
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
-
-    def __enter__(self) -> "ProbeProcess":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(256, 256, generator=generator), torch.randn(256, 256, generator=generator)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(8):
+            torch.mm(a, b)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return float(np.median(times))
 
 
 def per_block(probes: list[float]) -> list[float]:
@@ -100,12 +60,10 @@ def per_block(probes: list[float]) -> list[float]:
 
 def _cache_path(threads: int | None):
     """The quiet probe's cache file: per machine (keyed as the matmul peak's, machine.MachineRecord.key) and per
-    timing thread count: beside 2-thread timing the probe read ~1.3x what it read beside 1-thread timing on a quiet
-    host (benchmarks/bench_probe.py), so a one-thread measurement's reference made every two-thread round
-    "contended"."""
+    timing thread count (the probe runs on the timing threads: one thread reads it ~2x slower than two)."""
     from distill_core.measure.machine import machine_record
 
-    return cache_dir("machine") / f"quiet-probe-process-{machine_record().key()}-{threads or 'all'}t.json"
+    return cache_dir("machine") / f"quiet-probe-timing-{machine_record().key()}-{threads or 'all'}t.json"
 
 
 def _cached_quiet_ms(threads: int | None) -> float | None:

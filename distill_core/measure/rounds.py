@@ -20,8 +20,6 @@ report's entries that describe the timing, e.g. how many passes one sample cover
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
 import random
 import time
@@ -32,9 +30,8 @@ from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
 from distill_core.measure import contention
 from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
+from distill_core.measure.processes import MeasuringProcess, process_context
 from distill_core.measure.timing_modes import one_process_refusal
-
-_POLL_S = 0.5
 
 
 @dataclass
@@ -112,9 +109,10 @@ def _adopt(environ: dict, threads: int) -> None:
 
 def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
     """A variant's own process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more
-    threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key) and the
-    session's finish on ("finish",), until "close". `environ`: the parent's environment when it asked for this
-    process (a fork server's children inherit the server's, from when it started: another DISTILL_LAB_HOME, say)."""
+    threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key), a speed
+    probe per ("probe",) (contention.timing_probe_ms) and the session's finish on ("finish",), until "close".
+    `environ`: the parent's environment when it asked for this process (a fork server's children inherit the
+    server's, from when it started: another DISTILL_LAB_HOME, say)."""
     _adopt(environ, setup_threads)
     try:
         session = _open(setup, args, threads)
@@ -129,6 +127,8 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
         try:
             if message[0] == "finish":
                 conn.send(("finished", session.finish()))
+            elif message[0] == "probe":
+                conn.send(("probe", contention.timing_probe_ms()))
             else:
                 conn.send(("sample", float(session.sample(message[1]))))
         except BaseException as exc:
@@ -138,8 +138,8 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
 
 def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, environ: dict) -> None:
     """The timing process: every job's session, set up one after another on `threads` threads; sends ("ready",
-    {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) until "close". A variant
-    that fails is reported and left out; the others go on."""
+    {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) and a speed probe per
+    ("probe",) until "close". A variant that fails is reported and left out; the others go on."""
     _adopt(environ, threads)
     sessions, ready = {}, {}
     for name, setup, args in jobs:
@@ -155,81 +155,22 @@ def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, enviro
         message = conn.recv()
         if message[0] == "close":
             return
-        _, name, key = message
         try:
+            if message[0] == "probe":
+                conn.send(("probe", contention.timing_probe_ms()))
+                continue
+            _, name, key = message
             conn.send(("sample", float(sessions[name].sample(key))))
         except BaseException as exc:
             conn.send(("error", _error_text(exc, "timing")))
 
 
-class _Process:
-    """A child process and its pipe."""
-
-    def __init__(self, ctx, name: str, target, args: tuple):
-        self.name = name
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=target, args=(*args, child, dict(os.environ)), name=f"distill-lab-bench-{name}",
-                                daemon=True)
-        self.proc.start()
-        child.close()
-        self.keys: list[str] = []
-        self.report: dict | None = None
-
-    def receive(self, deadline: float, what: str):
-        """The child's next message; an ("error", reason) tuple when it dies or misses `deadline`."""
-        while not self.conn.poll(_POLL_S):
-            if not self.proc.is_alive() and not self.conn.poll(0.1):
-                return ("error", f"the measuring process died while {what} (exit code {self.proc.exitcode}); out "
-                                 "of memory is the usual cause")
-            if time.perf_counter() > deadline:
-                self.proc.terminate()
-                return ("error", f"stopped: still {what} after the time allowed")
-        try:
-            return self.conn.recv()
-        except EOFError:
-            return ("error", f"the measuring process closed while {what}")
-
-    def ask(self, message: tuple, timeout_s: float, what: str):
-        self.conn.send(message)
-        return self.receive(time.perf_counter() + timeout_s, what)
-
-    def close(self) -> None:
-        try:
-            self.conn.send(("close",))
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(timeout=5)
-
-
-def process_context(preload: tuple[str, ...] = ()):
-    """Where measuring processes come from: a fork server that imported `preload` once (torch and transformers
-    take ~10 s of CPU to import here, paid once instead of once per variant; the server runs no torch op, so no
-    thread pool is forked), or a fresh interpreter each (spawn) where the platform has no fork server."""
-    if preload and "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(preload))  # ignored once the server runs; modules that fail are skipped
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def start_early(preload: tuple[str, ...]) -> None:
-    """Start the fork server now, so its imports overlap the caller's own preparation."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        process_context(preload)
-        forkserver.ensure_running()
-
-
-def _no_samples(live: list[_Process]) -> dict[str, dict[str, list]]:
+def _no_samples(live: list[MeasuringProcess]) -> dict[str, dict[str, list]]:
     """Empty per-round samples for every live variant and key."""
     return {v.name: {k: [] for k in v.keys} for v in live}
 
 
-def _keys_of(live: list[_Process]) -> list[str]:
+def _keys_of(live: list[MeasuringProcess]) -> list[str]:
     """Every key the live variants time, in their order, without repeats."""
     return list(dict.fromkeys(key for v in live for key in v.keys))
 
@@ -239,7 +180,7 @@ def _drop(timed: Timed, name: str, reason: str) -> None:
     timed.samples.pop(name, None)
 
 
-def _round_per_variant(live: list[_Process], timed: Timed, order: random.Random, timeout_s: float) -> None:
+def _round_per_variant(live: list[MeasuringProcess], timed: Timed, order: random.Random, timeout_s: float) -> None:
     """One round in the variants' own processes: each variant (in a fresh order), one sample per key."""
     # A fresh order each round: a variant's time must not depend on which one ran before it (a big model leaves the
     # caches cold for the next); a fixed rotation would always give it the same predecessor.
@@ -252,7 +193,7 @@ def _round_per_variant(live: list[_Process], timed: Timed, order: random.Random,
             timed.samples[v.name][key].append(rest[0])
 
 
-def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, order: random.Random,
+def _round_one_process(timer: MeasuringProcess, live: list[MeasuringProcess], timed: Timed, order: random.Random,
                        timeout_s: float, after_key=None) -> None:
     """One round in the timing process: per key, every variant in a fresh order and then in the reverse order; a
     variant's value is the mean of its two samples (drift during the round falls on all of them alike).
@@ -278,6 +219,16 @@ def _round_one_process(timer: _Process, live: list[_Process], timed: Timed, orde
             after_key(key)
 
 
+def _timing_probe(timer: MeasuringProcess | None, variants: list[MeasuringProcess], timed: Timed, timeout_s: float):
+    """A speed probe (ms) run where the timing runs, on its threads: in the timing process, or in the first variant
+    still timed in its own process. A probe that fails (its process died) repeats the last reading."""
+    def probe() -> float:
+        where = timer or next((v for v in variants if v.name in timed.samples), None)
+        kind, *rest = where.ask(("probe",), timeout_s, "probing") if where else ("error",)
+        return float(rest[0]) if kind == "probe" else (timed.probes_ms[-1] if timed.probes_ms else 0.0)
+    return probe
+
+
 def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
                      should_stop=None, on_round=None, preload: tuple[str, ...] = (), probe=None) -> Timed:
     """Load every (name, setup, args) job in its own process, then time them in rounds: in one timing process when
@@ -286,13 +237,15 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     A variant whose setup fails keeps its {"error": reason} report and is left out of the rounds; one that fails
     while timing gets an error report and its samples are dropped. `should_stop()` is checked between rounds
     (raise from it to cancel); `on_round(rounds_done, elapsed_s)` reports progress. `preload`: modules the
-    processes' setup imports. `probe() -> ms` runs here before the first round and after each half of a key's
-    block of a round (one-process) or each round (Timed.probes_ms, probe_blocks)."""
+    processes' setup imports. `probe`: "timing" for contention.timing_probe_ms in the process that times, or a
+    callable (ms) run here, or None; before the first round and after each half of a key's block of a round
+    (one-process) or each round (Timed.probes_ms, probe_blocks)."""
     ctx = process_context(preload)
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     setup_threads = max(1, cores // max(1, len(jobs)))
-    variants = [_Process(ctx, name, _serve, (setup, args, threads, setup_threads)) for name, setup, args in jobs]
+    variants = [MeasuringProcess(ctx, name, _serve, (setup, args, threads, setup_threads))
+                for name, setup, args in jobs]
     timer = None
     timed = Timed(reports={})
     try:
@@ -303,7 +256,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         live = [v for v in variants if v.keys]
         timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
-            timer = _Process(ctx, "timing", _serve_all, ([(n, s, a) for n, s, a in jobs
+            timer = MeasuringProcess(ctx, "timing", _serve_all, ([(n, s, a) for n, s, a in jobs
                                                           if n in {v.name for v in live}], threads))
             kind, ready = timer.receive(time.perf_counter() + plan.setup_timeout_s, "loading every variant to time")
             if kind == "ready":
@@ -328,13 +281,15 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
 
+        probe_fn = _timing_probe(timer, variants, timed, plan.setup_timeout_s) if probe == "timing" else probe
+
         def probed(keys: list[str]) -> None:  # the block of `keys` just timed in round `timed.rounds`
-            if probe is not None:
-                timed.probes_ms.append(probe())
+            if probe_fn is not None:
+                timed.probes_ms.append(probe_fn())
                 timed.probe_blocks.append((timed.rounds, keys))
 
-        if probe is not None and live:
-            timed.probes_ms.append(probe())
+        if probe_fn is not None and live:
+            timed.probes_ms.append(probe_fn())
         t0 = time.perf_counter()
         while live:
             if should_stop is not None:
@@ -370,10 +325,10 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
 
 def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan, preload: tuple[str, ...],
                       emit, should_stop=None, conditions: dict | None = None,
-                      probe="process") -> tuple[Timed, dict]:
+                      probe="timing") -> tuple[Timed, dict]:
     """time_interleaved for a task's harness: progress events (phase "bench", as a fraction), RunCancelled when
     `should_stop()` says so (before the processes start and between rounds), contended rounds left out of
-    `timed.samples` (contention.py; `probe`: "process" for a ProbeProcess, a callable, or None to keep every round),
+    `timed.samples` (contention.py; `probe` as time_interleaved's, None to keep every round),
     and bench.json's "conditions": `conditions` taken before (or now), load and probe after, rounds, per-round probes
     and which count, phase seconds, the timing mode."""
     if should_stop and should_stop():
@@ -390,8 +345,7 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
         share = min(done / max(1, plan.min_rounds), elapsed / plan.min_seconds if plan.min_seconds else 1.0)
         emit(ProgressEvent("bench", done, None, min(0.99, 0.3 + 0.7 * share), message=f"timing round {done}"))
 
-    with contention.ProbeProcess() if probe == "process" else contextlib.nullcontext(probe) as probe_fn:
-        timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe_fn)
+    timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
     contention.leave_out_contended(timed, conditions)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,

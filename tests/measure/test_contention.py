@@ -1,7 +1,6 @@
 """Host contention: which timing rounds a measurement keeps, the machine's quiet probe, and the harness using both."""
 
 import itertools
-import os
 
 import pytest
 
@@ -122,14 +121,23 @@ def test_each_variant_in_its_own_process_is_probed_before_the_first_round_and_af
     assert timed.probe_blocks == [(0, ["b1"]), (1, ["b1"]), (2, ["b1"]), (3, ["b1"])]
 
 
-def test_the_probe_runs_in_its_own_process_whose_blas_threads_do_not_spin_on_the_timing_cores():
-    with contention.ProbeProcess() as probe:
-        values = [probe() for _ in range(3)]
-        assert probe.environment() == {"OPENBLAS_THREAD_TIMEOUT": "4", "torch": True}  # as the timing processes
-        assert probe.proc.pid != os.getpid()
-    assert all(v > 0 for v in values)
-    assert not probe.proc.is_alive()
-    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ  # the caller's environment is left as it was
+@pytest.mark.parametrize("timing, probes", [("one-process", 1 + 2 * 2), ("per-variant", 1 + 2)])
+def test_the_probe_runs_on_the_threads_of_the_process_that_times(monkeypatch, timing, probes):
+    # one-process: before round 1 and after each half of each round's block; per-variant: before and after each round
+    monkeypatch.setattr(contention, "timing_probe_ms", lambda *args: pytest.fail("the probe ran in the parent"))
+    plan = rounds.RoundsPlan(min_rounds=2, min_seconds=0.0, max_seconds=60.0, setup_timeout_s=120.0, timing=timing)
+    timed = rounds.time_interleaved([(name, DriftSession, ()) for name in "ab"], 1, plan, probe="timing")
+    assert timed.timing == timing and timed.rounds == 2
+    assert len(timed.probes_ms) == probes and all(0.0 < ms < 1000.0 for ms in timed.probes_ms)
+    assert timed.samples["a"]["b1"] and timed.samples["b"]["b1"]  # the probes took no samples' place
+
+
+def test_the_timing_probe_times_a_fixed_torch_workload_in_ms(monkeypatch):
+    import time
+
+    clock = iter(range(0, 10**9, 2_500_000))  # every perf_counter_ns call 2.5 ms after the last
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: next(clock))
+    assert contention.timing_probe_ms(3) == pytest.approx(2.5)
 
 
 def test_the_rounds_stop_at_the_plans_minimums_unless_a_setting_waits_for_quiet_rounds_and_time_is_left():

@@ -29,7 +29,7 @@ from distill_core.core.device import resolve_device
 from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
-from distill_core.measure import comparisons, rounds
+from distill_core.measure import comparisons, processes, rounds
 from distill_core.measure.conditions import conditions_text, machine_conditions
 from distill_core.measure.records import (
     BenchConfig,
@@ -49,7 +49,7 @@ from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_ses
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS
 from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE
 
-# What every measuring process imports (rounds.process_context).
+# What every measuring process imports (measure/processes.process_context).
 PRELOAD = ("distill_core.tasks.causal_lm.bench_session", "transformers.modeling_utils",
            "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
            "transformers.models.llama.modeling_llama", "torchao")
@@ -174,7 +174,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     device = resolve_device(cfg.device, "bench.device")
     started = time.perf_counter()
     before = machine_conditions()  # before the fork server starts importing
-    rounds.start_early(PRELOAD)
+    processes.start_early(PRELOAD)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
     peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
     jobs = [(name, open_session, (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt,

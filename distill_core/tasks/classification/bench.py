@@ -27,7 +27,7 @@ from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
 from distill_core.core.variants import RUNTIMES, order_key, runtime_of, variant_for
-from distill_core.measure import comparisons, rounds
+from distill_core.measure import comparisons, processes, rounds
 from distill_core.measure.conditions import machine_conditions
 from distill_core.measure.records import (
     VARIANTS,
@@ -51,8 +51,8 @@ from distill_core.tasks.classification.bench_session import (  # noqa: F401 (the
 from distill_core.tasks.classification.bench_table import bench_columns, format_bench_table  # noqa: F401
 
 RUN_QUALITY = ("teacher", "student", "control")  # variants whose quality the run itself measured
-# What every measuring process imports (rounds.process_context): the session, transformers' model and quantizer
-# code, the usual architectures, torchao.
+# What every measuring process imports (measure/processes.process_context): the session, transformers' model and
+# quantizer code, the usual architectures, torchao.
 PRELOAD = ("distill_core.tasks.classification.bench_session", "transformers.modeling_utils",
            "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
            "transformers.models.bert.modeling_bert", "torchao")
@@ -203,7 +203,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     run_cfg = config_mod.from_dict(run_config)
     started = time.perf_counter()
     before = machine_conditions()
-    rounds.start_early(PRELOAD)
+    processes.start_early(PRELOAD)
     emit = on_progress or (lambda event: None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="loading the test split"))
     test = load_splits(run_cfg.data, run_cfg.data.seed).test
