@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from distill_core.core.device import set_threads
 from distill_core.core.errors import DistillLabError, RunCancelled
 from distill_core.core.progress import ProgressEvent
-from distill_core.measure import contention
+from distill_core.measure import allocator, contention
 from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
 from distill_core.measure.processes import MeasuringProcess, process_context
 from distill_core.measure.timing_modes import one_process_refusal
@@ -90,9 +90,11 @@ def _error_text(exc: BaseException, what: str = "") -> str:
 
 
 def _open(setup, args: tuple, threads: int):
-    """`setup(*args)`, then the thread pool at its timing size, warm (one sample per key) before the first round."""
+    """`setup(*args)` (its memory measured), then the thread pool at its timing size and freed memory kept for the
+    next pass (measure/allocator.py), warm (one sample per key) before the first round."""
     session = setup(*args)
     session.report["threads"] = set_threads(threads)
+    session.report["allocator"] = allocator.retain_freed_memory()
     if isinstance(session.report.get("machine"), dict):  # recorded while setting up on other thread counts
         session.report["machine"]["threads"] = session.report["threads"]
     for key in session.keys:
@@ -347,6 +349,7 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
 
     timed = time_interleaved(jobs, threads, plan, stop_check, on_round, preload, probe)
     contention.leave_out_contended(timed, conditions)
+    conditions["allocator"] = next((r["allocator"] for r in timed.reports.values() if "allocator" in r), None)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
                       setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
                       finish_seconds=timed.finish_seconds, timing=timed.timing, timing_note=timed.timing_note,

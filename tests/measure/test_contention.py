@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from distill_core.measure import contention, rounds
+from distill_core.measure import allocator, contention, rounds
 from distill_core.measure.conditions import conditions_text
 from tests.support.drift_session import DriftSession
 
@@ -110,6 +110,7 @@ def test_without_a_probe_every_round_counts():
     timed, conditions = rounds.measure_in_rounds([("a", DriftSession, ())], 1, plan, (), lambda event: None,
                                                  probe=None)
     assert timed.samples["a"] == {"b1": [2.0, 3.0, 4.0]} and "round_probe_ms" not in conditions
+    assert conditions["allocator"] == allocator.DESCRIPTION  # the measuring process kept its freed memory
 
 
 def test_each_variant_in_its_own_process_is_probed_before_the_first_round_and_after_every_round():
