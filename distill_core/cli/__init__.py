@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"measure only this one (repeatable): {', '.join(ALL_VARIANTS)}")
     bench.add_argument("--runtimes", help="comma-separated: pytorch, onnxruntime (default: both; ONNX files are "
                                           "exported once, next to each model folder)")
-    bench.add_argument("--threads", type=int, help="torch threads per measuring process (default 0: all cores)")
+    bench.add_argument("--threads", type=int, help="torch threads per measuring process (default 0: every core, one "
+                       "on machines with 2 cores or fewer)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "
                                               "torchao-int8-weight-only or torch-dynamic-int8")

@@ -44,6 +44,16 @@ def set_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
+def timing_threads(requested: int) -> int:
+    """Torch threads to time a model on: `requested`, or (0) every core, but one thread on machines with 2 cores or
+    fewer. Why: there, timing on both cores shares them with everything else (the app, the store's writes, the
+    operating system) and the host's scheduling of the two vCPUs; on the 2-core VM, the workshop run's speedups
+    measured in two invocations moved up to 12.7% on two threads (the int8 ones most; 25 of 50 checks within 5% over
+    five pairs) and at most 4.8% on one (benchmarks/results/bench_repeat_malloc3.json, _malloc3_threads1.json)."""
+    cores = os.cpu_count() or 1
+    return requested or (1 if cores <= 2 else cores)
+
+
 def threads_per_process(threads: int, processes: int) -> int:
     """Torch threads for each of `processes` on this machine: `threads`, or (0) the cores shared out among them."""
     return threads or max(1, (os.cpu_count() or 1) // max(1, processes))

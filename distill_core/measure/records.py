@@ -34,8 +34,8 @@ class BenchConfig:
     cycle_batches: int = 4
     cycle_inputs: int = 32
     sample_ms: float = 60.0  # one timing sample lasts about this long (whole cycles, at least one)
-    min_rounds: int = 12  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py);
-    #                       12 samples: a 96% order-statistic interval for the median, from the 3rd to the 10th
+    min_rounds: int = 10  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py);
+    #                       10 samples: a 98% order-statistic interval for the median, from the 2nd to the 9th
     timing_seconds: float = 10.0  # seconds of rounds, at least
     max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
     # While a setting has too few rounds on a quiet host to leave the contended ones out (measure/contention.py),
@@ -47,7 +47,7 @@ class BenchConfig:
     min_iterations: int = 10  # timed forward passes per setting, at least
     min_seconds: float = 1.0  # timed seconds per setting, at least
     max_seconds: float = 15.0  # stop a setting after this many seconds even short of the two minimums
-    threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
+    threads: int = 0  # torch intra-op threads in each measuring process (0: core.device.timing_threads)
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method on eager PyTorch: auto | one of quantize.METHODS
     # Runtimes every variant is measured on (core.variants.RUNTIMES): eager PyTorch, and ONNX Runtime fp32 + int8 on

@@ -91,14 +91,12 @@ def _error_text(exc: BaseException, what: str = "") -> str:
 
 def _open(setup, args: tuple, threads: int):
     """`setup(*args)` (its memory measured), then the thread pool at its timing size and freed memory kept for the
-    next pass (measure/allocator.py), warm (one sample per key) before the first round."""
+    next pass (measure/allocator.py). The untimed round before the first (time_interleaved) warms it."""
     session = setup(*args)
     session.report["threads"] = set_threads(threads)
     session.report["allocator"] = allocator.retain_freed_memory()
     if isinstance(session.report.get("machine"), dict):  # recorded while setting up on other thread counts
         session.report["machine"]["threads"] = session.report["threads"]
-    for key in session.keys:
-        session.sample(key)
     return session
 
 
@@ -127,7 +125,8 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
         if message[0] == "close":
             return
         try:
-            if message[0] == "finish":
+            if message[0] == "finish":  # after the rounds: on every core
+                set_threads(0)
                 conn.send(("finished", session.finish()))
             elif message[0] == "probe":
                 conn.send(("probe", contention.timing_probe_ms()))
@@ -139,7 +138,8 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
 
 
 def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, environ: dict) -> None:
-    """The timing process: every job's session, set up one after another on `threads` threads; sends ("ready",
+    """The timing process: every job's session, set up one after another on `threads` threads (a session sizes its
+    samples by the passes it times while setting up); sends ("ready",
     {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) and a speed probe per
     ("probe",) until "close". A variant that fails is reported and left out; the others go on."""
     _adopt(environ, threads)
@@ -196,15 +196,15 @@ def _round_per_variant(live: list[MeasuringProcess], timed: Timed, order: random
 
 
 def _round_one_process(timer: MeasuringProcess, live: list[MeasuringProcess], timed: Timed, order: random.Random,
-                       timeout_s: float, after_key=None) -> None:
-    """One round in the timing process: per key, every variant in a fresh order and then in the reverse order; a
-    variant's value is the mean of its two samples (drift during the round falls on all of them alike).
+                       timeout_s: float, after_key=None, mirrored: bool = True) -> None:
+    """One round in the timing process: per key, every variant in a fresh order and then (`mirrored`) in the reverse
+    order; a variant's value is the mean of its samples (drift during the round falls on all of them alike).
     `after_key(key)`, when given, at the mirror point of each key's block and after it."""
     names = [v.name for v in order.sample(live, len(live))]
     for key in _keys_of(live):
         taking = [n for n in names if n in timed.samples and key in timed.samples[n]]
         got: dict[str, list[float]] = {n: [] for n in taking}
-        for i, name in enumerate(taking + taking[::-1]):
+        for i, name in enumerate(taking + (taking[::-1] if mirrored else [])):
             if i == len(taking) and after_key is not None:  # the mirror point: the block's first half is done
                 after_key(key)
             if name not in timed.samples:
@@ -277,8 +277,11 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                 timer = None
         timed.samples = _no_samples(live)
         order = random.Random(0)
-        if timer is not None and live:  # one untimed round: every model's first passes after the others loaded
-            _round_one_process(timer, live, timed, order, plan.setup_timeout_s)
+        if live:  # one untimed round: every model's first passes on its timing threads, after the others loaded
+            if timer is not None:
+                _round_one_process(timer, live, timed, order, plan.setup_timeout_s, mirrored=False)
+            else:
+                _round_per_variant(live, timed, order, plan.setup_timeout_s)
             live = [v for v in live if v.name in timed.samples]
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started

@@ -29,10 +29,10 @@ def test_one_process_timing_mirrors_the_order_so_a_steady_drift_falls_on_every_v
     timed = rounds.time_interleaved(jobs, 1, _plan())
     assert (timed.timing, timed.samples_per_round, timed.timing_note) == ("one-process", 2, None)
     assert timed.rounds == 3
-    # A B C C B A: after one warm-up sample per variant at setup (3) and an untimed round (6), the k-th round takes
-    # samples 3+6k+1 .. 3+6k+6 of the process; a mirrored pair sums to 6k+13 whatever the order: every mean is equal.
+    # A B C C B A: after an untimed half round (A B C: 3 samples), the k-th round takes samples 6k-2 .. 6k+3 of the
+    # process; a mirrored pair sums to 12k+1 whatever the order: every mean is equal.
     for name in "abc":
-        assert timed.samples[name] == {"b1": [6.5 + 6 * k for k in (1, 2, 3)]}
+        assert timed.samples[name] == {"b1": [6 * k + 0.5 for k in (1, 2, 3)]}
     pids = {timed.reports[name]["pid"] for name in "abc"}
     finished = {timed.reports[name]["finished_pid"] for name in "abc"}
     assert len(pids) == 1  # one timing process

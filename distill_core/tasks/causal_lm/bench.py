@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from distill_core.core.device import resolve_device
+from distill_core.core.device import resolve_device, timing_threads
 from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
@@ -158,6 +158,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     from distill_core.tasks.causal_lm import evaluate as lm_evaluate
 
     cfg = cfg or LMBenchConfig()
+    cfg = replace(cfg, threads=timing_threads(cfg.threads))
     unknown = sorted(set(variants or []) - set(LM_VARIANTS))
     if unknown:
         raise DistillLabError(f"unknown variant {unknown[0]!r}; allowed: {', '.join(LM_VARIANTS)}", "variants")

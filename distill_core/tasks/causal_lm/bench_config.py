@@ -17,7 +17,7 @@ class LMBenchConfig:
     quiet_wait_seconds: float = 0.0  # while short of quiet rounds, time on until the rounds lasted this long (s)
     timing: str = "one-process"  # one-process: every variant timed in one process (mirrored order); per-variant
     sample_ms: float = 100.0  # a prefill sample lasts about this long
-    threads: int = 0  # torch intra-op threads in each measuring process (0: all cores)
+    threads: int = 0  # torch intra-op threads in each measuring process (0: core.device.timing_threads)
     device: str = "auto"  # auto | cpu | cuda
     quantization: str = "auto"  # int8 method: auto | one of quantize.METHODS
     quality: bool = True  # perplexity, agreement and KL on the run's held-out blocks

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from distill_core.core.device import resolve_device
+from distill_core.core.device import resolve_device, timing_threads
 from distill_core.core.errors import DistillLabError
 from distill_core.core.progress import ProgressEvent
 from distill_core.core.run_files import read_run
@@ -194,6 +194,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     from distill_core.tasks.classification.data import load_splits
 
     cfg = cfg or BenchConfig()
+    cfg = replace(cfg, threads=timing_threads(cfg.threads))
     check_request(cfg, variants)
     unknown = [s for s in cfg.settings if s not in SETTINGS] or ([] if cfg.settings else ["(none)"])
     if unknown:
