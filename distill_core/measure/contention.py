@@ -37,9 +37,9 @@ def timing_probe_ms(repeats: int = PROBE_REPEATS) -> float:
 
     Run by the process that times the variants (rounds.py sends it "probe"), it feels what their samples feel: on the
     2-core VM, 30 mirrored rounds of the workshop run's five variants on 2 threads, its per-round reading followed the
-    rounds' common slowdown (correlation 0.6 at batch 1 and 32) and read the same after either half of a block, where a
-    numpy probe in a process of its own (the previous design) read 1.5x its idle value beside the timing process,
-    higher after batch-1 blocks, and followed the slowdown far less (0.3 and 0.2): benchmarks/bench_probe.py."""
+    rounds' common slowdown (correlation 0.62 at batch 1, 0.56 at batch 32) and read alike after either half of a
+    block (1.58 and 1.53 ms), where a numpy probe in a process of its own (the previous design) read 1.4x its idle
+    value beside the timing process and followed the slowdown less (0.35, 0.53): benchmarks/bench_probe.py."""
     import torch
 
     generator = torch.Generator().manual_seed(0)

@@ -258,8 +258,8 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         live = [v for v in variants if v.keys]
         timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
-            timer = MeasuringProcess(ctx, "timing", _serve_all, ([(n, s, a) for n, s, a in jobs
-                                                          if n in {v.name for v in live}], threads))
+            timed_jobs = [(n, s, a) for n, s, a in jobs if n in {v.name for v in live}]
+            timer = MeasuringProcess(ctx, "timing", _serve_all, (timed_jobs, threads))
             kind, ready = timer.receive(time.perf_counter() + plan.setup_timeout_s, "loading every variant to time")
             if kind == "ready":
                 for v in live:
