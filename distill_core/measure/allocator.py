@@ -3,11 +3,11 @@ back.
 
 Why: with glibc's default malloc a batch-32 pass of the workshop run's models allocated its activations (MBs each)
 with fresh mmaps or on heap space trimmed back to the kernel after the previous pass, and faulted every page in again:
-measured on the 2-core VM (2 threads, one process, `resource.getrusage` around 6 passes), per pass ~30,000 minor
-page faults and 60-80 ms of kernel time for the teacher and teacher-int8 (a third to a half of an int8 pass), 3,000-
-7,000 faults and 13-19 ms for the students; with the thresholds below, 0 (one variant 730) faults and 2-9 ms, and
-the passes 11-22% faster. Page faults on a VM cost what the host makes them cost at that moment, so they made
-batch-32 figures move with the host and moved the int8 variants most. Long-running inference servers avoid the same
+on the 2-core VM (benchmarks/bench_allocator.py, 2 threads, two alternations of fresh processes), per pass 22,700-
+28,600 minor page faults and 54-77 ms of kernel time for the teacher and teacher-int8 (a third of an int8 pass),
+1,100-8,000 faults and 8-23 ms for the students; with the thresholds below, 0-876 faults and 2-16 ms, and the
+teacher-int8 pass 22-28% faster (the others 1-26%). Page faults on a VM cost what the host makes them cost at that
+moment, so they made batch-32 figures move with the host and moved the int8 variants most. Long-running inference servers avoid the same
 churn with jemalloc or tcmalloc (PyTorch's CPU performance guide recommends them); here glibc's own documented knobs
 (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) do it without a new dependency. They are set after a variant is
 loaded and its memory measured, so peak memory is as before."""
