@@ -7,9 +7,9 @@ on the 2-core VM (benchmarks/bench_allocator.py, 2 threads, two alternations of 
 28,600 minor page faults and 54-77 ms of kernel time for the teacher and teacher-int8 (a third of an int8 pass),
 1,100-8,000 faults and 8-23 ms for the students; with the thresholds below, 0-876 faults and 2-16 ms, and the
 teacher-int8 pass 22-28% faster (the others 1-26%). Page faults on a VM cost what the host makes them cost at that
-moment, so they made batch-32 figures move with the host and moved the int8 variants most. Long-running inference servers avoid the same
-churn with jemalloc or tcmalloc (PyTorch's CPU performance guide recommends them); here glibc's own documented knobs
-(mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) do it without a new dependency. They are set after a variant is
+moment, so they made batch-32 figures move with the host and moved the int8 variants most. Long-running inference
+servers avoid the same churn with jemalloc or tcmalloc (PyTorch's CPU performance guide recommends them); here
+glibc's own documented knobs (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) do it without a new dependency. They are set after a variant is
 loaded and its memory measured, so peak memory is as before."""
 
 from __future__ import annotations
