@@ -9,8 +9,8 @@ on the 2-core VM (benchmarks/bench_allocator.py, 2 threads, two alternations of 
 teacher-int8 pass 22-28% faster (the others 1-26%). Page faults on a VM cost what the host makes them cost at that
 moment, so they made batch-32 figures move with the host and moved the int8 variants most. Long-running inference
 servers avoid the same churn with jemalloc or tcmalloc (PyTorch's CPU performance guide recommends them); here
-glibc's own documented knobs (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) do it without a new dependency. They are set after a variant is
-loaded and its memory measured, so peak memory is as before."""
+glibc's own documented knobs (mallopt(3): M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) do it without a new dependency.
+They are set after a variant is loaded and its memory measured, so peak memory is as before."""
 
 from __future__ import annotations
 
