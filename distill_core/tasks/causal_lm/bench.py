@@ -20,7 +20,6 @@ Results go to `<run_dir>/bench.json`, variants in the classification shape (stat
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -174,7 +173,7 @@ def measure_lm_run(run_dir: str | Path, cfg: LMBenchConfig | None = None, varian
     before = machine_conditions()  # before the fork server starts importing
     processes.start_early(PRELOAD)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
-    peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
+    peak = machine.matmul_peak(device, cfg.threads, n=cfg.matmul_size)  # cfg.threads: resolved above
     jobs = [(name, open_session, (name, ref, int8, trust and name.startswith("teacher"), cfg.to_dict(), prompt,
                                   max_new_tokens, block_size, str(heldout) if heldout.exists() else None))
             for name, (ref, int8) in refs.items()]

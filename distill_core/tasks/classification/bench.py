@@ -14,7 +14,6 @@ Results go to `<run_dir>/bench.json` ("task": "classification").
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -223,7 +222,7 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
         s.teacher_cache_key = (teacher_cache.fingerprint(keys[s.name], test.texts, run_cfg.max_length, [])
                                if s.name in keys else None)
     emit(ProgressEvent("bench", 0, None, 0.0, message="this machine's matmul peak (cached after once)"))
-    peak = machine.matmul_peak(device, cfg.threads or os.cpu_count() or 1, n=cfg.matmul_size)
+    peak = machine.matmul_peak(device, cfg.threads, n=cfg.matmul_size)  # cfg.threads: resolved above
     to_time = [s for s in specs if s.ref not in failed_exports or s.runtime == "pytorch"]
     measured, quality, pairs, conditions = measure_variants(to_time, cfg, test.texts, test.labels, on_progress, peak,
                                                             run_quality, should_stop, before)

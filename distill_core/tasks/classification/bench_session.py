@@ -13,14 +13,13 @@ A sample is robust to a single interrupted pass: per batch, the median of its `r
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from distill_core.core.device import resolve_device
+from distill_core.core.device import resolve_device, timing_threads
 from distill_core.measure.flops import flops_at, flops_curve
 from distill_core.measure.memory import RssSampler
 from distill_core.measure.records import BenchConfig, MemoryRecord, SizeRecord
@@ -177,7 +176,7 @@ def _load_onnx(spec: VariantSpec, cfg: BenchConfig) -> LoadedVariant:
         raise DistillLabError(f"no ONNX files of {spec.ref} (their export failed or the model changed since)",
                               "runtimes")
     path = onnx_export.onnx_dir(spec.ref) / (onnx_export.INT8_FILE if spec.quantize else onnx_export.FP32_FILE)
-    threads = cfg.threads or os.cpu_count() or 1
+    threads = timing_threads(cfg.threads)
     session = onnx_export.ort_session(path, threads)
     tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
     config = models.load_config(spec.ref, spec.trust_remote_code)
@@ -259,7 +258,7 @@ class VariantSession:
                 self.reps[key] = max(1, math.ceil(cfg.sample_ms / max(cycle_ms, 1e-3)))
                 if cfg.reference_timer and setting == "fixed":
                     timer_ms[key] = reference_timer_ms(lambda b=batches[0]: loaded.forward(b),
-                                                       cfg.threads or os.cpu_count() or 1, 1.0)
+                                                       timing_threads(cfg.threads), 1.0)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         sampler.stop()
