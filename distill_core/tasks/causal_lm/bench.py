@@ -41,7 +41,6 @@ from distill_core.measure.records import (
 )
 from distill_core.measure.stats import median_interval
 from distill_core.measure.timing import percentile, time_stats
-from distill_core.tasks.causal_lm import BENCH_PRELOAD as PRELOAD
 from distill_core.tasks.causal_lm import NAME as TASK
 from distill_core.tasks.causal_lm import repetition
 from distill_core.tasks.causal_lm.bench_config import LMBenchConfig
@@ -49,6 +48,10 @@ from distill_core.tasks.causal_lm.bench_session import DECODE, PREFILL, open_ses
 from distill_core.tasks.causal_lm.generate import LM_VARIANTS
 from distill_core.tasks.causal_lm.heldout import HELDOUT_FILE
 
+# What every measuring process imports (measure/processes.process_context).
+PRELOAD = ("distill_core.tasks.causal_lm.bench_session", "transformers.modeling_utils",
+           "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
+           "transformers.models.llama.modeling_llama", "torchao")
 INT8_VARIANTS = ("teacher-int8", "student-int8")  # the variants a run's own results.json has no quality for
 INT8_QUALITY_COLUMNS = ("perplexity", "agreement", "kl_from_teacher", "retention")
 

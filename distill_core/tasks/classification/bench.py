@@ -39,7 +39,6 @@ from distill_core.measure.records import (
     check_request,
     write_bench,
 )
-from distill_core.tasks.classification import BENCH_PRELOAD as PRELOAD
 from distill_core.tasks.classification import NAME as TASK
 from distill_core.tasks.classification.bench_session import (  # noqa: F401 (the harness's parts, for callers)
     SETTINGS,
@@ -51,6 +50,11 @@ from distill_core.tasks.classification.bench_session import (  # noqa: F401 (the
 from distill_core.tasks.classification.bench_table import bench_columns, format_bench_table  # noqa: F401
 
 RUN_QUALITY = ("teacher", "student", "control")  # variants whose quality the run itself measured
+# What every measuring process imports (measure/processes.process_context): the session, transformers' model and
+# quantizer code, the usual architectures, torchao.
+PRELOAD = ("distill_core.tasks.classification.bench_session", "transformers.modeling_utils",
+           "transformers.models.auto.modeling_auto", "transformers.quantizers.auto",
+           "transformers.models.bert.modeling_bert", "torchao")
 
 
 def variant_specs(run_dir: Path, results: dict, run_config: dict,
