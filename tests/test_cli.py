@@ -105,3 +105,14 @@ def test_bench_passes_its_timing_flags_to_the_measurement_and_refuses_a_bad_quie
     capsys.readouterr()
     assert cli.main(["bench", record.id, "--quiet-wait", "-5"]) == 2
     assert "quiet_wait_seconds" in capsys.readouterr().err and len(asked) == 2
+
+
+def test_importing_the_cli_leaves_torch_for_the_commands_that_need_it():
+    """Every command (and every measuring process, which runs the console script again before its work) pays the CLI's
+    imports: torch alone is ~2.5 s of them."""
+    import subprocess
+    import sys
+
+    code = "import sys, distill_core.cli; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

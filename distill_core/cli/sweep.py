@@ -8,14 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from distill_core.core import config as config_mod
 from distill_core.core.atomic import write_text
 from distill_core.core.errors import DistillLabError
 from distill_core.runs import store
 from distill_core.sweeps import launch, records
-from distill_core.sweeps.estimate import estimate_sweep
 from distill_core.sweeps.spec import axis_from_cli, spec_from_dict
 from distill_core.tasks.presets import get_preset, preset_names
 from distill_core.views import sweep_display
@@ -120,6 +117,8 @@ def _minutes(seconds: float | None) -> str:
 
 
 def cmd_start(args, apply_overrides) -> int:
+    from distill_core.sweeps.estimate import estimate_sweep  # imports torch (the students' sizes): not for every command
+
     spec = build_spec(args, apply_overrides)
     estimate = estimate_sweep(spec)
     for t in estimate.trials:
@@ -188,6 +187,8 @@ def cmd_export(args) -> int:
     elif args.format == "json":
         text = json.dumps({"sweep": record.to_dict(), "trials": rows}, indent=2, default=str)
     else:
+        import pandas as pd
+
         text = pd.DataFrame(rows).to_csv(index=False) if rows else ""  # raw values, one row per trial
     if not args.out:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -3,8 +3,10 @@ child process with its pipe, asked one message at a time with a deadline."""
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
+import sys
 import time
 
 _POLL_S = 0.5
@@ -58,9 +60,26 @@ def process_context(preload: tuple[str, ...] = ()):
     thread pool is forked), or a fresh interpreter each (spawn) where the platform has no fork server."""
     if preload and "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(preload))  # ignored once the server runs; modules that fail are skipped
+        ctx.set_forkserver_preload(_with_main(preload))  # ignored once the server runs; modules that fail are skipped
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _with_main(preload: tuple[str, ...]) -> list[str]:
+    """`preload` and what the parent's main module imports, for the fork server to import once. Before its target a
+    child runs the parent's main module again (multiprocessing's "fixup main"); `distill-lab`'s console script
+    imports the CLI there, ~1 s a measuring process on 2 busy cores, the parent's start() blocked meanwhile (its five
+    processes started 0.6-1.5 s apart; run with -m, whose main is not run again, within 0.3 s). Imported in the
+    server, the main's own lines are all a child runs. (The server's "__main__" preload would skip even those, but
+    CPython 3.11 passes it no main path.)"""
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    names = {getattr(value, "__name__", None) if inspect.ismodule(value) else getattr(value, "__module__", None)
+             for value in vars(main).values()} if main is not None else set()
+    if spec_name and not spec_name.endswith("__main__"):  # run with -m: the child runs this module again
+        names.add(spec_name)
+    return [*preload, *sorted(n for n in names if isinstance(n, str) and n in sys.modules and n != "__main__"
+                                and not n.startswith("_") and n not in sys.builtin_module_names)]
 
 
 def start_early(preload: tuple[str, ...]) -> None:
