@@ -117,7 +117,7 @@ def _minutes(seconds: float | None) -> str:
 
 
 def cmd_start(args, apply_overrides) -> int:
-    from distill_core.sweeps.estimate import estimate_sweep  # imports torch (the students' sizes): not for every command
+    from distill_core.sweeps.estimate import estimate_sweep  # imports torch (students' sizes): not at every command
 
     spec = build_spec(args, apply_overrides)
     estimate = estimate_sweep(spec)
