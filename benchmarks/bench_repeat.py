@@ -8,7 +8,7 @@ PASS/FAIL per target, writes benchmarks/results/NAME.json (and NAME_<i>.bench.js
 
 Targets (2-core machine): every variant's speedup over the teacher, and int8 over fp32, at batch 1 and 32 within 5%
 of the first measurement's; each p50 of a later measurement inside the first's 95% interval, or the record shows
-the machine changed between them (the speed probe moved by more than 10%); student vs control (same
+the machine changed between them (the rounds' timing probes differ: machine_changed); student vs control (same
 architecture) within 3% of each other in every measurement; five variants measured in <= 60 s each time.
 Each measurement's host state (quiet / contended rounds left out / contended throughout, measure/contention.py) is
 printed and recorded; a speedup check between measurements whose states differ says so next to its figure (it still
@@ -25,12 +25,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill_core.measure import comparisons  # noqa: E402
 from distill_core.measure.records import latency_of  # noqa: E402
 from distill_core.runs.folders import resolve_run_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CHANGED_P = 0.01  # two measurements' round probes this unlikely under one machine speed: it changed
 PAIRS = [("teacher", v) for v in ("teacher-int8", "student", "student-int8", "control")] + \
         [("student", "student-int8")]
 
@@ -45,10 +48,21 @@ def measure_once(run: str, extra: list[str]) -> tuple[dict, float]:
 
 
 def machine_changed(a: dict, b: dict) -> str | None:
-    """Why two measurements ran on a machine of another speed (the speed probe, before and after each, moved by more
-    than 10%), or None. The load average is not used: the 1-minute average before a second measurement still holds
-    the first one's own load (about 2 on 2 cores), so it would always say "changed"."""
+    """Why two measurements ran on a machine of another speed, or None: the timing probes of their rounds (the
+    timing process's matmul after every block, measure/contention.py; ~20 a measurement) differ by a two-sided
+    Mann-Whitney U test at p < 0.01 (scipy.stats). Records without round probes: the parent's speed probe, before
+    and after each, moved by more than 10%. The load average is not used: the 1-minute average before a second
+    measurement still holds the first one's own load (about 2 on 2 cores), so it would always say "changed"."""
+    from scipy.stats import mannwhitneyu
+
     ca, cb = a.get("conditions") or {}, b.get("conditions") or {}
+    rounds_a = [ms for probes in (ca.get("round_probe_ms") or {}).values() for ms in probes]
+    rounds_b = [ms for probes in (cb.get("round_probe_ms") or {}).values() for ms in probes]
+    if len(rounds_a) >= 5 and len(rounds_b) >= 5:
+        p = mannwhitneyu(rounds_a, rounds_b).pvalue
+        ma, mb = float(np.median(rounds_a)), float(np.median(rounds_b))
+        return (f"timing probe {ma:.2f} -> {mb:.2f} ms ({(mb / ma - 1) * 100:+.1f}%, Mann-Whitney p = {p:.3f})"
+                if p < CHANGED_P else None)
     probes_a = [ca.get("probe_ms_before"), ca.get("probe_ms_after")]
     probes_b = [cb.get("probe_ms_before"), cb.get("probe_ms_after")]
     if None not in probes_a + probes_b:

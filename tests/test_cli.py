@@ -101,10 +101,17 @@ def test_bench_passes_its_timing_flags_to_the_measurement_and_refuses_a_bad_quie
     monkeypatch.setattr(cli.tables, "task_of", lambda config: Task())
     assert cli.main(["bench", record.id, "--quiet-wait", "180", "--rounds", "15", "--timing", "per-variant"]) == 0
     assert (asked[0].quiet_wait_seconds, asked[0].min_rounds, asked[0].timing) == (180.0, 15, "per-variant")
+    assert asked[0].max_timing_seconds == 67.5  # 15 rounds asked: the 45 s cap for 10 rounds, scaled
     assert cli.main(["bench", record.id]) == 0 and asked[1].quiet_wait_seconds == 0.0  # no wait unless asked
+    assert (asked[1].min_rounds, asked[1].max_timing_seconds) == (10, 45.0)
+    assert cli.main(["bench", record.id, "--rounds", "20", "--max-timing-seconds", "30"]) == 0
+    assert (asked[2].min_rounds, asked[2].max_timing_seconds) == (20, 30.0)
     capsys.readouterr()
     assert cli.main(["bench", record.id, "--quiet-wait", "-5"]) == 2
-    assert "quiet_wait_seconds" in capsys.readouterr().err and len(asked) == 2
+    assert "quiet_wait_seconds" in capsys.readouterr().err and len(asked) == 3
+    for flags, field in ((["--rounds", "0"], "min_rounds"), (["--max-timing-seconds", "-1"], "max_timing_seconds")):
+        assert cli.main(["bench", record.id, *flags]) == 2
+        assert field in capsys.readouterr().err and len(asked) == 3
 
 
 def test_importing_the_cli_leaves_torch_for_the_commands_that_need_it():

@@ -254,6 +254,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _scaled_timing_cap(rounds: int | None) -> float | None:
+    """The timing cap (s) for `rounds` asked for: the default cap scaled as the default rounds to these, so a bench
+    asked for 20 rounds gets them on a machine where 10 take the usual time (None: the default)."""
+    from distill_core.measure.records import BenchConfig
+
+    default = BenchConfig()
+    if not rounds or rounds <= default.min_rounds:
+        return None
+    return default.max_timing_seconds * rounds / default.min_rounds
+
+
 def cmd_bench(args) -> int:
     from distill_core.measure.records import BenchConfig
     from distill_core.runs.folders import resolve_run_dir
@@ -266,6 +277,8 @@ def cmd_bench(args) -> int:
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
               "timing_seconds": args.timing_seconds, "timing": args.timing,
               "quiet_wait_seconds": args.quiet_wait, **listed}
+    chosen["max_timing_seconds"] = (args.max_timing_seconds if args.max_timing_seconds is not None
+                                    else _scaled_timing_cap(args.rounds))
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -344,8 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--quantization", help="int8 method: auto (default), torchao-int8-dynamic, "
                                               "torchao-int8-weight-only or torch-dynamic-int8")
-    bench.add_argument("--rounds", type=int, help="interleaved timing rounds, at least (default 12: each latency "
-                                                  "gets a 95%% interval)")
+    bench.add_argument("--rounds", type=int, help="interleaved timing rounds, at least (default 10: each latency "
+                                                  "and speedup gets a 95%% interval; more rounds, narrower intervals)")
+    bench.add_argument("--max-timing-seconds", type=float,
+                       help="stop the rounds here even short of --rounds (default 45 s, scaled up with --rounds)")
     bench.add_argument("--timing", choices=["one-process", "per-variant"],
                        help="one-process (default): every variant timed in one process, in mirrored order, so the "
                             "machine's noise falls on all alike (memory is still measured per variant, alone); "

@@ -70,7 +70,7 @@ class BenchConfig:
 
 def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
     """Raise DistillLabError (field "variants", "runtimes", "quantization" or "timing") for an unknown variant,
-    runtime, int8 method or timing mode."""
+    runtime, int8 method or timing mode, and (the field's name) for a quiet wait, rounds or timing cap out of range."""
     from distill_core.models.quantize import METHODS
 
     unknown = sorted(set(variants or []) - set(ALL_VARIANTS))
@@ -87,6 +87,11 @@ def check_request(cfg: BenchConfig, variants: list[str] | None) -> None:
     if not 0 <= cfg.quiet_wait_seconds <= 3600:
         raise DistillLabError(f"quiet wait of {cfg.quiet_wait_seconds:g} s; allowed: 0 (no wait) to 3600 seconds",
                               "quiet_wait_seconds")
+    if not 1 <= cfg.min_rounds <= 1000:
+        raise DistillLabError(f"{cfg.min_rounds} timing rounds; allowed: 1 to 1000", "min_rounds")
+    if not 0 < cfg.max_timing_seconds <= 3600:
+        raise DistillLabError(f"a timing cap of {cfg.max_timing_seconds:g} s; allowed: more than 0, up to 3600 "
+                              "seconds", "max_timing_seconds")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""benchmarks/bench_repeat.py's judgement that the machine changed between two measurements."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_repeat.py"
+spec = importlib.util.spec_from_file_location("bench_repeat", SCRIPT)
+bench_repeat = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_repeat)
+
+
+def _record(probes: list[float]) -> dict:
+    return {"conditions": {"round_probe_ms": {"real/1": probes[::2], "real/32": probes[1::2]}}}
+
+
+def test_round_probes_that_moved_as_a_whole_say_the_machine_changed():
+    quiet = [2.70, 2.72, 2.68, 2.75, 2.71, 2.69, 2.74, 2.73, 2.70, 2.72]
+    slower = [p * 1.05 for p in quiet]  # every probe 5% slower: Mann-Whitney U = 0, p < 0.001
+
+    said = bench_repeat.machine_changed(_record(quiet), _record(slower))
+
+    assert said is not None and "2.71 -> 2.85 ms (+5.0%" in said and "p = 0.000" in said
+
+
+def test_round_probes_from_one_distribution_do_not():
+    first = [2.70, 2.72, 2.68, 2.75, 2.71, 2.69, 2.74, 2.73, 2.70, 2.72]
+    second = [2.71, 2.69, 2.73, 2.70, 2.74, 2.72, 2.68, 2.75, 2.72, 2.70]  # the same values, reordered
+
+    assert bench_repeat.machine_changed(_record(first), _record(second)) is None
+
+
+def test_records_without_round_probes_fall_back_to_the_probe_before_and_after():
+    def old(before, after):
+        return {"conditions": {"probe_ms_before": before, "probe_ms_after": after}}
+
+    assert bench_repeat.machine_changed(old(3.0, 3.0), old(3.4, 3.4)) == "speed probe 3.00 -> 3.40 ms"
+    assert bench_repeat.machine_changed(old(3.0, 3.0), old(3.1, 3.2)) is None
