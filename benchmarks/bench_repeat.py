@@ -50,7 +50,9 @@ def measure_once(run: str, extra: list[str]) -> tuple[dict, float]:
 def machine_changed(a: dict, b: dict) -> str | None:
     """Why two measurements ran on a machine of another speed, or None: the timing probes of their rounds (the
     timing process's matmul after every block, measure/contention.py; ~20 a measurement) differ by a two-sided
-    Mann-Whitney U test at p < 0.01 (scipy.stats). Records without round probes: the parent's speed probe, before
+    Mann-Whitney U test at p < 0.01 (scipy.stats) and moved the way the p50s did (p50_shift). The probe, a compute-
+    bound matmul, moves less than the models do: -0.6 to -1.7% and +5.1% where their p50s moved -1.8 to -5.4% and
+    +7.3% (median) in the pairs of 2026-12-07. Records without round probes: the parent's speed probe, before
     and after each, moved by more than 10%. The load average is not used: the 1-minute average before a second
     measurement still holds the first one's own load (about 2 on 2 cores), so it would always say "changed"."""
     from scipy.stats import mannwhitneyu
@@ -61,8 +63,11 @@ def machine_changed(a: dict, b: dict) -> str | None:
     if len(rounds_a) >= 5 and len(rounds_b) >= 5:
         p = mannwhitneyu(rounds_a, rounds_b).pvalue
         ma, mb = float(np.median(rounds_a)), float(np.median(rounds_b))
+        p50s = p50_shift(a, b)
+        if p >= CHANGED_P or (p50s is not None and (mb - ma) * p50s <= 0):
+            return None
         return (f"timing probe {ma:.2f} -> {mb:.2f} ms ({(mb / ma - 1) * 100:+.1f}%, Mann-Whitney p = {p:.3f})"
-                if p < CHANGED_P else None)
+                + (f", p50s {p50s * 100:+.1f}% (median)" if p50s is not None else ""))
     probes_a = [ca.get("probe_ms_before"), ca.get("probe_ms_after")]
     probes_b = [cb.get("probe_ms_before"), cb.get("probe_ms_after")]
     if None not in probes_a + probes_b:
@@ -70,6 +75,17 @@ def machine_changed(a: dict, b: dict) -> str | None:
         if abs(pb / pa - 1) > 0.10:
             return f"speed probe {pa:.2f} -> {pb:.2f} ms"
     return None
+
+
+def p50_shift(a: dict, b: dict) -> float | None:
+    """The median of b's p50 over a's - 1, over every variant and real-length batch size both have; None without."""
+    shifts = []
+    for name in a.get("variants") or {}:
+        for batch in (a.get("config") or {}).get("batch_sizes") or []:
+            la, lb = latency_of(a, name, "real", batch), latency_of(b, name, "real", batch)
+            if la and lb and la.get("p50_ms"):
+                shifts.append(lb["p50_ms"] / la["p50_ms"] - 1)
+    return float(np.median(shifts)) if shifts else None
 
 
 def host_state(data: dict) -> str:

@@ -9,8 +9,12 @@ bench_repeat = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench_repeat)
 
 
-def _record(probes: list[float]) -> dict:
-    return {"conditions": {"round_probe_ms": {"real/1": probes[::2], "real/32": probes[1::2]}}}
+def _record(probes: list[float], p50s: dict[str, float] | None = None) -> dict:
+    """A bench.json with these round probes and (name -> p50 ms at real/1) latencies."""
+    return {"conditions": {"round_probe_ms": {"real/1": probes[::2], "real/32": probes[1::2]}},
+            "config": {"batch_sizes": [1]},
+            "variants": {name: {"latency": [{"setting": "real", "batch_size": 1, "p50_ms": ms}]}
+                         for name, ms in (p50s or {}).items()}}
 
 
 def test_round_probes_that_moved_as_a_whole_say_the_machine_changed():
@@ -20,6 +24,19 @@ def test_round_probes_that_moved_as_a_whole_say_the_machine_changed():
     said = bench_repeat.machine_changed(_record(quiet), _record(slower))
 
     assert said is not None and "2.71 -> 2.85 ms (+5.0%" in said and "p = 0.000" in said
+
+
+def test_a_probe_that_moved_against_the_p50s_does_not_explain_them():
+    quiet = [2.70, 2.72, 2.68, 2.75, 2.71, 2.69, 2.74, 2.73, 2.70, 2.72]
+    slower = [p * 1.05 for p in quiet]
+    first = _record(quiet, {"teacher": 30.0, "student": 8.0, "control": 8.0})
+    faster = _record(slower, {"teacher": 28.5, "student": 7.6, "control": 7.7})  # p50s -5, -5, -3.75%: median -5%
+    later = _record(slower, {"teacher": 31.5, "student": 8.4, "control": 8.3})  # +5, +5, +3.75%
+
+    assert abs(bench_repeat.p50_shift(first, faster) + 0.05) < 1e-9
+    assert bench_repeat.machine_changed(first, faster) is None
+    said = bench_repeat.machine_changed(first, later)
+    assert said is not None and said.endswith("p50s +5.0% (median)")
 
 
 def test_round_probes_from_one_distribution_do_not():
