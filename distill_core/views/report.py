@@ -286,8 +286,10 @@ def html_report(run_ids: list[str]) -> str:
     if rows:
         body.append("<p class='meta'>Quality on each run's held-out split (the first training seed's models); "
                     "latency is the median wall time of one forward pass over the batch, with its 95% interval in "
-                    "brackets where it was measured in rounds; peak memory is the measuring process's peak RSS minus "
-                    "its baseline.</p>")
+                    "brackets where it was measured in rounds (this measurement's noise: a shared machine's speed "
+                    "can move every latency of a later measurement alike by a few percent, which the speedups, "
+                    "timed within a round, cancel); peak memory is the measuring process's peak RSS minus its "
+                    "baseline.</p>")
         body.append(table_html(display.comparison_table(rows)))
         body.append("<h2>Retention and distillation gain</h2><p class='meta'>Retention: a variant's quality as a "
                     "share of the teacher's. Agreement: share of predictions where its top answer equals the "
