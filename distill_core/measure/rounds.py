@@ -70,7 +70,9 @@ class Timed:
     samples_per_round: int = 1  # a round's value is the mean of this many samples (2 in one-process timing)
     timing: str = "per-variant"  # the mode used (timing_modes.TIMING_MODES)
     timing_note: str | None = None  # why per-variant when one-process was asked for
-    setup_seconds: float = 0.0  # spawn to every process ready (s)
+    setup_seconds: float = 0.0  # spawn to every process ready and the untimed round done (s)
+    variants_ready_seconds: float = 0.0  # spawn to every variant's own process loaded (s)
+    timer_ready_seconds: float | None = None  # spawn to the timing process loaded (s; None: per-variant timing)
     timing_seconds: float = 0.0
     finish_seconds: float = 0.0  # the sessions' finish (quality) after the rounds
     probes_ms: list[float] = field(default_factory=list)  # speed probe before the first block and after each (ms)
@@ -256,6 +258,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
             v.report, v.keys = (payload, keys) if kind == "ready" else ({"error": payload}, [])
             timed.reports[v.name] = v.report
         live = [v for v in variants if v.keys]
+        timed.variants_ready_seconds = time.perf_counter() - started
         timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
             timed_jobs = [(n, s, a) for n, s, a in jobs if n in {v.name for v in live}]
@@ -271,6 +274,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                         v.report.update(fields_)
                 live = [v for v in live if v.keys]
                 timed.timing, timed.samples_per_round = "one-process", 2
+                timed.timer_ready_seconds = time.perf_counter() - started
             else:
                 timed.timing_note = f"the timing process failed ({ready}): each variant is timed in its own process"
                 timer.close()
@@ -335,7 +339,8 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
     `should_stop()` says so (before the processes start and between rounds), contended rounds left out of
     `timed.samples` (contention.py; `probe` as time_interleaved's, None to keep every round),
     and bench.json's "conditions": `conditions` taken before (or now), load and probe after, rounds, per-round probes
-    and which count, phase seconds, the timing mode."""
+    and which count, phase seconds (setup: the variants' processes loaded, the timing process loaded, the untimed
+    round done), the timing mode."""
     if should_stop and should_stop():
         raise RunCancelled(f"cancelled while measuring (before {jobs[0][0] if jobs else 'any variant'}); bench.json "
                            "was not written")
@@ -354,7 +359,8 @@ def measure_in_rounds(jobs: list[tuple[str, object, tuple]], threads: int, plan:
     contention.leave_out_contended(timed, conditions)
     conditions["allocator"] = next((r["allocator"] for r in timed.reports.values() if "allocator" in r), None)
     conditions.update(load_after=load_average(), probe_ms_after=speed_probe_ms(), rounds=timed.rounds,
-                      setup_seconds=timed.setup_seconds, timing_seconds=timed.timing_seconds,
+                      setup_seconds=timed.setup_seconds, variants_ready_seconds=timed.variants_ready_seconds,
+                      timer_ready_seconds=timed.timer_ready_seconds, timing_seconds=timed.timing_seconds,
                       finish_seconds=timed.finish_seconds, timing=timed.timing, timing_note=timed.timing_note,
                       samples_per_round=timed.samples_per_round)
     return timed, conditions

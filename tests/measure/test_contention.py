@@ -102,6 +102,8 @@ def test_in_one_timing_process_each_half_of_a_settings_block_is_probed_and_judge
     assert conditions["contended_rounds"] == {"b1": [1], "b32": [1]}
     assert conditions["rounds_kept"] == {"b1": 7, "b32": 7}
     assert all(len(timed.samples[n][k]) == 7 for n in "ab" for k in ("b1", "b32"))
+    assert (conditions["variants_ready_seconds"], conditions["timer_ready_seconds"]) == (
+        timed.variants_ready_seconds, timed.timer_ready_seconds)  # bench.json says where the set-up went
 
 
 def test_without_a_probe_every_round_counts():

@@ -37,6 +37,7 @@ def test_one_process_timing_mirrors_the_order_so_a_steady_drift_falls_on_every_v
     finished = {timed.reports[name]["finished_pid"] for name in "abc"}
     assert len(pids) == 1  # one timing process
     assert len(finished) == 3 and not finished & pids  # quality in each variant's own process
+    assert 0 < timed.variants_ready_seconds < timed.timer_ready_seconds < timed.setup_seconds  # the set-up's phases
 
 
 def test_per_variant_timing_keeps_each_variant_in_its_own_process_with_one_sample_per_round():
@@ -46,6 +47,7 @@ def test_per_variant_timing_keeps_each_variant_in_its_own_process_with_one_sampl
     for name in "ab":  # own process: one warm-up sample, then one per round
         assert timed.samples[name] == {"b1": [2.0, 3.0, 4.0]}
     assert timed.reports["a"]["pid"] != timed.reports["b"]["pid"]
+    assert timed.timer_ready_seconds is None and 0 < timed.variants_ready_seconds < timed.setup_seconds
 
 
 def test_variants_that_would_not_fit_in_memory_twice_are_timed_each_in_its_own_process():
