@@ -3,7 +3,7 @@
 Usage:  .venv/bin/python benchmarks/bench_repeat_summary.py [--glob 'bench_repeat_*']
 Reads benchmarks/results/NAME_1.bench.json and NAME_2.bench.json of every pair (measures nothing). Per pair: timing
 threads and rounds, seconds per command (the harness's), speedups within 5% of the first (bench_repeat.PAIRS at
-batch 1 and 32), student vs control within 3% in both, and how far each speedup moved in units of the two
+batch 1 and 32, as bench_repeat.py checks them), student vs control within 3% in both, and how far each speedup moved in units of the two
 measurements' own intervals: z = log(ratio2 / ratio1) / sqrt(se1^2 + se2^2), se = log(high / low) / 3.92. If the
 intervals describe the noise, |z| has a median near 0.67 (a normal's) and exceeds 1.96 one time in 20; much larger
 values mean the host changed between the two commands. Writes benchmarks/results/bench_repeat_summary.json.
@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_repeat import PAIRS, RESULTS  # noqa: E402  (the pairs that script checks; this folder is on sys.path)
 from distill_core.measure import comparisons  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
-PAIRS = [("teacher", v) for v in ("teacher-int8", "student", "student-int8", "control")] + \
-        [("student", "student-int8")]
 
 
 def pair_summary(first: dict, second: dict) -> dict:
