@@ -254,15 +254,16 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _scaled_timing_cap(rounds: int | None) -> float | None:
-    """The timing cap (s) for `rounds` asked for: the default cap scaled as the default rounds to these, so a bench
-    asked for 20 rounds gets them on a machine where 10 take the usual time (None: the default)."""
+def _scaled_timing(rounds: int | None) -> tuple[float | None, float | None]:
+    """(seconds of rounds at least, cap) for `rounds` asked for: more rounds than the default scale the default cap
+    up alike (20 rounds get them where 10 take the usual time), fewer scale the seconds down (`--rounds 5` is
+    quicker); None: the default."""
     from distill_core.measure.records import BenchConfig
 
     default = BenchConfig()
-    if not rounds or rounds <= default.min_rounds:
-        return None
-    return default.max_timing_seconds * rounds / default.min_rounds
+    share = rounds / default.min_rounds if rounds else 1.0
+    return (default.timing_seconds * share if share < 1 else None,
+            default.max_timing_seconds * share if share > 1 else None)
 
 
 def cmd_bench(args) -> int:
@@ -277,8 +278,9 @@ def cmd_bench(args) -> int:
               "min_iterations": args.min_iterations, "min_seconds": args.min_seconds, "min_rounds": args.rounds,
               "timing_seconds": args.timing_seconds, "timing": args.timing,
               "quiet_wait_seconds": args.quiet_wait, **listed}
-    chosen["max_timing_seconds"] = (args.max_timing_seconds if args.max_timing_seconds is not None
-                                    else _scaled_timing_cap(args.rounds))
+    floor, cap = _scaled_timing(args.rounds)
+    chosen["timing_seconds"] = args.timing_seconds if args.timing_seconds is not None else floor
+    chosen["max_timing_seconds"] = args.max_timing_seconds if args.max_timing_seconds is not None else cap
     cfg = BenchConfig(**{k: v for k, v in chosen.items() if v is not None}, quality=not args.no_quality)
     bar = ProgressBar()
     try:
@@ -365,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one-process (default): every variant timed in one process, in mirrored order, so the "
                             "machine's noise falls on all alike (memory is still measured per variant, alone); "
                             "per-variant: each in its own process (automatic when they do not fit in memory twice)")
-    bench.add_argument("--timing-seconds", type=float, help="seconds of timing rounds, at least (default 10)")
+    bench.add_argument("--timing-seconds", type=float,
+                       help="seconds of timing rounds, at least: rounds go on past --rounds while the machine is "
+                            "quick (default 40 for classification, 5 for causal-lm)")
     bench.add_argument("--quiet-wait", type=float, metavar="SECONDS",
                        help="on a shared host: while a setting has too few rounds on a quiet host to leave the "
                             "contended ones out, time on until the rounds lasted this many seconds in all (default 0: "

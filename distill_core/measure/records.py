@@ -36,13 +36,16 @@ class BenchConfig:
     sample_ms: float = 60.0  # one timing sample lasts about this long (whole cycles, at least one)
     min_rounds: int = 10  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py);
     #                       10 samples: a 98% order-statistic interval for the median, from the 2nd to the 9th
-    timing_seconds: float = 10.0  # seconds of rounds, at least
+    # Seconds of rounds, at least: the rounds go on past min_rounds while the machine is quick, so a measurement
+    # takes about the same time everywhere and a quick machine gets narrower intervals (the workshop run: 12
+    # rounds of 3.4 s, about 55 s in all on 2 cores).
+    timing_seconds: float = 40.0
     max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
     # While a setting has too few rounds on a quiet host to leave the contended ones out (measure/contention.py),
     # time on until the rounds lasted this long in all (s; 0: no wait, the record says "measured under contention").
     quiet_wait_seconds: float = 0.0
     timing: str = "one-process"  # one-process: every variant timed in one process (mirrored order); per-variant
-    warmup_iterations: int = 1  # untimed passes per setting, after one pass over its longest batch
+    warmup_iterations: int = 1  # untimed passes per setting before the pass that sizes its samples
     # Tasks that time one variant after another (measure.timing.timed_passes) use these three:
     min_iterations: int = 10  # timed forward passes per setting, at least
     min_seconds: float = 1.0  # timed seconds per setting, at least

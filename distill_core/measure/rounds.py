@@ -15,8 +15,12 @@ invocation, while in one process the two stayed within 2%). So:
 Rounds repeat until at least `min_rounds` and `min_seconds` (or `max_seconds`; RoundsPlan.done).
 The task's harness supplies `setup(*args) -> session`, run in a child: `session.report` (a picklable dict: memory,
 size... or {"error": reason}), `session.keys` (the settings it can time), `session.sample(key) -> ms`,
-`session.finish() -> dict` (added to the report after the rounds) and optionally `session.timing_fields` (the
-report's entries that describe the timing, e.g. how many passes one sample covers), taken from the timing process."""
+`session.finish() -> dict` (added to the report after the rounds) and optionally `session.warm(key) -> ms` (what the
+untimed round runs instead of a sample: warm-up and calibration) and `session.timing_fields` (the report's entries
+that describe the timing, e.g. how many passes one sample covers), taken from the process that times after the
+untimed round. A job is (name, setup, args) or (name, setup, args, timing_setup): the timing process then opens the
+variant with `timing_setup(*args)`, a session that only times (memory, size and quality come from the variant's own
+process), which spares the timing process's set-up the passes only those need."""
 
 from __future__ import annotations
 
@@ -132,28 +136,40 @@ def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: 
                 conn.send(("finished", session.finish()))
             elif message[0] == "probe":
                 conn.send(("probe", contention.timing_probe_ms()))
+            elif message[0] == "fields":
+                conn.send(("fields", _timing_fields(session)))
             else:
-                conn.send(("sample", float(session.sample(message[1]))))
+                conn.send(("sample", _take(session, *message)))
         except BaseException as exc:
             conn.send(("error", _error_text(exc, message[0])))
             return
 
 
-def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, environ: dict) -> None:
-    """The timing process: every job's session, set up one after another on `threads` threads (a session sizes its
-    samples by the passes it times while setting up); sends ("ready",
-    {name: (timing fields, keys) or error text}); then one sample per ("sample", name, key) and a speed probe per
-    ("probe",) until "close". A variant that fails is reported and left out; the others go on."""
+def _timing_fields(session) -> dict:
+    """The session's report entries that describe its timing (session.timing_fields)."""
+    return {f: session.report.get(f) for f in getattr(session, "timing_fields", ())}
+
+
+def _take(session, kind: str, key: str) -> float:
+    """A "sample" of `key` (ms), or for "warm" the session's warm-up and calibration (its sample if it has none)."""
+    return float((getattr(session, "warm", session.sample) if kind == "warm" else session.sample)(key))
+
+
+def _serve_all(jobs: list[tuple], threads: int, conn, environ: dict) -> None:
+    """The timing process: every job's session (its timing_setup where the job has one), set up one after another
+    on `threads` threads; sends ("ready", {name: keys or error text}); then per ("sample" or "warm", name, key) one
+    sample, per ("probe",) a speed probe, per ("fields",) every session's timing fields, until "close". A variant
+    that fails is reported and left out; the others go on."""
     _adopt(environ, threads)
     sessions, ready = {}, {}
-    for name, setup, args in jobs:
+    for name, setup, args, *timing_setup in jobs:
         try:
-            session = _open(setup, args, threads)
+            session = _open(timing_setup[0] if timing_setup else setup, args, threads)
         except BaseException as exc:
             ready[name] = _error_text(exc, "loading for the timing")
             continue
         sessions[name] = session
-        ready[name] = ({f: session.report.get(f) for f in getattr(session, "timing_fields", ())}, list(session.keys))
+        ready[name] = list(session.keys)
     conn.send(("ready", ready))
     while True:
         message = conn.recv()
@@ -162,9 +178,11 @@ def _serve_all(jobs: list[tuple[str, object, tuple]], threads: int, conn, enviro
         try:
             if message[0] == "probe":
                 conn.send(("probe", contention.timing_probe_ms()))
-                continue
-            _, name, key = message
-            conn.send(("sample", float(sessions[name].sample(key))))
+            elif message[0] == "fields":
+                conn.send(("fields", {name: _timing_fields(s) for name, s in sessions.items()}))
+            else:
+                kind, name, key = message
+                conn.send(("sample", _take(sessions[name], kind, key)))
         except BaseException as exc:
             conn.send(("error", _error_text(exc, "timing")))
 
@@ -184,24 +202,27 @@ def _drop(timed: Timed, name: str, reason: str) -> None:
     timed.samples.pop(name, None)
 
 
-def _round_per_variant(live: list[MeasuringProcess], timed: Timed, order: random.Random, timeout_s: float) -> None:
-    """One round in the variants' own processes: each variant (in a fresh order), one sample per key."""
+def _round_per_variant(live: list[MeasuringProcess], timed: Timed, order: random.Random, timeout_s: float,
+                       kind: str = "sample") -> None:
+    """One round in the variants' own processes: each variant (in a fresh order), one sample per key (`kind`
+    "warm": the untimed round)."""
     # A fresh order each round: a variant's time must not depend on which one ran before it (a big model leaves the
     # caches cold for the next); a fixed rotation would always give it the same predecessor.
     for v in order.sample(live, len(live)):
         for key in v.keys:
-            kind, *rest = v.ask(("sample", key), timeout_s, "timing")
-            if kind != "sample":
+            answer, *rest = v.ask((kind, key), timeout_s, "timing")
+            if answer != "sample":
                 _drop(timed, v.name, rest[0])
                 break
             timed.samples[v.name][key].append(rest[0])
 
 
 def _round_one_process(timer: MeasuringProcess, live: list[MeasuringProcess], timed: Timed, order: random.Random,
-                       timeout_s: float, after_key=None, mirrored: bool = True) -> None:
+                       timeout_s: float, after_key=None, mirrored: bool = True, kind: str = "sample") -> None:
     """One round in the timing process: per key, every variant in a fresh order and then (`mirrored`) in the reverse
     order; a variant's value is the mean of its samples (drift during the round falls on all of them alike).
-    `after_key(key)`, when given, at the mirror point of each key's block and after it."""
+    `after_key(key)`, when given, at the mirror point of each key's block and after it. `kind` "warm": the untimed
+    round."""
     names = [v.name for v in order.sample(live, len(live))]
     for key in _keys_of(live):
         taking = [n for n in names if n in timed.samples and key in timed.samples[n]]
@@ -211,8 +232,8 @@ def _round_one_process(timer: MeasuringProcess, live: list[MeasuringProcess], ti
                 after_key(key)
             if name not in timed.samples:
                 continue
-            kind, *rest = timer.ask(("sample", name, key), timeout_s, "timing")
-            if kind != "sample":
+            answer, *rest = timer.ask((kind, name, key), timeout_s, "timing")
+            if answer != "sample":
                 _drop(timed, name, rest[0])
                 continue
             got[name].append(rest[0])
@@ -233,7 +254,20 @@ def _timing_probe(timer: MeasuringProcess | None, variants: list[MeasuringProces
     return probe
 
 
-def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: RoundsPlan,
+def _read_timing_fields(timer: MeasuringProcess | None, live: list[MeasuringProcess], timeout_s: float) -> None:
+    """Each live variant's timing fields (after the untimed round: its calibration) from the process that times it,
+    into its report."""
+    if timer is not None:
+        kind, fields_ = timer.ask(("fields",), timeout_s, "reading the timing")
+        for v in live:
+            v.report.update(fields_.get(v.name, {}) if kind == "fields" else {})
+        return
+    for v in live:
+        kind, fields_ = v.ask(("fields",), timeout_s, "reading the timing")
+        v.report.update(fields_ if kind == "fields" else {})
+
+
+def time_interleaved(jobs: list[tuple], threads: int, plan: RoundsPlan,
                      should_stop=None, on_round=None, preload: tuple[str, ...] = (), probe=None) -> Timed:
     """Load every (name, setup, args) job in its own process, then time them in rounds: in one timing process when
     they fit in memory twice (plan.timing "one-process"), else each in its own; then finish each in its own.
@@ -249,7 +283,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
     cores = os.cpu_count() or 1
     setup_threads = max(1, cores // max(1, len(jobs)))
     variants = [MeasuringProcess(ctx, name, _serve, (setup, args, threads, setup_threads))
-                for name, setup, args in jobs]
+                for name, setup, args, *_ in jobs]
     timer = None
     timed = Timed(reports={})
     try:
@@ -261,7 +295,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         timed.variants_ready_seconds = time.perf_counter() - started
         timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
-            timed_jobs = [(n, s, a) for n, s, a in jobs if n in {v.name for v in live}]
+            timed_jobs = [job for job in jobs if job[0] in {v.name for v in live}]
             timer = MeasuringProcess(ctx, "timing", _serve_all, (timed_jobs, threads))
             kind, ready = timer.receive(time.perf_counter() + plan.setup_timeout_s, "loading every variant to time")
             if kind == "ready":
@@ -270,8 +304,7 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
                         v.report = timed.reports[v.name] = {"error": ready[v.name]}
                         v.keys = []
                     else:
-                        fields_, v.keys = ready[v.name]
-                        v.report.update(fields_)
+                        v.keys = ready[v.name]
                 live = [v for v in live if v.keys]
                 timed.timing, timed.samples_per_round = "one-process", 2
                 timed.timer_ready_seconds = time.perf_counter() - started
@@ -283,10 +316,11 @@ def time_interleaved(jobs: list[tuple[str, object, tuple]], threads: int, plan: 
         order = random.Random(0)
         if live:  # one untimed round: every model's first passes on its timing threads, after the others loaded
             if timer is not None:
-                _round_one_process(timer, live, timed, order, plan.setup_timeout_s, mirrored=False)
+                _round_one_process(timer, live, timed, order, plan.setup_timeout_s, mirrored=False, kind="warm")
             else:
-                _round_per_variant(live, timed, order, plan.setup_timeout_s)
+                _round_per_variant(live, timed, order, plan.setup_timeout_s, kind="warm")
             live = [v for v in live if v.name in timed.samples]
+            _read_timing_fields(timer, live, plan.setup_timeout_s)
             timed.samples = _no_samples(live)
         timed.setup_seconds = time.perf_counter() - started
 

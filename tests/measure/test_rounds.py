@@ -90,3 +90,21 @@ def test_an_unknown_timing_mode_names_the_field_and_the_allowed_ones():
         check_request(BenchConfig(timing="sequential"), None)
     assert caught.value.field == "timing"
     assert "one-process" in str(caught.value) and "per-variant" in str(caught.value)
+
+
+def test_the_untimed_round_warms_in_the_process_that_times_and_its_timing_fields_are_read_after():
+    from tests.support.drift_session import WarmSession, timing_only
+
+    jobs = [(name, WarmSession, (), timing_only) for name in "ab"]
+    timed = rounds.time_interleaved(jobs, 1, _plan())
+    timer_pid = timed.reports["a"]["pid"]
+    for name in "ab":  # opened by the job's timing setup; warmed there (no sample): samples 1-6 are the rounds'
+        assert timed.reports[name]["opened_for"] == "timing" and timed.reports[name]["warmed_in"] == timer_pid
+        assert timed.reports[name]["pid"] == timer_pid
+    assert sorted(v for name in "ab" for v in timed.samples[name]["b1"]) == [2.5, 2.5, 6.5, 6.5, 10.5, 10.5]
+    assert timed.reports["a"]["finished_pid"] != timer_pid  # quality still in the variant's own process
+
+    timed = rounds.time_interleaved([("a", WarmSession, (), timing_only)], 1, _plan("per-variant"))
+    report = timed.reports["a"]  # per-variant: the variant's own setup, warmed in its own process
+    assert report["opened_for"] == "memory" and report["warmed_in"] == report["pid"] == report["finished_pid"]
+    assert timed.samples["a"] == {"b1": [1.0, 2.0, 3.0]}

@@ -41,3 +41,23 @@ class HungrySession(DriftSession):
     def __init__(self):
         super().__init__()
         self.report["memory"] = {"baseline_rss_bytes": 0, "peak_rss_bytes": 2**50}
+
+
+class WarmSession(DriftSession):
+    """Has a `warm` step that counts as no sample and sets its timing field `warmed_in` (the pid that warmed it);
+    `opened_for` says whether the timing setup (`timing_only`) or the variant's own setup opened it."""
+
+    timing_fields = ("pid", "warmed_in", "opened_for")
+
+    def __init__(self, opened_for: str = "memory"):
+        super().__init__()
+        self.report.update(warmed_in=None, opened_for=opened_for)
+
+    def warm(self, key: str) -> float:
+        self.report["warmed_in"] = os.getpid()
+        return 0.0
+
+
+def timing_only(*args) -> WarmSession:
+    """WarmSession as the timing process opens it."""
+    return WarmSession("timing")

@@ -219,14 +219,17 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
                 on_progress=None, should_stop=None, write: bool = True, after_run: bool = False) -> dict:
     """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
     made of the BenchConfig settings that apply here (threads, device, quantization, quality, variant_timeout_s,
-    matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). `after_run`: called at the end
+    matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). Rounds, timing seconds and cap
+    left at BenchConfig's defaults take LMBenchConfig's (a generation round is longer than a classification one). `after_run`: called at the end
     of a run, whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is
     measured."""
     cfg = cfg or BenchConfig()
     check_request(cfg, variants)
+    generic, own = BenchConfig(), LMBenchConfig()
+    rounds_ = {f: getattr(own if getattr(cfg, f) == getattr(generic, f) else cfg, f)  # a generic default: this task's
+               for f in ("min_rounds", "timing_seconds", "max_timing_seconds")}
     lm_cfg = LMBenchConfig(threads=cfg.threads, device=cfg.device, quantization=cfg.quantization, quality=cfg.quality,
-                           variant_timeout_s=cfg.variant_timeout_s, min_rounds=cfg.min_rounds,
-                           timing_seconds=cfg.timing_seconds, max_timing_seconds=cfg.max_timing_seconds,
+                           variant_timeout_s=cfg.variant_timeout_s, **rounds_,
                            matmul_size=cfg.matmul_size, timing=cfg.timing, quiet_wait_seconds=cfg.quiet_wait_seconds,
                            quality_variants=list(INT8_VARIANTS) if after_run else None)
     return measure_lm_run(Path(run_dir), lm_cfg, variants, on_progress, should_stop, write)

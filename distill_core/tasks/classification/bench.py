@@ -45,6 +45,7 @@ from distill_core.tasks.classification.bench_session import (  # noqa: F401 (the
     VariantSpec,
     fixed_batch,
     open_session,
+    open_timing_session,
     real_batches,
 )
 from distill_core.tasks.classification.bench_table import bench_columns, format_bench_table  # noqa: F401
@@ -123,9 +124,9 @@ def _result_of(name: str, report: dict, samples: dict | None, peak_gflops: float
     if "error" in report:
         return VariantResult(name=name, ref=report.get("ref", ""), status="error", error=report["error"],
                              runtime=runtime_of(name), wall_seconds=wall)
-    latency = [LatencyRecord.from_rounds(report["cycles"][key], samples[key], peak_gflops,
-                                         report["timer_ms"].get(key), per_round)
-               for key in report["cycles"] if samples]
+    cycles = {key: dict(cycle, passes=report["passes"].get(key)) for key, cycle in report["cycles"].items()}
+    latency = [LatencyRecord.from_rounds(cycle, samples[key], peak_gflops, report["timer_ms"].get(key), per_round)
+               for key, cycle in cycles.items() if samples]
     latency.sort(key=lambda r: (SETTINGS.index(r.setting), r.batch_size))
     return VariantResult(name=name, ref=report["ref"], status="ok", runtime=runtime_of(name), device=report["device"],
                          threads=report["threads"], load_seconds=report["load_seconds"], wall_seconds=wall,
@@ -146,7 +147,8 @@ def measure_variants(specs: list[VariantSpec], cfg: BenchConfig, texts: list[str
     emit = on_progress or (lambda event: None)
     sample = sample_indices(cfg.sample_size, len(texts), cfg.seed)
     peak_gflops = peak["gflops_per_s"] if peak else None
-    jobs = [(s.name, open_session, (asdict(s), cfg.to_dict(), texts, sample, peak_gflops)) for s in specs]
+    jobs = [(s.name, open_session, (asdict(s), cfg.to_dict(), texts, sample, peak_gflops), open_timing_session)
+            for s in specs]
     timed, conditions = rounds.measure_in_rounds(jobs, cfg.threads, rounds.RoundsPlan.of(cfg), PRELOAD, emit,
                                                  should_stop, conditions)
     wall = timed.wall_seconds

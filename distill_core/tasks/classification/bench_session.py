@@ -6,8 +6,10 @@ lengths, cut into batches of similar length as `evaluate.predict_logits` batches
 that batched inference here really pays; "fixed" repeats real tokens to exactly `fixed_length` tokens per input.
 A setting's *cycle* is a fixed list of its batches (at most `cycle_batches` and `cycle_inputs` inputs, one batch
 at least: the middle batch of equal length strata); one sample times `reps` whole cycles,
-`reps` chosen at warm-up so a sample lasts about `sample_ms`. Every variant times the same cycles.
-A sample is robust to a single interrupted pass: per batch, the median of its `reps` passes (see `sample`).
+`reps` chosen at warm-up (`warm`, in the process that times) so a sample lasts about `sample_ms`. Every variant
+times the same cycles. A sample is robust to a single interrupted pass: per batch, the median of its `reps` passes
+(see `sample`). The timing process opens a variant with `timing_only` (open_timing_session): it loads the model and
+cuts the same cycles, but skips what its own process measured (memory, the memory peak's pass, FLOPs, size).
 """
 
 from __future__ import annotations
@@ -131,8 +133,9 @@ class LoadedVariant:
     threads: int | None = None  # the runtime's own thread count, when it is not torch's
 
 
-def _load_torch(spec: VariantSpec, cfg: BenchConfig, device: str) -> LoadedVariant:
-    """The save_pretrained folder on eager PyTorch (int8: quantize.quantize_int8 of it, made here)."""
+def _load_torch(spec: VariantSpec, cfg: BenchConfig, device: str, flops: bool = True) -> LoadedVariant:
+    """The save_pretrained folder on eager PyTorch (int8: quantize.quantize_int8 of it, made here); `flops` False
+    leaves the FLOPs curve empty (the timing process does not need it)."""
     from distill_core.models import loading as models
     from distill_core.models import quantize, students
     from distill_core.tasks.classification import evaluate
@@ -141,7 +144,7 @@ def _load_torch(spec: VariantSpec, cfg: BenchConfig, device: str) -> LoadedVaria
     model = models.load_classifier(spec.ref, spec.labels, spec.trust_remote_code)
     tokenizer = models.load_tokenizer(spec.ref, spec.trust_remote_code)
     positions = getattr(model.config, "max_position_embeddings", None)
-    curve = flops_curve(model, min(cfg.fixed_length, positions or cfg.fixed_length))  # int8: the same multiply-adds
+    curve = flops_curve(model, min(cfg.fixed_length, positions or cfg.fixed_length)) if flops else []  # int8: same
     parameters = sum(p.numel() for p in model.parameters())
     model.to(device)
     qrecord = None
@@ -211,10 +214,10 @@ def _load_onnx(spec: VariantSpec, cfg: BenchConfig) -> LoadedVariant:
 class VariantSession:
     """A loaded variant: `report` (name, size, memory, quantization, machine, logits...) and `sample(key)` (ms)."""
 
-    timing_fields = ("cycles",)  # what one sample covers, from the process that times (rounds.py)
+    timing_fields = ("passes",)  # passes per sample by key, from the process that times (rounds.py)
 
     def __init__(self, spec: VariantSpec, cfg: BenchConfig, texts: list[str], sample: list[int],
-                 peak_gflops: float | None = None):
+                 peak_gflops: float | None = None, timing_only: bool = False):
         from distill_core.measure import machine
         from distill_core.tasks.classification.data import encode
 
@@ -224,7 +227,7 @@ class VariantSession:
         import_model_code(spec)
         sampler = RssSampler(cfg.memory_interval_ms).start()
         started = time.perf_counter()
-        self.loaded = loaded = _load_onnx(spec, cfg) if onnx else _load_torch(spec, cfg, device)
+        self.loaded = loaded = _load_onnx(spec, cfg) if onnx else _load_torch(spec, cfg, device, not timing_only)
         load_seconds = time.perf_counter() - started
         self.curve = loaded.curve
         fixed_length = min(cfg.fixed_length, loaded.positions or cfg.fixed_length)
@@ -246,16 +249,17 @@ class VariantSession:
                 self.shapes[key] = [(max(len(x) for x in r), float(np.mean([len(x) for x in r]))) for r in rows]
         self.keys = list(self.cycles)
         self.timer = PassTimer(device)
-        self.reps: dict[str, int] = {}
+        self.reps: dict[str, int] = {}  # cycles per sample by key, set by `warm`
+        self._quality = (spec, texts, pad_id) if spec.quality else None
+        if timing_only:
+            sampler.stop()
+            self.report = {"name": spec.name, "passes": {}}
+            return
         timer_ms = {}
         with torch.inference_mode():
-            for key, (setting, _, batches) in self.cycles.items():  # the longest batch first: the memory peak
+            for key, (setting, _, batches) in self.cycles.items():  # the longest batch: the memory peak
                 lengths = [shape[0] for shape in self.shapes[key]]
                 loaded.forward(batches[int(np.argmax(lengths))])
-                for i in range(cfg.warmup_iterations):
-                    loaded.forward(batches[i % len(batches)])
-                cycle_ms = self._cycle_ms(batches, 1) * len(batches)  # one pass over every batch of the cycle
-                self.reps[key] = max(1, math.ceil(cfg.sample_ms / max(cycle_ms, 1e-3)))
                 if cfg.reference_timer and setting == "fixed":
                     timer_ms[key] = reference_timer_ms(lambda b=batches[0]: loaded.forward(b),
                                                        timing_threads(cfg.threads), 1.0)
@@ -268,12 +272,25 @@ class VariantSession:
                           flops_per_input_fixed=int(round(flops_at(self.curve, fixed_length))),
                           flops_per_input_real=float(np.mean([flops_at(self.curve, len(x)) for x in sample_ids])),
                           fixed_length=fixed_length, flops_curve=self.curve)
-        self._quality = (spec, texts, pad_id) if spec.quality else None
         self.report = {"name": spec.name, "ref": spec.ref, "runtime": spec.runtime, "device": device,
                        "threads": loaded.threads or torch.get_num_threads(), "load_seconds": load_seconds,
                        "quantization": loaded.quantization, "memory": memory.to_dict(), "size": size.to_dict(),
                        "machine": machine.machine_record(device).to_dict(), "logits": None,
-                       "cycles": {key: self.cycle_record(key) for key in self.keys}, "timer_ms": timer_ms}
+                       "cycles": {key: self.cycle_record(key) for key in self.keys}, "passes": {},
+                       "timer_ms": timer_ms}
+
+    def warm(self, key: str) -> float:
+        """Before the rounds, in the process that times: `warmup_iterations` untimed passes of `key`'s cycle, then one
+        timed pass over it; sets `reps` so a sample lasts about `sample_ms` and the report's passes per sample.
+        Returns ms per forward pass of the timed cycle."""
+        batches = self.cycles[key][2]
+        with torch.inference_mode():
+            for i in range(self.cfg.warmup_iterations):
+                self.loaded.forward(batches[i % len(batches)])
+            pass_ms = self._cycle_ms(batches, 1)
+        self.reps[key] = max(1, math.ceil(self.cfg.sample_ms / max(pass_ms * len(batches), 1e-3)))
+        self.report["passes"][key] = self.reps[key] * len(batches)
+        return pass_ms
 
     def finish(self) -> dict:
         """{"logits": test-split logits (as lists) or None}: after the timing, with all threads."""
@@ -291,10 +308,11 @@ class VariantSession:
         return total / (reps * len(batches))
 
     def cycle_record(self, key: str) -> dict:
-        """What a sample of `key` covers: passes, mean padded and real tokens per input, FLOPs per input."""
-        setting, batch_size, batches = self.cycles[key]
+        """What a sample of `key` covers: mean padded and real tokens per input, FLOPs per input (its passes: the
+        report's "passes", known after `warm`)."""
+        setting, batch_size, _ = self.cycles[key]
         shapes = self.shapes[key]
-        return {"setting": setting, "batch_size": batch_size, "passes": self.reps[key] * len(batches),
+        return {"setting": setting, "batch_size": batch_size,
                 "padded_tokens": float(np.mean([padded for padded, _ in shapes])),
                 "real_tokens": float(np.mean([real for _, real in shapes])),
                 "flops_per_input": float(np.mean([flops_at(self.curve, padded) for padded, _ in shapes]))}
@@ -304,6 +322,8 @@ class VariantSession:
         median over its `reps` passes, averaged over the cycle's batches. The median drops the odd pass the host
         interrupted (a 2.6 ms pass that read 12 ms) and the first pass after another model ran, on cold caches;
         with one or two reps it is their mean."""
+        if key not in self.reps:
+            self.warm(key)
         batches = self.cycles[key][2]
         times = [[0.0] * self.reps[key] for _ in batches]
         with torch.inference_mode():
@@ -332,3 +352,8 @@ def _test_logits(spec: VariantSpec, loaded: LoadedVariant, texts, pad_id) -> lis
 def open_session(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops) -> VariantSession:
     """rounds.time_interleaved's setup, in the measuring process."""
     return VariantSession(VariantSpec(**spec), BenchConfig.from_dict(cfg), texts, sample, peak_gflops)
+
+
+def open_timing_session(spec: dict, cfg: dict, texts: list[str], sample: list[int], peak_gflops) -> VariantSession:
+    """The same variant in rounds.time_interleaved's timing process: timing only (VariantSession's timing_only)."""
+    return VariantSession(VariantSpec(**spec), BenchConfig.from_dict(cfg), texts, sample, peak_gflops, True)

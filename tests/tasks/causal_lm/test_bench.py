@@ -90,3 +90,10 @@ def test_bench_measure_run_dispatches_lm_runs_with_their_settings(tmp_path_facto
     run_dir, cfg, variants = seen["args"][:3]
     assert run_dir == run and variants == ["student"]
     assert (cfg.threads, cfg.min_rounds, cfg.matmul_size, cfg.quality) == (1, 4, 128, False)
+    # timing seconds and cap left at the generic defaults: the task's own; asked for: as asked
+    assert (cfg.timing_seconds, cfg.max_timing_seconds) == (5.0, 90.0) != (BenchConfig().timing_seconds, 45.0)
+    seen.clear()
+    get_task("causal-lm").measure(run, BenchConfig(min_rounds=6, timing_seconds=12.0, max_timing_seconds=30.0),
+                                  write=False)
+    cfg = seen["args"][1]
+    assert (cfg.min_rounds, cfg.timing_seconds, cfg.max_timing_seconds) == (6, 12.0, 30.0)

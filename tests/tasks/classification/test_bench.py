@@ -3,6 +3,7 @@ variant, bench.json with quality, cancelling between variants."""
 
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -50,16 +51,35 @@ def test_a_variant_session_reports_every_setting_and_times_samples(tiny_teacher_
     fixed = report["cycles"]["fixed/4"]
     assert fixed["padded_tokens"] == 32 and fixed["flops_per_input"] == pytest.approx(
         report["size"]["flops_per_input_fixed"])
-    assert report["cycles"]["real/1"]["passes"] >= 4  # 4 inputs of the sample (cycle_batches), whole cycles
-    samples = [session.sample("real/4") for _ in range(3)]
-    record = records.LatencyRecord.from_rounds(report["cycles"]["real/4"], samples, peak_gflops=10.0)
+    assert report["passes"] == {}  # known after warm, in the process that times
+    session.warm("real/1")
+    assert report["passes"]["real/1"] >= 4  # 4 inputs of the sample (cycle_batches), whole cycles
+    samples = [session.sample("real/4") for _ in range(3)]  # the first sample warms the setting first
+    cycle = dict(report["cycles"]["real/4"], passes=report["passes"]["real/4"])
+    record = records.LatencyRecord.from_rounds(cycle, samples, peak_gflops=10.0)
     assert record.samples_ms == samples and record.p50_low_ms <= record.p50_ms <= record.p50_high_ms
-    assert record.iterations == 3 * report["cycles"]["real/4"]["passes"]
+    assert record.iterations == 3 * report["passes"]["real/4"]
     assert report["quantization"]["method"] == "torch-dynamic-int8" and report["size"]["int8_elements"] > 0
     assert report["memory"]["peak_rss_bytes"] >= report["memory"]["baseline_rss_bytes"]
     assert report["logits"] is None  # quality comes after the rounds
     logits = session.finish()["logits"]
     assert len(logits) == len(texts) and len(logits[0]) == len(LABELS)
+
+
+def test_the_timing_processs_session_only_times_the_same_cycles(tiny_teacher_dir, monkeypatch):
+    cfg = BenchConfig(**QUICK)
+    spec = VariantSpec("teacher", str(tiny_teacher_dir), LABELS, quantize=False, max_length=32)
+    texts = ["a fine product", "it broke after a day and nobody answered my emails", "ok", "great value, works"]
+    full = bench_session.VariantSession(spec, cfg, texts, [0, 1, 2, 3])
+    monkeypatch.setattr(bench_session, "flops_curve", lambda *a: pytest.fail("the timing process counts no FLOPs"))
+    timing = bench_session.open_timing_session(asdict(spec), cfg.to_dict(), texts, [0, 1, 2, 3], None)
+    assert set(timing.report) == {"name", "passes"} and timing.report["passes"] == {}  # no memory, size, machine
+    assert timing.keys == full.keys
+    for key in timing.keys:  # the same batches, so the same passes per sample once warmed alike
+        assert [b[0].tolist() for b in timing.cycles[key][2]] == [b[0].tolist() for b in full.cycles[key][2]]
+    assert timing.warm("real/4") > 0 and timing.report["passes"]["real/4"] == timing.reps["real/4"] * len(
+        timing.cycles["real/4"][2])
+    assert timing.sample("fixed/1") > 0 and "fixed/1" in timing.report["passes"]  # a sample warms first
 
 
 def test_a_sample_takes_each_batchs_median_over_its_passes_so_one_interrupted_pass_does_not_count():
