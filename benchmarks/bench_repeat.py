@@ -8,7 +8,8 @@ PASS/FAIL per target, writes benchmarks/results/NAME.json (and NAME_<i>.bench.js
 
 Targets (2-core machine): every variant's speedup over the teacher, and int8 over fp32, at batch 1 and 32 within 5%
 of the first measurement's; each p50 of a later measurement inside the first's 95% interval, or the record shows
-the machine changed between them (the rounds' timing probes differ: machine_changed); student vs control (same
+the machine changed between them (the rounds' timing probes differ, or every p50 moved the same way:
+machine_changed); student vs control (same
 architecture) within 3% of each other in every measurement; five variants measured in <= 60 s each time.
 Each measurement's host state (quiet / contended rounds left out / contended throughout, measure/contention.py) is
 printed and recorded; a speedup check between measurements whose states differ says so next to its figure (it still
@@ -48,43 +49,56 @@ def measure_once(run: str, extra: list[str]) -> tuple[dict, float]:
 
 
 def machine_changed(a: dict, b: dict) -> str | None:
-    """Why two measurements ran on a machine of another speed, or None: the timing probes of their rounds (the
+    """Why two measurements ran on a machine of another speed, or None. Either the timing probes of their rounds (the
     timing process's matmul after every block, measure/contention.py; ~20 a measurement) differ by a two-sided
-    Mann-Whitney U test at p < 0.01 (scipy.stats) and moved the way the p50s did (p50_shift). The probe, a compute-
+    Mann-Whitney U test at p < 0.01 (scipy.stats) and moved the way the p50s did (p50_shift); or every variant's p50
+    at every batch size moved the same way, which a two-sided sign test (scipy.stats.binomtest) puts at p < 0.01
+    (8 or more p50s): variants measured with no change in between move each its own way. The probe, a compute-
     bound matmul, moves less than the models do: -0.6 to -1.7% and +5.1% where their p50s moved -1.8 to -5.4% and
-    +7.3% (median) in the pairs of 2026-12-07. Records without round probes: the parent's speed probe, before
-    and after each, moved by more than 10%. The load average is not used: the 1-minute average before a second
-    measurement still holds the first one's own load (about 2 on 2 cores), so it would always say "changed"."""
-    from scipy.stats import mannwhitneyu
+    +7.3% (median) in the pairs of 2026-12-07, and not at all in s35g, where all ten p50s moved +3 to +7%.
+    Records without round probes: the parent's speed probe, before and after each, moved by more than 10%. The
+    load average is not used: the 1-minute average before a second measurement still holds the first one's own
+    load (about 2 on 2 cores), so it would always say "changed"."""
+    from scipy.stats import binomtest, mannwhitneyu
 
     ca, cb = a.get("conditions") or {}, b.get("conditions") or {}
     rounds_a = [ms for probes in (ca.get("round_probe_ms") or {}).values() for ms in probes]
     rounds_b = [ms for probes in (cb.get("round_probe_ms") or {}).values() for ms in probes]
+    p50s = p50_shift(a, b)
     if len(rounds_a) >= 5 and len(rounds_b) >= 5:
         p = mannwhitneyu(rounds_a, rounds_b).pvalue
         ma, mb = float(np.median(rounds_a)), float(np.median(rounds_b))
-        p50s = p50_shift(a, b)
-        if p >= CHANGED_P or (p50s is not None and (mb - ma) * p50s <= 0):
-            return None
-        return (f"timing probe {ma:.2f} -> {mb:.2f} ms ({(mb / ma - 1) * 100:+.1f}%, Mann-Whitney p = {p:.3f})"
-                + (f", p50s {p50s * 100:+.1f}% (median)" if p50s is not None else ""))
+        if p < CHANGED_P and (p50s is None or (mb - ma) * p50s > 0):
+            return (f"timing probe {ma:.2f} -> {mb:.2f} ms ({(mb / ma - 1) * 100:+.1f}%, Mann-Whitney p = {p:.3f})"
+                    + (f", p50s {p50s * 100:+.1f}% (median)" if p50s is not None else ""))
+    shifts = p50_shifts(a, b)
+    same_way = max(sum(x > 0 for x in shifts), sum(x < 0 for x in shifts))
+    if shifts and same_way == len(shifts) and binomtest(same_way, len(shifts)).pvalue < CHANGED_P:
+        return (f"every p50 moved the same way ({min(shifts) * 100:+.1f} to {max(shifts) * 100:+.1f}%, "
+                f"{len(shifts)} of {len(shifts)}: sign test p = {binomtest(same_way, len(shifts)).pvalue:.3f})")
     probes_a = [ca.get("probe_ms_before"), ca.get("probe_ms_after")]
     probes_b = [cb.get("probe_ms_before"), cb.get("probe_ms_after")]
-    if None not in probes_a + probes_b:
+    if min(len(rounds_a), len(rounds_b)) < 5 and None not in probes_a + probes_b:
         pa, pb = sum(probes_a) / 2, sum(probes_b) / 2
         if abs(pb / pa - 1) > 0.10:
             return f"speed probe {pa:.2f} -> {pb:.2f} ms"
     return None
 
 
-def p50_shift(a: dict, b: dict) -> float | None:
-    """The median of b's p50 over a's - 1, over every variant and real-length batch size both have; None without."""
+def p50_shifts(a: dict, b: dict) -> list[float]:
+    """b's p50 over a's - 1, for every variant and real-length batch size both have."""
     shifts = []
     for name in a.get("variants") or {}:
         for batch in (a.get("config") or {}).get("batch_sizes") or []:
             la, lb = latency_of(a, name, "real", batch), latency_of(b, name, "real", batch)
             if la and lb and la.get("p50_ms"):
                 shifts.append(lb["p50_ms"] / la["p50_ms"] - 1)
+    return shifts
+
+
+def p50_shift(a: dict, b: dict) -> float | None:
+    """The median of p50_shifts; None without any."""
+    shifts = p50_shifts(a, b)
     return float(np.median(shifts)) if shifts else None
 
 

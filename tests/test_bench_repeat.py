@@ -52,3 +52,16 @@ def test_records_without_round_probes_fall_back_to_the_probe_before_and_after():
 
     assert bench_repeat.machine_changed(old(3.0, 3.0), old(3.4, 3.4)) == "speed probe 3.00 -> 3.40 ms"
     assert bench_repeat.machine_changed(old(3.0, 3.0), old(3.1, 3.2)) is None
+
+
+def test_every_p50_moving_the_same_way_says_the_machine_changed_though_the_probes_did_not():
+    probes = [2.70, 2.72, 2.68, 2.75, 2.71, 2.69, 2.74, 2.73, 2.70, 2.72]
+    names = [f"v{i}" for i in range(10)]
+    first = _record(probes, {n: 10.0 for n in names})
+    slower = _record(probes, {n: 10.0 * (1.03 + 0.004 * i) for i, n in enumerate(names)})  # +3.0 to +6.6%
+    said = bench_repeat.machine_changed(first, slower)
+    assert said == "every p50 moved the same way (+3.0 to +6.6%, 10 of 10: sign test p = 0.002)"
+    one_back = _record(probes, {n: 10.0 * (0.99 if i == 0 else 1.05) for i, n in enumerate(names)})
+    assert bench_repeat.machine_changed(first, one_back) is None  # 9 of 10: p = 0.021, not below 0.01
+    seven = {n: 10.0 for n in names[:7]}  # 7 of 7 the same way: p = 0.016, too few to tell
+    assert bench_repeat.machine_changed(_record(probes, seven), _record(probes, {n: 10.5 for n in seven})) is None
