@@ -106,8 +106,8 @@ def test_bench_passes_its_timing_flags_to_the_measurement_and_refuses_a_bad_quie
     assert (asked[1].min_rounds, asked[1].max_timing_seconds) == (10, 45.0)
     assert cli.main(["bench", record.id, "--rounds", "20", "--max-timing-seconds", "30"]) == 0
     assert (asked[2].min_rounds, asked[2].max_timing_seconds) == (20, 30.0)
-    assert (asked[1].timing_seconds, asked[2].timing_seconds) == (40.0, 40.0)  # at least 40 s of rounds
-    assert cli.main(["bench", record.id, "--rounds", "5"]) == 0 and asked.pop().timing_seconds == 20.0  # scaled down
+    assert (asked[1].timing_seconds, asked[2].timing_seconds) == (36.0, 36.0)  # at least 36 s of rounds
+    assert cli.main(["bench", record.id, "--rounds", "5"]) == 0 and asked.pop().timing_seconds == 18.0  # scaled down
     assert cli.main(["bench", record.id, "--rounds", "5", "--timing-seconds", "3"]) == 0
     assert asked.pop().timing_seconds == 3.0
     capsys.readouterr()

@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "per-variant: each in its own process (automatic when they do not fit in memory twice)")
     bench.add_argument("--timing-seconds", type=float,
                        help="seconds of timing rounds, at least: rounds go on past --rounds while the machine is "
-                            "quick (default 40 for classification, 5 for causal-lm)")
+                            "quick (default 36 for classification, 5 for causal-lm)")
     bench.add_argument("--quiet-wait", type=float, metavar="SECONDS",
                        help="on a shared host: while a setting has too few rounds on a quiet host to leave the "
                             "contended ones out, time on until the rounds lasted this many seconds in all (default 0: "

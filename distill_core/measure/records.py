@@ -37,9 +37,9 @@ class BenchConfig:
     min_rounds: int = 10  # interleaved rounds of one sample per variant and setting, at least (measure/rounds.py);
     #                       10 samples: a 98% order-statistic interval for the median, from the 2nd to the 9th
     # Seconds of rounds, at least: the rounds go on past min_rounds while the machine is quick, so a measurement
-    # takes about the same time everywhere and a quick machine gets narrower intervals (the workshop run: 12
-    # rounds of 3.4 s, about 55 s in all on 2 cores).
-    timing_seconds: float = 40.0
+    # takes about the same time everywhere and a quick machine gets narrower intervals (the workshop run: 11-12
+    # rounds of 3.3 s, about 53 s in all on 2 cores).
+    timing_seconds: float = 36.0
     max_timing_seconds: float = 45.0  # stop the rounds here even short of min_rounds
     # While a setting has too few rounds on a quiet host to leave the contended ones out (measure/contention.py),
     # time on until the rounds lasted this long in all (s; 0: no wait, the record says "measured under contention").
