@@ -29,10 +29,9 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from distill_core.core.device import set_threads
-from distill_core.core.errors import DistillLabError, RunCancelled
+from distill_core.core.errors import RunCancelled
 from distill_core.core.progress import ProgressEvent
-from distill_core.measure import allocator, contention
+from distill_core.measure import contention, serving
 from distill_core.measure.conditions import load_average, machine_conditions, speed_probe_ms
 from distill_core.measure.processes import MeasuringProcess, process_context
 from distill_core.measure.timing_modes import one_process_refusal
@@ -85,106 +84,6 @@ class Timed:
     @property
     def wall_seconds(self) -> float:
         return self.setup_seconds + self.timing_seconds + self.finish_seconds
-
-
-def _error_text(exc: BaseException, what: str = "") -> str:
-    """A one-line reason for an entry the user can read."""
-    if isinstance(exc, DistillLabError):
-        return str(exc)
-    first = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return f"{type(exc).__name__}{' while ' + what if what else ''}: {first}"
-
-
-def _open(setup, args: tuple, threads: int):
-    """`setup(*args)` (its memory measured), then the thread pool at its timing size and freed memory kept for the
-    next pass (measure/allocator.py). The untimed round before the first (time_interleaved) warms it."""
-    session = setup(*args)
-    session.report["threads"] = set_threads(threads)
-    session.report["allocator"] = allocator.retain_freed_memory()
-    if isinstance(session.report.get("machine"), dict):  # recorded while setting up on other thread counts
-        session.report["machine"]["threads"] = session.report["threads"]
-    return session
-
-
-def _adopt(environ: dict, threads: int) -> None:
-    """A measuring process's first step: the parent's environment (see _serve) and its thread pool size."""
-    os.environ.clear()
-    os.environ.update(environ)
-    set_threads(threads)
-
-
-def _serve(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
-    """A variant's own process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more
-    threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key), a speed
-    probe per ("probe",) (contention.timing_probe_ms) and the session's finish on ("finish",), until "close".
-    `environ`: the parent's environment when it asked for this process (a fork server's children inherit the
-    server's, from when it started: another DISTILL_LAB_HOME, say)."""
-    _adopt(environ, setup_threads)
-    try:
-        session = _open(setup, args, threads)
-        conn.send(("ready", session.report, list(session.keys)))
-    except BaseException as exc:  # any failure becomes an entry the user can read
-        conn.send(("error", _error_text(exc), []))
-        return
-    while True:
-        message = conn.recv()
-        if message[0] == "close":
-            return
-        try:
-            if message[0] == "finish":  # after the rounds: on every core
-                set_threads(0)
-                conn.send(("finished", session.finish()))
-            elif message[0] == "probe":
-                conn.send(("probe", contention.timing_probe_ms()))
-            elif message[0] == "fields":
-                conn.send(("fields", _timing_fields(session)))
-            else:
-                conn.send(("sample", _take(session, *message)))
-        except BaseException as exc:
-            conn.send(("error", _error_text(exc, message[0])))
-            return
-
-
-def _timing_fields(session) -> dict:
-    """The session's report entries that describe its timing (session.timing_fields)."""
-    return {f: session.report.get(f) for f in getattr(session, "timing_fields", ())}
-
-
-def _take(session, kind: str, key: str) -> float:
-    """A "sample" of `key` (ms), or for "warm" the session's warm-up and calibration (its sample if it has none)."""
-    return float((getattr(session, "warm", session.sample) if kind == "warm" else session.sample)(key))
-
-
-def _serve_all(jobs: list[tuple], threads: int, conn, environ: dict) -> None:
-    """The timing process: every job's session (its timing_setup where the job has one), set up one after another
-    on `threads` threads; sends ("ready", {name: keys or error text}); then per ("sample" or "warm", name, key) one
-    sample, per ("probe",) a speed probe, per ("fields",) every session's timing fields, until "close". A variant
-    that fails is reported and left out; the others go on."""
-    _adopt(environ, threads)
-    sessions, ready = {}, {}
-    for name, setup, args, *timing_setup in jobs:
-        try:
-            session = _open(timing_setup[0] if timing_setup else setup, args, threads)
-        except BaseException as exc:
-            ready[name] = _error_text(exc, "loading for the timing")
-            continue
-        sessions[name] = session
-        ready[name] = list(session.keys)
-    conn.send(("ready", ready))
-    while True:
-        message = conn.recv()
-        if message[0] == "close":
-            return
-        try:
-            if message[0] == "probe":
-                conn.send(("probe", contention.timing_probe_ms()))
-            elif message[0] == "fields":
-                conn.send(("fields", {name: _timing_fields(s) for name, s in sessions.items()}))
-            else:
-                kind, name, key = message
-                conn.send(("sample", _take(sessions[name], kind, key)))
-        except BaseException as exc:
-            conn.send(("error", _error_text(exc, "timing")))
 
 
 def _no_samples(live: list[MeasuringProcess]) -> dict[str, dict[str, list]]:
@@ -282,7 +181,7 @@ def time_interleaved(jobs: list[tuple], threads: int, plan: RoundsPlan,
     started = time.perf_counter()
     cores = os.cpu_count() or 1
     setup_threads = max(1, cores // max(1, len(jobs)))
-    variants = [MeasuringProcess(ctx, name, _serve, (setup, args, threads, setup_threads))
+    variants = [MeasuringProcess(ctx, name, serving.serve_variant, (setup, args, threads, setup_threads))
                 for name, setup, args, *_ in jobs]
     timer = None
     timed = Timed(reports={})
@@ -296,7 +195,7 @@ def time_interleaved(jobs: list[tuple], threads: int, plan: RoundsPlan,
         timed.timing_note = one_process_refusal(plan.timing, [v.report for v in live])
         if timed.timing_note is None and live:
             timed_jobs = [job for job in jobs if job[0] in {v.name for v in live}]
-            timer = MeasuringProcess(ctx, "timing", _serve_all, (timed_jobs, threads))
+            timer = MeasuringProcess(ctx, "timing", serving.serve_all, (timed_jobs, threads))
             kind, ready = timer.receive(time.perf_counter() + plan.setup_timeout_s, "loading every variant to time")
             if kind == "ready":
                 for v in live:
