@@ -73,9 +73,10 @@ def machine_changed(a: dict, b: dict) -> str | None:
                     + (f", p50s {p50s * 100:+.1f}% (median)" if p50s is not None else ""))
     shifts = p50_shifts(a, b)
     same_way = max(sum(x > 0 for x in shifts), sum(x < 0 for x in shifts))
-    if shifts and same_way == len(shifts) and binomtest(same_way, len(shifts)).pvalue < CHANGED_P:
+    sign_p = binomtest(same_way, len(shifts)).pvalue if shifts else 1.0
+    if same_way == len(shifts) and sign_p < CHANGED_P:
         return (f"every p50 moved the same way ({min(shifts) * 100:+.1f} to {max(shifts) * 100:+.1f}%, "
-                f"{len(shifts)} of {len(shifts)}: sign test p = {binomtest(same_way, len(shifts)).pvalue:.3f})")
+                f"{len(shifts)} of {len(shifts)}: sign test p = {sign_p:.3f})")
     probes_a = [ca.get("probe_ms_before"), ca.get("probe_ms_after")]
     probes_b = [cb.get("probe_ms_before"), cb.get("probe_ms_after")]
     if min(len(rounds_a), len(rounds_b)) < 5 and None not in probes_a + probes_b:
@@ -83,6 +84,18 @@ def machine_changed(a: dict, b: dict) -> str | None:
         if abs(pb / pa - 1) > 0.10:
             return f"speed probe {pa:.2f} -> {pb:.2f} ms"
     return None
+
+
+def speedup_pairs(first: dict, data: dict, batches) -> list[tuple[str, str, int, dict, dict]]:
+    """(reference, variant, batch, data's speedup record, first's) for every PAIRS speedup at real lengths that
+    both measurements have."""
+    found = []
+    for ref, var in PAIRS:
+        for batch in batches:
+            rec, base = (comparisons.find(x, ref, var, "real", batch) for x in (data, first))
+            if rec and base:
+                found.append((ref, var, batch, rec, base))
+    return found
 
 
 def p50_shifts(a: dict, b: dict) -> list[float]:
@@ -136,23 +149,17 @@ def main() -> int:
     rows, checks = [], []
     print(f"{'measurement':<12} {'pair':<28} {'batch':>5} {'ratio (95% CI)':>22} {'vs first':>9}")
     for i, (data, wall) in enumerate(runs):
-        for ref, var in PAIRS:
-            for batch in batches:
-                rec, base = comparisons.find(data, ref, var, "real", batch), comparisons.find(first, ref, var,
-                                                                                              "real", batch)
-                if not rec or not base:
-                    continue
-                moved = rec["ratio"] / base["ratio"] - 1
-                rows.append({"measurement": i + 1, "reference": ref, "variant": var, "batch_size": batch,
-                             "ratio": rec["ratio"], "low": rec["low"], "high": rec["high"], "vs_first": moved})
-                print(f"{i + 1:<12} {ref + ' / ' + var:<28} {batch:>5} "
-                      f"{rec['ratio']:>8.3f} ({rec['low']:.3f}-{rec['high']:.3f}) {moved * 100:>+8.1f}%")
-                if i:
-                    same = (host_state(data) == "contended throughout") == (host_state(first) ==
-                                                                          "contended throughout")
-                    checks.append((f"#{i + 1} {var} over {ref} at b{batch} within 5% of #1", abs(moved) <= 0.05,
-                                   f"{moved * 100:+.1f}%" + ("" if same else f" (host: #1 {host_state(first)}, "
-                                                                           f"#{i + 1} {host_state(data)})")))
+        for ref, var, batch, rec, base in speedup_pairs(first, data, batches):
+            moved = rec["ratio"] / base["ratio"] - 1
+            rows.append({"measurement": i + 1, "reference": ref, "variant": var, "batch_size": batch,
+                         "ratio": rec["ratio"], "low": rec["low"], "high": rec["high"], "vs_first": moved})
+            print(f"{i + 1:<12} {ref + ' / ' + var:<28} {batch:>5} "
+                  f"{rec['ratio']:>8.3f} ({rec['low']:.3f}-{rec['high']:.3f}) {moved * 100:>+8.1f}%")
+            if i:
+                same = (host_state(data) == "contended throughout") == (host_state(first) == "contended throughout")
+                checks.append((f"#{i + 1} {var} over {ref} at b{batch} within 5% of #1", abs(moved) <= 0.05,
+                               f"{moved * 100:+.1f}%" + ("" if same else f" (host: #1 {host_state(first)}, "
+                                                                         f"#{i + 1} {host_state(data)})")))
         for batch in batches:
             rec = comparisons.find(data, "control", "student", "real", batch)
             if rec:

@@ -3,10 +3,11 @@
 Usage:  .venv/bin/python benchmarks/bench_repeat_summary.py [--glob 'bench_repeat_*']
 Reads benchmarks/results/NAME_1.bench.json and NAME_2.bench.json of every pair (measures nothing). Per pair: timing
 threads and rounds, seconds per command (the harness's), speedups within 5% of the first (bench_repeat.PAIRS at
-batch 1 and 32, as bench_repeat.py checks them), student vs control within 3% in both, and how far each speedup moved in units of the two
-measurements' own intervals: z = log(ratio2 / ratio1) / sqrt(se1^2 + se2^2), se = log(high / low) / 3.92. If the
-intervals describe the noise, |z| has a median near 0.67 (a normal's) and exceeds 1.96 one time in 20; much larger
-values mean the host changed between the two commands. Writes benchmarks/results/bench_repeat_summary.json.
+batch 1 and 32, as bench_repeat.py checks them), student vs control within 3% in both, and how far each speedup
+moved in units of the two measurements' own intervals: z = log(ratio2 / ratio1) / sqrt(se1^2 + se2^2),
+se = log(high / low) / 3.92. If the intervals describe the noise, |z| has a median near 0.67 (a normal's) and
+exceeds 1.96 one time in 20; much larger values mean the host changed between the two commands. Writes
+benchmarks/results/bench_repeat_summary.json.
 """
 
 from __future__ import annotations
@@ -20,22 +21,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_repeat import PAIRS, RESULTS  # noqa: E402  (the pairs that script checks; this folder is on sys.path)
+from bench_repeat import RESULTS, speedup_pairs  # noqa: E402  (the pairs that script checks)
 from distill_core.measure import comparisons  # noqa: E402
 
 
 def pair_summary(first: dict, second: dict) -> dict:
     """Checks and z values of one pair of bench.json records."""
     moved, zs = [], []
-    for ref, var in PAIRS:
-        for batch in (1, 32):
-            a, b = (comparisons.find(x, ref, var, "real", batch) for x in (first, second))
-            if not a or not b:
-                continue
-            moved.append(b["ratio"] / a["ratio"] - 1)
-            se = [math.log(x["high"] / x["low"]) / 3.92 for x in (a, b)]
-            if min(se) > 0:
-                zs.append(math.log(b["ratio"] / a["ratio"]) / math.hypot(*se))
+    for *_, b, a in speedup_pairs(first, second, (1, 32)):
+        moved.append(b["ratio"] / a["ratio"] - 1)
+        se = [math.log(x["high"] / x["low"]) / 3.92 for x in (a, b)]
+        if min(se) > 0:
+            zs.append(math.log(b["ratio"] / a["ratio"]) / math.hypot(*se))
     same = [comparisons.find(x, "control", "student", "real", batch) for x in (first, second) for batch in (1, 32)]
     same = [c["ratio"] - 1 for c in same if c]
     conditions = first.get("conditions") or {}

@@ -40,8 +40,9 @@ def _adopt(environ: dict, threads: int) -> None:
 
 def serve_variant(setup, args: tuple, threads: int, setup_threads: int, conn, environ: dict) -> None:
     """A variant's own process: `setup(*args)` on `setup_threads` threads (every process sets up at once: more
-    threads than cores would only spin), report; then `threads` threads, one sample per ("sample", key), a speed
-    probe per ("probe",) (contention.timing_probe_ms) and the session's finish on ("finish",), until "close".
+    threads than cores would only spin), report; then `threads` threads, one sample per ("sample" or "warm", key),
+    a speed probe per ("probe",) (contention.timing_probe_ms), its timing fields per ("fields",) and the session's
+    finish on ("finish",), until "close".
     `environ`: the parent's environment when it asked for this process (a fork server's children inherit the
     server's, from when it started: another DISTILL_LAB_HOME, say)."""
     _adopt(environ, setup_threads)
@@ -77,7 +78,8 @@ def _timing_fields(session) -> dict:
 
 def _take(session, kind: str, key: str) -> float:
     """A "sample" of `key` (ms), or for "warm" the session's warm-up and calibration (its sample if it has none)."""
-    return float((getattr(session, "warm", session.sample) if kind == "warm" else session.sample)(key))
+    take = getattr(session, "warm", session.sample) if kind == "warm" else session.sample
+    return float(take(key))
 
 
 def serve_all(jobs: list[tuple], threads: int, conn, environ: dict) -> None:

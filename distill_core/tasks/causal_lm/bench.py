@@ -220,7 +220,8 @@ def measure_run(run_dir: str | Path, cfg: BenchConfig | None = None, variants: l
     """The task's measuring entry point (the same signature as every task's): measure_lm_run with an LMBenchConfig
     made of the BenchConfig settings that apply here (threads, device, quantization, quality, variant_timeout_s,
     matmul_size, rounds, timing seconds and mode; prompt and token count: the run's). Rounds, timing seconds and cap
-    left at BenchConfig's defaults take LMBenchConfig's (a generation round is longer than a classification one). `after_run`: called at the end
+    left at BenchConfig's defaults take LMBenchConfig's (a generation round is longer than a classification one).
+    `after_run`: called at the end
     of a run, whose results.json already holds the fp32 variants' held-out quality, so only the int8 variants' is
     measured."""
     cfg = cfg or BenchConfig()

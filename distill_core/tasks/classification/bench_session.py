@@ -225,7 +225,7 @@ class VariantSession:
         onnx = spec.runtime == "onnxruntime"
         self.device = device = "cpu" if onnx else resolve_device(cfg.device, "bench.device")
         import_model_code(spec)
-        sampler = RssSampler(cfg.memory_interval_ms).start()
+        sampler = None if timing_only else RssSampler(cfg.memory_interval_ms).start()  # memory: its own process
         started = time.perf_counter()
         self.loaded = loaded = _load_onnx(spec, cfg) if onnx else _load_torch(spec, cfg, device, not timing_only)
         load_seconds = time.perf_counter() - started
@@ -252,7 +252,6 @@ class VariantSession:
         self.reps: dict[str, int] = {}  # cycles per sample by key, set by `warm`
         self._quality = (spec, texts, pad_id) if spec.quality else None
         if timing_only:
-            sampler.stop()
             self.report = {"name": spec.name, "passes": {}}
             return
         timer_ms = {}
